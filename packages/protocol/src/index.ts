@@ -1,1 +1,3 @@
 export * from './errors.js';
+export * from './logger.js';
+export * from './typed-emitter.js';
