@@ -1,0 +1,99 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+/** Immutable server configuration, read once from the environment (see README "Configuration"). */
+export interface ServerConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly dataDir: string;
+  readonly accountId: string;
+  readonly apiToken: string;
+  /** True when the API token was generated on this start (it is printed once). */
+  readonly apiTokenGenerated: boolean;
+  readonly publicUrl: string;
+  readonly ice: {
+    readonly bindAddress: string;
+    readonly announcedAddress: string | undefined;
+    readonly portRangeBegin: number | undefined;
+    readonly portRangeEnd: number | undefined;
+    readonly udpMuxPort: number | undefined;
+  };
+  readonly downloadUrlTtlSeconds: number;
+  readonly participantTokenTtlSeconds: number;
+  readonly webhookRetry: { readonly maxAttempts: number; readonly baseDelayMs: number };
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+function intFrom(env: NodeJS.ProcessEnv, name: string, def: number | undefined, min: number, max: number) {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  }
+  return n;
+}
+
+/** Reads the configuration; creates DATA_DIR and, when RTK_API_TOKEN is unset, a persistent token in it. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const port = intFrom(env, 'PORT', 8787, 0, 65535) ?? 8787;
+  const host = env.HOST || '127.0.0.1';
+  const dataDir = resolve(env.DATA_DIR || './data');
+  mkdirSync(dataDir, { recursive: true });
+  const accountId = env.RTK_ACCOUNT_ID || 'local';
+  if (!/^[-\w]{1,64}$/.test(accountId)) throw new ConfigError('RTK_ACCOUNT_ID must match ^[-\\w]{1,64}$');
+
+  let apiToken = env.RTK_API_TOKEN || '';
+  let apiTokenGenerated = false;
+  if (!apiToken) {
+    const tokenFile = join(dataDir, 'api-token');
+    if (existsSync(tokenFile)) {
+      apiToken = readFileSync(tokenFile, 'utf8').trim();
+    } else {
+      apiToken = randomBytes(24).toString('base64url');
+      writeFileSync(tokenFile, apiToken + '\n', { mode: 0o600 });
+      apiTokenGenerated = true;
+    }
+  }
+  if (apiToken.length < 16) throw new ConfigError('RTK_API_TOKEN must be at least 16 characters');
+
+  const publicHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  const publicUrl = (env.PUBLIC_URL || `http://${publicHost}:${port}`).replace(/\/+$/, '');
+  const portRangeBegin = intFrom(env, 'RTC_PORT_RANGE_BEGIN', undefined, 1024, 65535);
+  const portRangeEnd = intFrom(env, 'RTC_PORT_RANGE_END', undefined, 1024, 65535);
+  if (
+    (portRangeBegin === undefined) !== (portRangeEnd === undefined) ||
+    (portRangeBegin ?? 0) > (portRangeEnd ?? 0)
+  ) {
+    throw new ConfigError('RTC_PORT_RANGE_BEGIN and RTC_PORT_RANGE_END must be set together, begin <= end');
+  }
+
+  return {
+    port,
+    host,
+    dataDir,
+    accountId,
+    apiToken,
+    apiTokenGenerated,
+    publicUrl,
+    ice: {
+      bindAddress: env.RTC_BIND_ADDRESS || publicHost,
+      announcedAddress: env.RTC_ANNOUNCED_ADDRESS || undefined,
+      portRangeBegin,
+      portRangeEnd,
+      udpMuxPort: intFrom(env, 'RTC_UDP_MUX_PORT', undefined, 1024, 65535),
+    },
+    downloadUrlTtlSeconds:
+      intFrom(env, 'DOWNLOAD_URL_TTL_SECONDS', 7 * 24 * 3600, 1, 365 * 24 * 3600) ?? 604800,
+    participantTokenTtlSeconds:
+      intFrom(env, 'PARTICIPANT_TOKEN_TTL_SECONDS', 30 * 24 * 3600, 60, 365 * 24 * 3600) ?? 2592000,
+    webhookRetry: {
+      maxAttempts: intFrom(env, 'WEBHOOK_MAX_ATTEMPTS', 8, 1, 100) ?? 8,
+      baseDelayMs: intFrom(env, 'WEBHOOK_RETRY_BASE_MS', 1000, 1, 3_600_000) ?? 1000,
+    },
+  };
+}

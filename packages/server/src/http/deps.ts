@@ -1,0 +1,28 @@
+import type { Logger } from '@trackroom/protocol';
+import type { ParticipantTokens } from '../auth/jwt.js';
+import type { UrlSigner } from '../auth/signed-urls.js';
+import type { ServerConfig } from '../config.js';
+import type { Repository } from '../store/repository.js';
+import type { WebhookDispatcher } from '../webhooks/dispatcher.js';
+import type { SessionService } from '../services/session-service.js';
+import type { RecordingService } from '../services/recording-service.js';
+
+/** What route modules get: collaborators only, never the whole server. */
+export interface RouteDeps {
+  config: ServerConfig;
+  repo: Repository;
+  logger: Logger;
+  tokens: ParticipantTokens;
+  signer: UrlSigner;
+  webhooks: WebhookDispatcher;
+  sessions: SessionService;
+  recordings: RecordingService;
+  /** Absent until the media plane runs; kick and mute then answer NO_ACTIVE_SESSION. */
+  media?: MediaControl;
+}
+
+/** What the REST API may ask of the media plane (active-session kick and mute). */
+export interface MediaControl {
+  kick(meetingId: string, peerIds?: string[]): string[];
+  muteAudio(meetingId: string, peerIds?: string[]): string[];
+}

@@ -1,0 +1,50 @@
+import { ConfigError, loadConfig } from './config.js';
+import { createLogger, levelFromEnv } from './logger.js';
+import { createServer } from './server.js';
+
+/** `npm start`: the whole server on the embedded defaults. */
+async function main(): Promise<void> {
+  const logger = createLogger(levelFromEnv(process.env.LOG_LEVEL));
+  let config;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`configuration error: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const server = await createServer(config, { logger });
+  const port = await server.listen();
+  const base = `${config.publicUrl}/client/v4/accounts/${config.accountId}/realtime/kit`;
+  process.stdout.write(
+    [
+      `trackroom listening on http://${config.host}:${port}`,
+      `  account id : ${config.accountId}`,
+      `  default app: ${server.defaultAppId}`,
+      `  API base   : ${base}`,
+      `  API docs   : ${config.publicUrl}/docs`,
+      config.apiTokenGenerated
+        ? `  API token  : ${config.apiToken}   (generated now, kept in ${config.dataDir}/api-token; shown once)`
+        : '',
+      '',
+    ]
+      .filter((l) => l !== '')
+      .join('\n') + '\n',
+  );
+  const shutdown = (sig: string) => {
+    logger.info({ sig }, 'shutting down');
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+void main();

@@ -1,0 +1,154 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from '@trackroom/protocol';
+import { ParticipantTokens } from './auth/jwt.js';
+import { UrlSigner } from './auth/signed-urls.js';
+import type { ServerConfig } from './config.js';
+import { createHttpApp } from './http/app.js';
+import type { MediaControl, RouteDeps } from './http/deps.js';
+import { appRoutes } from './routes/apps.js';
+import { downloadRoutes } from './routes/downloads.js';
+import { meetingRoutes } from './routes/meetings.js';
+import { buildOpenApi, collectRoutes, docsPage } from './routes/meta.js';
+import { participantRoutes } from './routes/participants.js';
+import { presetRoutes } from './routes/presets.js';
+import { recordingRoutes } from './routes/recordings.js';
+import { sessionRoutes } from './routes/sessions.js';
+import { unsupportedRoutes } from './routes/unsupported.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import { appOut, createApp } from './services/apps.js';
+import { RecordingService } from './services/recording-service.js';
+import { SessionService } from './services/session-service.js';
+import { LocalRecordingStorage } from './services/storage.js';
+import type { Repository } from './store/repository.js';
+import { SqliteRepository } from './store/sqlite-repository.js';
+import { WebhookDispatcher } from './webhooks/dispatcher.js';
+import { WebhookSigningKey } from './webhooks/signing-key.js';
+
+export interface TrackroomServer {
+  readonly config: ServerConfig;
+  readonly http: FastifyInstance;
+  readonly repo: Repository;
+  readonly deps: RouteDeps;
+  /** The app created on the first start (or the oldest app). */
+  readonly defaultAppId: string;
+  /** Starts listening; resolves with the bound port. */
+  listen(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface CreateServerOptions {
+  logger: Logger;
+  /** Hook for the media plane to attach itself (routes, upgrade handler, engine). */
+  media?: (
+    deps: RouteDeps,
+    http: FastifyInstance,
+  ) => Promise<{ control?: MediaControl; close(): Promise<void> }>;
+}
+
+async function secret(repo: Repository, key: string): Promise<Buffer> {
+  let v = await repo.getSetting(key);
+  if (!v) {
+    v = randomBytes(32).toString('base64');
+    await repo.setSetting(key, v);
+  }
+  return Buffer.from(v, 'base64');
+}
+
+/** Builds the whole control plane on the embedded store. Constructs; `listen()` does the network I/O. */
+export async function createServer(
+  config: ServerConfig,
+  opts: CreateServerOptions,
+): Promise<TrackroomServer> {
+  const logger = opts.logger;
+  const repo = new SqliteRepository(join(config.dataDir, 'trackroom.db'));
+
+  const { rows: apps } = await repo.apps.list({
+    where: { account_id: config.accountId },
+    orderBy: { field: 'created_at', dir: 'ASC' },
+    limit: 1,
+  });
+  let defaultApp = apps[0];
+  if (!defaultApp) {
+    defaultApp = await createApp(repo, config.accountId, 'default');
+    logger.info({ app: appOut(defaultApp) }, 'created the default app');
+  }
+
+  const tokens = new ParticipantTokens(
+    await secret(repo, 'participant_token_secret'),
+    config.participantTokenTtlSeconds,
+  );
+  const signer = new UrlSigner(await secret(repo, 'download_url_secret'));
+  const key = await WebhookSigningKey.load(repo);
+  const webhooks = new WebhookDispatcher({
+    repo,
+    key,
+    logger: logger.child({ subsystem: 'webhooks' }),
+    maxAttempts: config.webhookRetry.maxAttempts,
+    baseDelayMs: config.webhookRetry.baseDelayMs,
+  });
+  const sessions = new SessionService({ repo, webhooks, logger: logger.child({ subsystem: 'sessions' }) });
+  const storage = new LocalRecordingStorage(join(config.dataDir, 'recordings'));
+  const recordings = new RecordingService({
+    config,
+    repo,
+    logger: logger.child({ subsystem: 'recordings' }),
+    webhooks,
+    sessions,
+    storage,
+    signer,
+  });
+
+  const http = createHttpApp({ config, repo, logger: logger.child({ subsystem: 'http' }) });
+  const ops = collectRoutes(http);
+  const deps: RouteDeps = { config, repo, logger, tokens, signer, webhooks, sessions, recordings };
+
+  const media = opts.media ? await opts.media(deps, http) : undefined;
+  if (media?.control) deps.media = media.control;
+
+  appRoutes(http, deps);
+  meetingRoutes(http, deps);
+  participantRoutes(http, deps);
+  presetRoutes(http, deps);
+  webhookRoutes(http, deps);
+  recordingRoutes(http, deps);
+  sessionRoutes(http, deps);
+  unsupportedRoutes(http);
+  downloadRoutes(http, deps, storage);
+
+  http.get('/.well-known/webhooks.json', async () => ({ publicKey: key.publicKeyPem }));
+  http.get('/openapi.json', async () => buildOpenApi(ops, config.publicUrl));
+  http.get('/docs', async (_req, reply) =>
+    reply.type('text/html; charset=utf-8').send(docsPage(buildOpenApi(ops, config.publicUrl))),
+  );
+  http.get('/healthz', async () => ({ success: true, data: { status: 'ok' } }));
+
+  await sessions.recoverAfterRestart();
+  await recordings.recoverAfterRestart();
+  webhooks.start();
+
+  let closed = false;
+  return {
+    config,
+    http,
+    repo,
+    deps,
+    defaultAppId: defaultApp.id,
+    async listen() {
+      await http.listen({ port: config.port, host: config.host });
+      const addr = http.server.address();
+      return typeof addr === 'object' && addr ? addr.port : config.port;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      recordings.close();
+      sessions.close();
+      await media?.close();
+      await http.close();
+      await webhooks.close();
+      await repo.close();
+    },
+  };
+}

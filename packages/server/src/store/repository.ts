@@ -1,0 +1,61 @@
+import type {
+  AppRow,
+  MeetingRow,
+  ParticipantRow,
+  PresetRow,
+  RecordingRow,
+  SessionPeerRow,
+  SessionRow,
+  WebhookDeliveryRow,
+  WebhookRow,
+} from './types.js';
+
+export type Scalar = string | number | boolean | null;
+
+/** A query over one collection. Fields are top-level row fields. */
+export interface ListQuery<T> {
+  where?: { [K in keyof T]?: Scalar };
+  whereIn?: { field: keyof T & string; values: Scalar[] };
+  /** Case-insensitive substring match on any of the fields. */
+  search?: { fields: (keyof T & string)[]; text: string };
+  /** Inclusive bounds on an ISO-time field. */
+  range?: { field: keyof T & string; from?: string; to?: string };
+  orderBy?: { field: keyof T & string; dir: 'ASC' | 'DESC' };
+  limit?: number;
+  offset?: number;
+}
+
+export interface ListResult<T> {
+  rows: T[];
+  total: number;
+}
+
+/** One collection of rows with an `id`. Implemented over SQLite now and PostgreSQL later. */
+export interface Collection<T extends { id: string }> {
+  insert(row: T): Promise<T>;
+  get(id: string): Promise<T | undefined>;
+  /** Applies a partial update and returns the new row, or undefined when there is no such row. */
+  update(id: string, patch: Partial<T>): Promise<T | undefined>;
+  delete(id: string): Promise<boolean>;
+  list(query?: ListQuery<T>): Promise<ListResult<T>>;
+  findOne(where: { [K in keyof T]?: Scalar }): Promise<T | undefined>;
+}
+
+/** Everything the control plane stores. Routes and services see only this interface. */
+export interface Repository {
+  readonly apps: Collection<AppRow>;
+  readonly presets: Collection<PresetRow>;
+  readonly meetings: Collection<MeetingRow>;
+  readonly participants: Collection<ParticipantRow>;
+  readonly webhooks: Collection<WebhookRow>;
+  readonly webhookDeliveries: Collection<WebhookDeliveryRow>;
+  readonly sessions: Collection<SessionRow>;
+  readonly sessionPeers: Collection<SessionPeerRow>;
+  readonly recordings: Collection<RecordingRow>;
+  /** Runs `fn` so that either all of its writes land or none do. */
+  transaction<R>(fn: () => Promise<R>): Promise<R>;
+  /** A small key-value area for server secrets and settings. */
+  getSetting(key: string): Promise<string | undefined>;
+  setSetting(key: string, value: string): Promise<void>;
+  close(): Promise<void>;
+}

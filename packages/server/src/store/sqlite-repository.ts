@@ -1,0 +1,242 @@
+import Database from 'better-sqlite3';
+import type { Collection, ListQuery, ListResult, Repository, Scalar } from './repository.js';
+import type {
+  AppRow,
+  MeetingRow,
+  ParticipantRow,
+  PresetRow,
+  RecordingRow,
+  SessionPeerRow,
+  SessionRow,
+  WebhookDeliveryRow,
+  WebhookRow,
+} from './types.js';
+
+/**
+ * Migrations run in order, once each, inside a transaction; `user_version` records how far a
+ * database file has come. Append only: never edit a migration that has shipped.
+ * Each collection is a table of JSON documents keyed by id, with expression indexes on the fields
+ * that are filtered on, so a PostgreSQL implementation can mirror it with jsonb.
+ */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+   CREATE TABLE apps (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+   CREATE TABLE presets (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+   CREATE INDEX presets_app ON presets (json_extract(doc, '$.app_id'), json_extract(doc, '$.name'));
+   CREATE TABLE meetings (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+   CREATE INDEX meetings_app ON meetings (json_extract(doc, '$.app_id'), json_extract(doc, '$.created_at'));
+   CREATE TABLE participants (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+   CREATE INDEX participants_meeting ON participants (json_extract(doc, '$.meeting_id'));
+   CREATE UNIQUE INDEX participants_custom ON participants
+     (json_extract(doc, '$.meeting_id'), json_extract(doc, '$.custom_participant_id'));
+   CREATE TABLE webhooks (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+   CREATE INDEX webhooks_app ON webhooks (json_extract(doc, '$.app_id'));
+   CREATE TABLE webhook_deliveries (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+   CREATE INDEX webhook_deliveries_status ON webhook_deliveries (json_extract(doc, '$.status'));
+   CREATE TABLE sessions (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+   CREATE INDEX sessions_meeting ON sessions (json_extract(doc, '$.meeting_id'), json_extract(doc, '$.status'));
+   CREATE TABLE session_peers (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+   CREATE INDEX session_peers_session ON session_peers (json_extract(doc, '$.session_id'));
+   CREATE TABLE recordings (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+   CREATE INDEX recordings_meeting ON recordings (json_extract(doc, '$.meeting_id'), json_extract(doc, '$.status'));`,
+];
+
+const FIELD_RE = /^[a-z_][a-z0-9_]*$/;
+
+function fieldExpr(field: string): string {
+  // Field names come from code, never from user input; the check keeps it that way.
+  if (!FIELD_RE.test(field)) throw new Error(`invalid field name ${field}`);
+  return `json_extract(doc, '$.${field}')`;
+}
+
+function toSql(v: Scalar): string | number | null {
+  return typeof v === 'boolean' ? (v ? 1 : 0) : v;
+}
+
+class SqliteCollection<T extends { id: string }> implements Collection<T> {
+  readonly #db: Database.Database;
+  readonly #table: string;
+  readonly #insert: Database.Statement;
+  readonly #get: Database.Statement;
+  readonly #put: Database.Statement;
+  readonly #del: Database.Statement;
+
+  constructor(db: Database.Database, table: string) {
+    this.#db = db;
+    this.#table = table;
+    this.#insert = db.prepare(`INSERT INTO ${table} (id, doc) VALUES (?, ?)`);
+    this.#get = db.prepare(`SELECT doc FROM ${table} WHERE id = ?`);
+    this.#put = db.prepare(`UPDATE ${table} SET doc = ? WHERE id = ?`);
+    this.#del = db.prepare(`DELETE FROM ${table} WHERE id = ?`);
+  }
+
+  async insert(row: T): Promise<T> {
+    this.#insert.run(row.id, JSON.stringify(row));
+    return row;
+  }
+
+  async get(id: string): Promise<T | undefined> {
+    const r = this.#get.get(id) as { doc: string } | undefined;
+    return r ? (JSON.parse(r.doc) as T) : undefined;
+  }
+
+  async update(id: string, patch: Partial<T>): Promise<T | undefined> {
+    const run = this.#db.transaction(() => {
+      const r = this.#get.get(id) as { doc: string } | undefined;
+      if (!r) return undefined;
+      const next = { ...(JSON.parse(r.doc) as T), ...patch, id };
+      this.#put.run(JSON.stringify(next), id);
+      return next;
+    });
+    return run();
+  }
+
+  async delete(id: string): Promise<boolean> {
+    return this.#del.run(id).changes > 0;
+  }
+
+  async findOne(where: { [K in keyof T]?: Scalar }): Promise<T | undefined> {
+    const { rows } = await this.list({ where, limit: 1 });
+    return rows[0];
+  }
+
+  async list(q: ListQuery<T> = {}): Promise<ListResult<T>> {
+    const clauses: string[] = [];
+    const params: (string | number | null)[] = [];
+    for (const [field, value] of Object.entries(q.where ?? {}) as [string, Scalar | undefined][]) {
+      if (value === undefined) continue;
+      if (value === null) clauses.push(`${fieldExpr(field)} IS NULL`);
+      else {
+        clauses.push(`${fieldExpr(field)} = ?`);
+        params.push(toSql(value));
+      }
+    }
+    if (q.whereIn) {
+      if (q.whereIn.values.length === 0) return { rows: [], total: 0 };
+      clauses.push(`${fieldExpr(q.whereIn.field)} IN (${q.whereIn.values.map(() => '?').join(',')})`);
+      params.push(...q.whereIn.values.map(toSql));
+    }
+    if (q.search && q.search.text) {
+      const like = `%${q.search.text.toLowerCase().replace(/[\\%_]/g, (c) => '\\' + c)}%`;
+      clauses.push(
+        '(' +
+          q.search.fields.map((f) => `lower(COALESCE(${fieldExpr(f)}, '')) LIKE ? ESCAPE '\\'`).join(' OR ') +
+          ')',
+      );
+      params.push(...q.search.fields.map(() => like));
+    }
+    if (q.range) {
+      if (q.range.from) {
+        clauses.push(`${fieldExpr(q.range.field)} >= ?`);
+        params.push(q.range.from);
+      }
+      if (q.range.to) {
+        clauses.push(`${fieldExpr(q.range.field)} <= ?`);
+        params.push(q.range.to);
+      }
+    }
+    const where = clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
+    const total = (
+      this.#db.prepare(`SELECT count(*) AS n FROM ${this.#table} ${where}`).get(...params) as { n: number }
+    ).n;
+    const order = q.orderBy
+      ? `ORDER BY ${fieldExpr(q.orderBy.field)} ${q.orderBy.dir === 'ASC' ? 'ASC' : 'DESC'}, id`
+      : '';
+    const limit = q.limit !== undefined ? `LIMIT ${Math.max(0, Math.floor(q.limit))}` : 'LIMIT -1';
+    const offset = q.offset !== undefined ? `OFFSET ${Math.max(0, Math.floor(q.offset))}` : '';
+    const rows = this.#db
+      .prepare(`SELECT doc FROM ${this.#table} ${where} ${order} ${limit} ${offset}`)
+      .all(...params) as { doc: string }[];
+    return { rows: rows.map((r) => JSON.parse(r.doc) as T), total };
+  }
+}
+
+/** The embedded default store: one SQLite file (WAL mode) in DATA_DIR. */
+export class SqliteRepository implements Repository {
+  readonly #db: Database.Database;
+  #closed = false;
+  #txChain: Promise<unknown> = Promise.resolve();
+  readonly apps: Collection<AppRow>;
+  readonly presets: Collection<PresetRow>;
+  readonly meetings: Collection<MeetingRow>;
+  readonly participants: Collection<ParticipantRow>;
+  readonly webhooks: Collection<WebhookRow>;
+  readonly webhookDeliveries: Collection<WebhookDeliveryRow>;
+  readonly sessions: Collection<SessionRow>;
+  readonly sessionPeers: Collection<SessionPeerRow>;
+  readonly recordings: Collection<RecordingRow>;
+
+  constructor(file: string) {
+    this.#db = new Database(file);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('synchronous = NORMAL');
+    this.#db.pragma('busy_timeout = 5000');
+    this.#migrate();
+    this.apps = new SqliteCollection(this.#db, 'apps');
+    this.presets = new SqliteCollection(this.#db, 'presets');
+    this.meetings = new SqliteCollection(this.#db, 'meetings');
+    this.participants = new SqliteCollection(this.#db, 'participants');
+    this.webhooks = new SqliteCollection(this.#db, 'webhooks');
+    this.webhookDeliveries = new SqliteCollection(this.#db, 'webhook_deliveries');
+    this.sessions = new SqliteCollection(this.#db, 'sessions');
+    this.sessionPeers = new SqliteCollection(this.#db, 'session_peers');
+    this.recordings = new SqliteCollection(this.#db, 'recordings');
+  }
+
+  /** The schema version this file is at (number of migrations applied). */
+  get schemaVersion(): number {
+    return this.#db.pragma('user_version', { simple: true }) as number;
+  }
+
+  #migrate(): void {
+    const current = this.#db.pragma('user_version', { simple: true }) as number;
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      const sql = MIGRATIONS[v] as string;
+      this.#db.transaction(() => {
+        this.#db.exec(sql);
+        this.#db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  /**
+   * Serialises transactions. The callback must only await this repository's own calls (which
+   * complete synchronously underneath), so no other request's write can land inside it.
+   */
+  async transaction<R>(fn: () => Promise<R>): Promise<R> {
+    const run = async (): Promise<R> => {
+      this.#db.exec('BEGIN IMMEDIATE');
+      try {
+        const r = await fn();
+        this.#db.exec('COMMIT');
+        return r;
+      } catch (e) {
+        this.#db.exec('ROLLBACK');
+        throw e;
+      }
+    };
+    const p = this.#txChain.then(run, run);
+    this.#txChain = p.catch(() => undefined);
+    return p;
+  }
+
+  async getSetting(key: string): Promise<string | undefined> {
+    const r = this.#db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as
+      { value: string } | undefined;
+    return r?.value;
+  }
+
+  async setSetting(key: string, value: string): Promise<void> {
+    this.#db
+      .prepare(
+        'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      )
+      .run(key, value);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db.close();
+  }
+}

@@ -1,0 +1,153 @@
+/** Rows the control plane keeps. Field names are the API's snake_case; times are ISO 8601 strings. */
+export interface AppRow {
+  id: string;
+  account_id: string;
+  name: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface PresetRow {
+  id: string;
+  app_id: string;
+  name: string;
+  config: Record<string, unknown>;
+  permissions: Record<string, unknown>;
+  ui: Record<string, unknown>;
+  created_at: string;
+  updated_at: string;
+}
+
+export type MeetingStatus = 'ACTIVE' | 'INACTIVE';
+
+export interface MeetingRow {
+  id: string;
+  app_id: string;
+  title: string | null;
+  status: MeetingStatus;
+  record_on_start: boolean;
+  live_stream_on_start: boolean;
+  persist_chat: boolean;
+  summarize_on_end: boolean;
+  transcribe_on_end: boolean;
+  session_keep_alive_time_in_secs: number;
+  recording_config: Record<string, unknown> | null;
+  ai_config: Record<string, unknown> | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ParticipantRow {
+  id: string;
+  app_id: string;
+  meeting_id: string;
+  custom_participant_id: string;
+  preset_name: string;
+  name: string | null;
+  picture: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface WebhookRow {
+  id: string;
+  app_id: string;
+  name: string;
+  url: string;
+  events: string[];
+  enabled: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+export type DeliveryStatus = 'PENDING' | 'DELIVERED' | 'FAILED';
+
+export interface WebhookDeliveryRow {
+  id: string;
+  app_id: string;
+  webhook_id: string;
+  url: string;
+  event: string;
+  body: string;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: string;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export type SessionStatus = 'LIVE' | 'ENDED';
+
+export interface SessionRow {
+  id: string;
+  app_id: string;
+  meeting_id: string;
+  status: SessionStatus;
+  meeting_display_name: string;
+  started_at: string;
+  ended_at: string | null;
+  live_participants: number;
+  max_concurrent_participants: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SessionPeerRow {
+  /** The peer id: one per connection; a participant that reconnects gets a new one. */
+  id: string;
+  app_id: string;
+  session_id: string;
+  meeting_id: string;
+  participant_id: string;
+  custom_participant_id: string;
+  display_name: string;
+  preset_name: string;
+  joined_at: string;
+  left_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export type RecordingStatus = 'INVOKED' | 'RECORDING' | 'PAUSED' | 'UPLOADING' | 'UPLOADED' | 'ERRORED';
+export type RecordingType = 'TRACK' | 'COMPOSITE';
+
+export interface RecordingFileRow {
+  layer_name: string;
+  file_name: string;
+  participant_id: string;
+  custom_participant_id: string;
+  peer_id: string | null;
+  size_bytes: number;
+  duration_ms: number;
+  sha256: string;
+}
+
+export interface RecordingRow {
+  id: string;
+  app_id: string;
+  meeting_id: string;
+  session_id: string | null;
+  type: RecordingType;
+  status: RecordingStatus;
+  invoked_time: string;
+  started_time: string | null;
+  stopped_time: string | null;
+  output_file_name: string;
+  user_ids: string[] | null;
+  layers: Record<string, { file_name_prefix: string; media_kind: 'audio' }>;
+  group_by: 'peer' | 'user';
+  align: 'recording_start' | 'first_packet';
+  max_seconds: number;
+  start_reason: { reason: 'API_CALL' | 'RECORD_ON_START'; caller?: Record<string, unknown> };
+  stop_reason: {
+    reason: 'API_CALL' | 'INTERNAL_ERROR' | 'ALL_PEERS_LEFT' | 'MAX_SECONDS';
+    caller?: Record<string, unknown>;
+  } | null;
+  error_reason: string | null;
+  files: RecordingFileRow[];
+  file_size: number;
+  recording_duration: number;
+  created_at: string;
+  updated_at: string;
+}

@@ -1,0 +1,206 @@
+import { type Logger, TypedEmitter } from '@trackroom/protocol';
+import { newId, nowIso } from '../services/clock.js';
+import type { Repository } from '../store/repository.js';
+import type { WebhookDeliveryRow } from '../store/types.js';
+import type { WebhookSigningKey } from './signing-key.js';
+
+export const WEBHOOK_EVENTS = [
+  'meeting.started',
+  'meeting.ended',
+  'meeting.participantJoined',
+  'meeting.participantLeft',
+  'meeting.chatSynced',
+  'recording.statusUpdate',
+  'livestreaming.statusUpdate',
+  'meeting.transcript',
+  'meeting.summary',
+] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+
+export interface WebhookDispatcherOptions {
+  repo: Repository;
+  key: WebhookSigningKey;
+  logger: Logger;
+  maxAttempts: number;
+  baseDelayMs: number;
+  /** Per-attempt timeout. */
+  timeoutMs?: number;
+}
+
+export interface WebhookDispatcherEvents {
+  [k: string]: unknown;
+  delivered: { deliveryId: string; webhookId: string; event: string; attempts: number };
+  failed: { deliveryId: string; webhookId: string; event: string; attempts: number; error: string };
+  retryScheduled: { deliveryId: string; attempts: number; nextAttemptAt: string };
+}
+
+const MAX_BACKOFF_MS = 10 * 60 * 1000;
+
+/**
+ * Delivers webhooks for real: every delivery is a row in the store first (so a restart loses none),
+ * then POSTed with `rtk-signature`, `rtk-uuid` and `rtk-webhook-id`. 5xx and network errors are
+ * retried with exponential backoff up to maxAttempts; any other non-2xx fails at once.
+ */
+export class WebhookDispatcher {
+  /** Delivery outcomes, for tests and metrics. */
+  readonly events = new TypedEmitter<WebhookDispatcherEvents>();
+  readonly #o: WebhookDispatcherOptions;
+  #timer: NodeJS.Timeout | undefined;
+  #running = false;
+  #closed = false;
+  #inFlight = new Set<Promise<void>>();
+
+  constructor(options: WebhookDispatcherOptions) {
+    this.#o = options;
+  }
+
+  /** Picks up deliveries left pending by an earlier run. */
+  start(): void {
+    this.#schedule(0);
+  }
+
+  /** Queues one delivery per enabled webhook of the app that subscribes to `event`. */
+  async enqueue(appId: string, event: WebhookEvent, payload: Record<string, unknown>): Promise<number> {
+    if (this.#closed) return 0;
+    const { rows } = await this.#o.repo.webhooks.list({ where: { app_id: appId, enabled: true } });
+    const targets = rows.filter((w) => w.events.includes(event));
+    const body = JSON.stringify({ event, ...payload });
+    const now = nowIso();
+    for (const w of targets) {
+      await this.#o.repo.webhookDeliveries.insert({
+        id: newId(),
+        app_id: appId,
+        webhook_id: w.id,
+        url: w.url,
+        event,
+        body,
+        status: 'PENDING',
+        attempts: 0,
+        next_attempt_at: now,
+        last_error: null,
+        created_at: now,
+        updated_at: now,
+      });
+    }
+    if (targets.length) this.#schedule(0);
+    return targets.length;
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#closed) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        void this.#pump();
+      },
+      Math.max(0, delayMs),
+    );
+    this.#timer.unref();
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#running || this.#closed) return;
+    this.#running = true;
+    try {
+      const { rows } = await this.#o.repo.webhookDeliveries.list({
+        where: { status: 'PENDING' },
+        orderBy: { field: 'next_attempt_at', dir: 'ASC' },
+        limit: 200,
+      });
+      const now = Date.now();
+      const due = rows.filter((r) => Date.parse(r.next_attempt_at) <= now);
+      await Promise.all(due.map((r) => this.#track(this.#attempt(r))));
+      const next = rows.find((r) => Date.parse(r.next_attempt_at) > now);
+      if (rows.length === 200 && due.length > 0) this.#schedule(0);
+      else if (next) this.#schedule(Date.parse(next.next_attempt_at) - Date.now());
+    } catch (err) {
+      this.#o.logger.error({ err }, 'webhook pump failed; retrying in 1 s');
+      this.#schedule(1000);
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  #track(p: Promise<void>): Promise<void> {
+    this.#inFlight.add(p);
+    return p.finally(() => this.#inFlight.delete(p));
+  }
+
+  async #attempt(d: WebhookDeliveryRow): Promise<void> {
+    const attempts = d.attempts + 1;
+    let retryable = false;
+    let error: string | null = null;
+    try {
+      const res = await fetch(d.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'rtk-signature': this.#o.key.sign(d.body),
+          'rtk-uuid': d.id,
+          'rtk-webhook-id': d.webhook_id,
+          'user-agent': 'trackroom-webhooks/0.1',
+        },
+        body: d.body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.#o.timeoutMs ?? 10_000),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      if (res.status >= 200 && res.status < 300) {
+        await this.#o.repo.webhookDeliveries.update(d.id, {
+          status: 'DELIVERED',
+          attempts,
+          last_error: null,
+          updated_at: nowIso(),
+        });
+        this.#o.logger.debug({ deliveryId: d.id, event: d.event }, 'webhook delivered');
+        this.events.emit('delivered', {
+          deliveryId: d.id,
+          webhookId: d.webhook_id,
+          event: d.event,
+          attempts,
+        });
+        return;
+      }
+      error = `HTTP ${res.status}`;
+      retryable = res.status >= 500;
+    } catch (err) {
+      error = (err as Error).message || String(err);
+      retryable = true;
+    }
+    if (this.#closed) return; // left PENDING: the next start retries it
+    if (retryable && attempts < this.#o.maxAttempts) {
+      const delay = Math.min(MAX_BACKOFF_MS, this.#o.baseDelayMs * 2 ** (attempts - 1));
+      const nextAttemptAt = new Date(Date.now() + delay).toISOString();
+      await this.#o.repo.webhookDeliveries.update(d.id, {
+        attempts,
+        last_error: error,
+        next_attempt_at: nextAttemptAt,
+        updated_at: nowIso(),
+      });
+      this.events.emit('retryScheduled', { deliveryId: d.id, attempts, nextAttemptAt });
+    } else {
+      await this.#o.repo.webhookDeliveries.update(d.id, {
+        status: 'FAILED',
+        attempts,
+        last_error: error,
+        updated_at: nowIso(),
+      });
+      this.#o.logger.warn({ deliveryId: d.id, event: d.event, error, attempts }, 'webhook delivery failed');
+      this.events.emit('failed', {
+        deliveryId: d.id,
+        webhookId: d.webhook_id,
+        event: d.event,
+        attempts,
+        error: error ?? '',
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    await Promise.allSettled([...this.#inFlight]);
+  }
+}
