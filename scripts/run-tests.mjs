@@ -22,7 +22,11 @@ function walk(dir, out) {
   return out;
 }
 
-const all = [...walk(join(root, 'packages'), []), ...walk(join(root, 'e2e'), []), ...walk(join(root, 'bench'), [])];
+const all = [
+  ...walk(join(root, 'packages'), []),
+  ...walk(join(root, 'e2e'), []),
+  ...walk(join(root, 'bench'), []),
+];
 const files = all
   .filter((f) => {
     const isE2e = f.endsWith('.e2e.test.ts');
@@ -31,7 +35,9 @@ const files = all
     return true;
   })
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
-  .sort((a, b) => Number(a.endsWith('.e2e.test.ts')) - Number(b.endsWith('.e2e.test.ts')) || a.localeCompare(b));
+  .sort(
+    (a, b) => Number(a.endsWith('.e2e.test.ts')) - Number(b.endsWith('.e2e.test.ts')) || a.localeCompare(b),
+  );
 
 if (files.length === 0) {
   console.error(`no test files found (layer ${layer}, filters ${filters.join(' ') || 'none'})`);
@@ -39,7 +45,15 @@ if (files.length === 0) {
 }
 const res = spawnSync(
   process.execPath,
-  ['--conditions=source', '--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
+  [
+    '--conditions=source',
+    '--import',
+    'tsx',
+    '--test',
+    '--test-concurrency=1',
+    '--test-reporter=spec',
+    ...files,
+  ],
   { cwd: root, stdio: 'inherit' },
 );
 process.exit(res.status ?? 1);

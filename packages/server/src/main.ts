@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger, levelFromEnv } from './logger.js';
+import { attachMediaPlane } from './media/media-plane.js';
 import { createServer } from './server.js';
 
 /** `npm start`: the whole server on the embedded defaults. */
@@ -15,7 +16,7 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const server = await createServer(config, { logger });
+  const server = await createServer(config, { logger, media: attachMediaPlane });
   const port = await server.listen();
   const base = `${config.publicUrl}/client/v4/accounts/${config.accountId}/realtime/kit`;
   process.stdout.write(
