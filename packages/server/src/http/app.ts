@@ -89,8 +89,9 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
     httpPart === 'body' ? strict.compile(schema) : coercing.compile(schema),
   );
 
-  // JSON parsing of our own: a clear INVALID_JSON instead of a parser message.
-  app.removeContentTypeParser('application/json');
+  // JSON parsing of our own: a clear INVALID_JSON instead of a parser message. JSON is the only
+  // body type (no text/plain parser), so any other content type is 415 UNSUPPORTED_MEDIA_TYPE.
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') {
@@ -105,6 +106,12 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
         undefined,
       );
     }
+  });
+
+  // An absent body on a route that takes one is an empty object: "body.name is required" names
+  // the missing field, and routes whose fields are all optional accept a bare POST.
+  app.addHook('preValidation', async (req: FastifyRequest) => {
+    if (req.body === undefined && req.routeOptions.schema?.body) req.body = {};
   });
 
   app.setErrorHandler((err, _req, reply) => sendError(reply, toRtkError(err, logger)));

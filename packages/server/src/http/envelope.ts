@@ -21,14 +21,15 @@ export function pageRequest(q: { page_no?: number; per_page?: number }): PageReq
 }
 
 /**
- * A list answer. Offsets are 0-based and inclusive: 3 rows from offset 20 give start 20, end 22;
- * an empty page gives end_offset = start_offset - 1.
+ * A list answer. Offsets are 1-based positions of the first and last row of the page, as RealtimeKit
+ * answers (one app: start 1, end 1): 3 rows from the 21st give start 21, end 23. An empty page gives
+ * end_offset = start_offset - 1, so `end_offset - start_offset + 1` is always the page's row count.
  */
 export function paged<T>(rows: T[], total: number, page: PageRequest) {
   const paging: Paging = {
     total_count: total,
-    start_offset: page.offset,
-    end_offset: page.offset + rows.length - 1,
+    start_offset: page.offset + 1,
+    end_offset: page.offset + rows.length,
   };
   return { success: true as const, data: rows, paging };
 }

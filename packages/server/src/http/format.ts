@@ -11,7 +11,8 @@ import type {
 export function meetingOut(m: MeetingRow) {
   return {
     id: m.id,
-    title: m.title,
+    // The contract types title as a plain string: a meeting without one leaves it out.
+    title: m.title ?? undefined,
     status: m.status,
     record_on_start: m.record_on_start,
     live_stream_on_start: m.live_stream_on_start,

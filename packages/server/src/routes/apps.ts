@@ -39,7 +39,8 @@ export function appRoutes(app: FastifyInstance, d: RouteDeps): void {
     async (req, reply) => {
       const created = await createApp(d.repo, d.config.accountId, req.body.name);
       d.logger.info({ appId: created.id }, 'app created');
-      return reply.status(201).send(ok(appOut(created)));
+      // RealtimeKit answers this create with 200 and the app wrapped in `data.app` (see docs/api.md).
+      return reply.status(200).send(ok({ app: appOut(created) }));
     },
   );
 

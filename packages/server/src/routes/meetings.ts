@@ -8,10 +8,12 @@ import { S, pagingQuery, params } from '../http/schema.js';
 import { newId, nowIso } from '../services/clock.js';
 import type { MeetingRow } from '../store/types.js';
 
+// title, record_on_start and live_stream_on_start are nullable in the contract: null means "none"
+// (no title) or the default (false).
 const meetingFields = {
-  title: S.str({ maxLength: 1024 }),
-  record_on_start: S.bool(),
-  live_stream_on_start: S.bool(),
+  title: S.nullable(S.str({ maxLength: 1024 })),
+  record_on_start: S.nullable(S.bool()),
+  live_stream_on_start: S.nullable(S.bool()),
   persist_chat: S.bool(),
   summarize_on_end: S.bool(),
   transcribe_on_end: S.bool(),
@@ -132,7 +134,11 @@ export function meetingRoutes(app: FastifyInstance, d: RouteDeps): void {
             recording_config: b.recording_config ?? null,
             ai_config: b.ai_config ?? null,
           }
-        : (Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined)) as Partial<MeetingRow>);
+        : (Object.fromEntries(
+            Object.entries(b)
+              .filter(([, v]) => v !== undefined)
+              .map(([k, v]) => [k, v === null && k !== 'title' ? false : v]),
+          ) as Partial<MeetingRow>);
       const next = await d.repo.meetings.update(current.id, { ...patch, updated_at: nowIso() });
       if (!next) throw new RtkError('NOT_FOUND', `Meeting ${current.id} not found`);
       return ok(meetingOut(next));

@@ -16,16 +16,23 @@ interface P {
 }
 interface Body {
   custom_participant_id?: string;
-  preset_name?: string;
-  name?: string;
-  picture?: string;
+  preset_name?: string | null;
+  name?: string | null;
+  picture?: string | null;
 }
 
+// name and picture are nullable in the contract (null clears them).
 const fields = {
-  name: S.str({ maxLength: 255 }),
-  picture: S.uri(),
+  name: S.nullable(S.str({ maxLength: 255 })),
+  picture: S.nullable(S.uri()),
   preset_name: S.nonEmpty(255),
 };
+// Edit: preset_name is nullable too; null leaves the preset as it is.
+const editFields = { ...fields, preset_name: S.nullable(S.nonEmpty(255)) };
+
+function isUniqueViolation(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
 
 async function requirePreset(d: RouteDeps, appId: string, name: string): Promise<void> {
   const preset = await d.repo.presets.findOne({ app_id: appId, name });
@@ -67,12 +74,12 @@ export function participantRoutes(app: FastifyInstance, d: RouteDeps): void {
         meeting_id,
         custom_participant_id: b.custom_participant_id,
       });
-      if (existing) {
-        throw new RtkError(
+      const duplicate = (id?: string) =>
+        new RtkError(
           'CONFLICT',
-          `A participant with custom_participant_id "${b.custom_participant_id}" already exists in this meeting (id ${existing.id})`,
+          `A participant with custom_participant_id "${b.custom_participant_id}" already exists in this meeting${id ? ` (id ${id})` : ''}`,
         );
-      }
+      if (existing) throw duplicate(existing.id);
       const now = nowIso();
       const row: ParticipantRow = {
         id: newId(),
@@ -85,7 +92,13 @@ export function participantRoutes(app: FastifyInstance, d: RouteDeps): void {
         created_at: now,
         updated_at: now,
       };
-      await d.repo.participants.insert(row);
+      try {
+        await d.repo.participants.insert(row);
+      } catch (err) {
+        // Two adds of the same custom_participant_id at once: the store's unique index decides.
+        if (isUniqueViolation(err)) throw duplicate();
+        throw err;
+      }
       return reply.status(201).send(ok(participantOut(row, d.tokens.issue(app_id, meeting_id, row.id))));
     },
   );
@@ -117,13 +130,14 @@ export function participantRoutes(app: FastifyInstance, d: RouteDeps): void {
   const edit = (replace: boolean) => async (req: { params: P; body: Body | undefined }) => {
     const row = await getOr404(req.params);
     const b = req.body ?? {};
-    if (b.preset_name !== undefined) await requirePreset(d, req.params.app_id, b.preset_name);
+    if (b.preset_name !== undefined && b.preset_name !== null)
+      await requirePreset(d, req.params.app_id, b.preset_name);
     const patch: Partial<ParticipantRow> = replace
       ? { name: b.name ?? null, picture: b.picture ?? null, preset_name: b.preset_name as string }
       : {
           ...(b.name !== undefined ? { name: b.name } : {}),
           ...(b.picture !== undefined ? { picture: b.picture } : {}),
-          ...(b.preset_name !== undefined ? { preset_name: b.preset_name } : {}),
+          ...(b.preset_name !== undefined && b.preset_name !== null ? { preset_name: b.preset_name } : {}),
         };
     const next = await d.repo.participants.update(row.id, { ...patch, updated_at: nowIso() });
     if (!next) throw new RtkError('NOT_FOUND', `Participant ${row.id} not found`);
@@ -131,7 +145,7 @@ export function participantRoutes(app: FastifyInstance, d: RouteDeps): void {
   };
   app.patch<{ Params: P; Body: Body | undefined }>(
     `${base}/:participant_id`,
-    { schema: { params: oneParams, body: S.obj(fields) } },
+    { schema: { params: oneParams, body: S.obj(editFields) } },
     edit(false),
   );
   app.put<{ Params: P; Body: Body }>(

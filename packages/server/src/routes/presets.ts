@@ -98,7 +98,19 @@ export function presetRoutes(app: FastifyInstance, d: RouteDeps): void {
       const patch: Partial<PresetRow> = replace
         ? { name: b.name as string, config: b.config ?? {}, permissions: b.permissions ?? {}, ui: b.ui ?? {} }
         : (Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined)) as Partial<PresetRow>);
-      const next = await d.repo.presets.update(cur.id, { ...patch, updated_at: nowIso() });
+      const now = nowIso();
+      const next = await d.repo.transaction(async () => {
+        const updated = await d.repo.presets.update(cur.id, { ...patch, updated_at: now });
+        // Participants name their preset: a rename carries them along, so none is left orphaned.
+        if (updated && updated.name !== cur.name) {
+          const { rows } = await d.repo.participants.list({
+            where: { app_id: cur.app_id, preset_name: cur.name },
+          });
+          for (const p of rows)
+            await d.repo.participants.update(p.id, { preset_name: updated.name, updated_at: now });
+        }
+        return updated;
+      });
       if (!next) throw new RtkError('NOT_FOUND', `Preset ${cur.id} not found`);
       return ok(presetOut(next));
     };

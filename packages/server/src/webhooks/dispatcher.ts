@@ -47,6 +47,7 @@ export class WebhookDispatcher {
   readonly #o: WebhookDispatcherOptions;
   #timer: NodeJS.Timeout | undefined;
   #running = false;
+  #again = false;
   #closed = false;
   #inFlight = new Set<Promise<void>>();
 
@@ -99,21 +100,37 @@ export class WebhookDispatcher {
     this.#timer.unref();
   }
 
+  /**
+   * Sends every due delivery, again and again while more become due (retries with short backoff,
+   * enqueues that arrived meanwhile), then sleeps until the earliest pending one is due. Only one
+   * pump runs at a time; a call while it runs makes it go round once more instead of being lost.
+   */
   async #pump(): Promise<void> {
-    if (this.#running || this.#closed) return;
+    if (this.#closed) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
     this.#running = true;
     try {
-      const { rows } = await this.#o.repo.webhookDeliveries.list({
+      let sent: number;
+      do {
+        this.#again = false;
+        const { rows: due } = await this.#o.repo.webhookDeliveries.list({
+          where: { status: 'PENDING' },
+          range: { field: 'next_attempt_at', to: nowIso() },
+          orderBy: { field: 'next_attempt_at', dir: 'ASC' },
+          limit: 200,
+        });
+        await Promise.all(due.map((r) => this.#track(this.#attempt(r))));
+        sent = due.length;
+      } while ((sent > 0 || this.#again) && !this.#closed);
+      const { rows: next } = await this.#o.repo.webhookDeliveries.list({
         where: { status: 'PENDING' },
         orderBy: { field: 'next_attempt_at', dir: 'ASC' },
-        limit: 200,
+        limit: 1,
       });
-      const now = Date.now();
-      const due = rows.filter((r) => Date.parse(r.next_attempt_at) <= now);
-      await Promise.all(due.map((r) => this.#track(this.#attempt(r))));
-      const next = rows.find((r) => Date.parse(r.next_attempt_at) > now);
-      if (rows.length === 200 && due.length > 0) this.#schedule(0);
-      else if (next) this.#schedule(Date.parse(next.next_attempt_at) - Date.now());
+      if (next[0]) this.#schedule(Date.parse(next[0].next_attempt_at) - Date.now());
     } catch (err) {
       this.#o.logger.error({ err }, 'webhook pump failed; retrying in 1 s');
       this.#schedule(1000);

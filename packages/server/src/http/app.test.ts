@@ -1,0 +1,259 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { ErrorCodes, RtkError, silentLogger } from '@trackroom/protocol';
+import { toRtkError } from './app.js';
+import { MISSING_UUID, PREFIX, TEST_TOKEN, startHarness, type Harness } from './test-harness.js';
+
+/** Auth, account/app scoping, the error envelope, and the meta routes (HTTP layer, in-process). */
+describe('http app: auth and scoping', () => {
+  let h: Harness;
+  let participantToken: string;
+  before(async () => {
+    h = await startHarness();
+    const m = await h.req('POST', `${h.appBase}/meetings`, { title: 'auth' });
+    const p = await h.req('POST', `${h.appBase}/meetings/${m.body.data.id}/participants`, {
+      custom_participant_id: 'auth-1',
+      preset_name: 'group_call_host',
+    });
+    participantToken = p.body.data.token;
+    assert.ok(participantToken);
+  });
+  after(() => h.destroy());
+
+  const routes = (h: Harness) => [
+    ['GET', `${PREFIX}/apps`],
+    ['POST', `${PREFIX}/apps`],
+    ['GET', `${h.appBase}/meetings`],
+    ['POST', `${h.appBase}/meetings`],
+    ['GET', `${h.appBase}/presets`],
+    ['GET', `${h.appBase}/webhooks`],
+    ['GET', `${h.appBase}/recordings`],
+    ['GET', `${h.appBase}/sessions`],
+    ['GET', `${h.appBase}/livestreams`],
+    ['GET', `${PREFIX}/nope/no/such/route`],
+  ];
+
+  const badAuth: [string, Record<string, string | null>][] = [
+    ['no Authorization header', { authorization: null }],
+    ['a wrong token', { authorization: 'Bearer not-the-token-at-all-xxxx' }],
+    ['a token prefix', { authorization: `Bearer ${TEST_TOKEN.slice(0, -1)}` }],
+    ['a token with a suffix', { authorization: `Bearer ${TEST_TOKEN}x` }],
+    ['Basic scheme', { authorization: `Basic ${TEST_TOKEN}` }],
+    ['a bare token', { authorization: TEST_TOKEN }],
+    ['an empty bearer', { authorization: 'Bearer ' }],
+  ];
+
+  for (const [what, headers] of badAuth) {
+    it(`answers 401 in the envelope with ${what}, on every route`, async () => {
+      for (const [method, url] of routes(h)) {
+        const before = await h.snapshot();
+        const r = await h.req(
+          method as string,
+          url as string,
+          method === 'POST' ? { name: 'x' } : undefined,
+          headers,
+        );
+        assert.equal(r.status, 401, `${method} ${url}`);
+        assert.deepEqual(r.body, {
+          success: false,
+          error: { code: 401, message: ErrorCodes.UNAUTHORIZED.message },
+        });
+        assert.equal(await h.snapshot(), before, 'a rejected request wrote nothing');
+      }
+    });
+  }
+
+  it('never accepts a participant token as the admin token', async () => {
+    for (const [method, url] of routes(h)) {
+      const r = await h.req(method as string, url as string, method === 'POST' ? { name: 'x' } : undefined, {
+        authorization: `Bearer ${participantToken}`,
+      });
+      assert.equal(r.status, 401, `${method} ${url}`);
+      assert.equal(r.body.success, false);
+    }
+  });
+
+  it('accepts the token case-insensitively on the scheme only', async () => {
+    assert.equal(
+      (await h.req('GET', `${PREFIX}/apps`, undefined, { authorization: `bearer ${TEST_TOKEN}` })).status,
+      200,
+    );
+    assert.equal(
+      (
+        await h.req('GET', `${PREFIX}/apps`, undefined, {
+          authorization: `Bearer ${TEST_TOKEN.toUpperCase()}`,
+        })
+      ).status,
+      401,
+    );
+  });
+
+  it('answers 404 for an unknown account and an unknown app', async () => {
+    const acc = await h.req('GET', `/client/v4/accounts/other/realtime/kit/apps`);
+    assert.equal(acc.status, 404);
+    assert.deepEqual(acc.body, { success: false, error: { code: 404, message: 'Account other not found' } });
+    const acc2 = await h.req('GET', `/client/v4/accounts/other/realtime/kit/${h.appId}/meetings`);
+    assert.equal(acc2.status, 404);
+    const app = await h.req('GET', `${PREFIX}/${MISSING_UUID}/meetings`);
+    assert.equal(app.status, 404);
+    assert.match(app.body.error.message, new RegExp(`App ${MISSING_UUID} not found`));
+    const app2 = await h.req('GET', `${PREFIX}/apps/${MISSING_UUID}`);
+    assert.equal(app2.status, 404);
+    const unsupported = await h.req('GET', `${PREFIX}/${MISSING_UUID}/livestreams`);
+    assert.equal(unsupported.status, 404, 'unsupported routes check the app too');
+  });
+
+  it('answers 400 naming the parameter for a non-UUID app id', async () => {
+    const r = await h.req('GET', `${PREFIX}/not-a-uuid/meetings`);
+    assert.equal(r.status, 400);
+    assert.equal(r.body.success, false);
+    assert.equal(r.body.error.code, 400);
+    assert.match(r.body.error.message, /app_id/);
+  });
+
+  it('answers an unknown route with ROUTE_NOT_FOUND in the envelope (authenticated or not)', async () => {
+    const r = await h.req('GET', `${h.appBase}/no-such-thing`);
+    assert.equal(r.status, 404);
+    assert.deepEqual(r.body, {
+      success: false,
+      error: { code: 404, message: `No route GET ${h.appBase}/no-such-thing` },
+    });
+    const outside = await h.req('GET', '/nothing-here', undefined, { authorization: null });
+    assert.equal(outside.status, 404);
+    assert.equal(outside.body.success, false);
+  });
+});
+
+describe('http app: request bodies', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness();
+  });
+  after(() => h.destroy());
+
+  it('rejects malformed JSON with 400 INVALID_JSON and writes nothing', async () => {
+    const before = await h.snapshot();
+    const r = await h.req('POST', `${h.appBase}/meetings`, '{"title": "x",');
+    assert.equal(r.status, 400);
+    assert.equal(r.body.success, false);
+    assert.match(r.body.error.message, /not valid JSON/);
+    assert.equal(await h.snapshot(), before);
+  });
+
+  it('rejects a body over 1 MB with 413 in the envelope', async () => {
+    const before = await h.snapshot();
+    const r = await h.req(
+      'POST',
+      `${h.appBase}/meetings`,
+      JSON.stringify({ title: 'x'.repeat(1024 * 1024) }),
+    );
+    assert.equal(r.status, 413);
+    assert.deepEqual(r.body, {
+      success: false,
+      error: { code: 413, message: ErrorCodes.BODY_TOO_LARGE.message },
+    });
+    assert.equal(await h.snapshot(), before);
+  });
+
+  it('rejects a non-JSON content type with 415', async () => {
+    const r = await h.req('POST', `${h.appBase}/meetings`, 'title=x', { 'content-type': 'text/plain' });
+    assert.equal(r.status, 415);
+    assert.equal(r.body.error.code, 415);
+  });
+
+  it('rejects a JSON body that is not an object', async () => {
+    for (const body of ['null', '[]', '"x"', '42']) {
+      const r = await h.req('POST', `${PREFIX}/apps`, body);
+      assert.equal(r.status, 400, body);
+      assert.equal(r.body.success, false);
+      assert.match(r.body.error.message, /body/);
+    }
+  });
+
+  it('treats an empty JSON body on create meeting as no fields', async () => {
+    const r = await h.req('POST', `${h.appBase}/meetings`, '', { 'content-type': 'application/json' });
+    assert.equal(r.status, 201);
+    assert.equal(r.body.success, true);
+  });
+});
+
+describe('http app: meta routes', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness();
+  });
+  after(() => h.destroy());
+
+  it('serves /openapi.json describing every API route with the bearer scheme', async () => {
+    const r = await h.req('GET', '/openapi.json', undefined, { authorization: null });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.openapi, '3.0.3');
+    assert.deepEqual(r.body.components.securitySchemes.api_token, { type: 'http', scheme: 'bearer' });
+    const paths = Object.keys(r.body.paths);
+    assert.ok(paths.includes('/accounts/{account_id}/realtime/kit/{app_id}/meetings'));
+    assert.ok(paths.includes('/accounts/{account_id}/realtime/kit/apps'));
+    const meetings = r.body.paths['/accounts/{account_id}/realtime/kit/{app_id}/meetings'];
+    assert.ok(meetings.get && meetings.post);
+    assert.ok(meetings.post.requestBody, 'create meeting documents its body');
+  });
+
+  it('serves /docs as HTML', async () => {
+    const r = await h.req('GET', '/docs', undefined, { authorization: null });
+    assert.equal(r.status, 200);
+    assert.match(String(r.headers['content-type']), /text\/html/);
+    assert.match(r.raw, /<table>/);
+    assert.match(r.raw, /\/meetings/);
+  });
+
+  it('serves the webhook public key as PEM', async () => {
+    const r = await h.req('GET', '/.well-known/webhooks.json', undefined, { authorization: null });
+    assert.equal(r.status, 200);
+    assert.match(r.body.publicKey, /^-----BEGIN PUBLIC KEY-----\n[\s\S]+\n-----END PUBLIC KEY-----\n$/);
+  });
+});
+
+describe('error registry', () => {
+  const docs = readFileSync(new URL('../../../../docs/api.md', import.meta.url), 'utf8');
+
+  it('gives every code an HTTP error status and a message', () => {
+    for (const [code, def] of Object.entries(ErrorCodes)) {
+      assert.match(code, /^[A-Z][A-Z_]+$/);
+      assert.ok(Number.isInteger(def.status) && def.status >= 400 && def.status <= 599, code);
+      assert.ok(def.message.length > 5, code);
+      const e = new RtkError(code as keyof typeof ErrorCodes);
+      assert.equal(e.status, def.status);
+      assert.equal(e.message, def.message);
+    }
+  });
+
+  it('documents every code with its status in docs/api.md', () => {
+    for (const [code, def] of Object.entries(ErrorCodes)) {
+      const row = docs.split('\n').find((l) => l.startsWith('|') && l.includes(`\`${code}\``));
+      assert.ok(row, `docs/api.md has a table row for ${code}`);
+      assert.ok(row.includes(String(def.status)), `the ${code} row names status ${def.status}`);
+    }
+  });
+
+  it('documents no code that the registry lacks', () => {
+    const table = docs.slice(docs.indexOf('## Error codes'));
+    const documented = [...table.matchAll(/^\| `([A-Z_]+)`/gm)].map((m) => m[1]);
+    assert.ok(documented.length > 0);
+    for (const c of documented) assert.ok(Object.hasOwn(ErrorCodes, c as string), `${c} is in errors.ts`);
+  });
+
+  it('turns an unknown error into 500 INTERNAL without leaking its message', () => {
+    const e = toRtkError(new Error('secret internal detail /etc/passwd'), silentLogger);
+    assert.equal(e.code, 'INTERNAL');
+    assert.equal(e.status, 500);
+    assert.doesNotMatch(e.message, /secret/);
+  });
+
+  it('rebuilds an error crossing a boundary by its code; unknown codes become INTERNAL', () => {
+    const e = RtkError.fromPayload(new RtkError('CONFLICT', 'busy', { a: 1 }).toPayload());
+    assert.equal(e.code, 'CONFLICT');
+    assert.equal(e.status, 409);
+    assert.deepEqual(e.details, { a: 1 });
+    assert.equal(RtkError.fromPayload({ code: 'WHAT', message: 'x' }).code, 'INTERNAL');
+  });
+});
