@@ -131,7 +131,7 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
         error_reason: `start failed: ${(err as Error).message}`,
       }))!;
     }
-    const started = await this.transition(rec.id, 'RECORDING', { started_time: nowIso() });
+    await this.transition(rec.id, 'RECORDING', { started_time: nowIso() });
     const timer = setTimeout(() => {
       void this.#byId(rec.id).then((r) =>
         r && !isFinal(r.status) ? this.stop(r, 'MAX_SECONDS') : undefined,
@@ -139,7 +139,8 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
     }, rec.max_seconds * 1000);
     timer.unref();
     this.#maxTimers.set(rec.id, timer);
-    return started ?? rec;
+    // The answer is the recording as it was invoked, as RealtimeKit answers (status INVOKED).
+    return rec;
   }
 
   async #byId(id: string): Promise<RecordingRow | undefined> {

@@ -1,0 +1,2 @@
+export * from './media-tools.js';
+export * from './ogg-opus.js';
