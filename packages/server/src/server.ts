@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import type { Logger } from '@trackroom/protocol';
+import { RtkError, type Logger } from '@trackroom/protocol';
+import { adminTokenMatches } from './auth/jwt.js';
 import { ParticipantTokens } from './auth/jwt.js';
 import { UrlSigner } from './auth/signed-urls.js';
 import type { ServerConfig } from './config.js';
@@ -44,7 +46,7 @@ export interface CreateServerOptions {
   media?: (
     deps: RouteDeps,
     http: FastifyInstance,
-  ) => Promise<{ control?: MediaControl; close(): Promise<void> }>;
+  ) => Promise<{ control?: MediaControl; stats?: () => unknown; close(): Promise<void> }>;
 }
 
 async function secret(repo: Repository, key: string): Promise<Buffer> {
@@ -122,6 +124,28 @@ export async function createServer(
   http.get('/docs', async (_req, reply) =>
     reply.type('text/html; charset=utf-8').send(docsPage(buildOpenApi(ops, config.publicUrl))),
   );
+  // Process figures for the benchmark and operators; admin token required.
+  const eld = monitorEventLoopDelay({ resolution: 10 });
+  eld.enable();
+  http.get('/v1/stats', async (req) => {
+    if (!adminTokenMatches(config.apiToken, req.headers.authorization)) throw new RtkError('UNAUTHORIZED');
+    const q = req.query as { reset?: string };
+    const out = {
+      success: true,
+      data: {
+        rss_bytes: process.memoryUsage().rss,
+        cpu_us: process.cpuUsage(),
+        event_loop_delay_ms: {
+          p50: eld.percentile(50) / 1e6,
+          p99: eld.percentile(99) / 1e6,
+          max: eld.max / 1e6,
+        },
+        media: media?.stats?.() ?? null,
+      },
+    };
+    if (q.reset === '1') eld.reset();
+    return out;
+  });
   http.get('/healthz', async () => ({ success: true, data: { status: 'ok' } }));
 
   await sessions.recoverAfterRestart();
@@ -145,6 +169,7 @@ export async function createServer(
       closed = true;
       recordings.close();
       sessions.close();
+      eld.disable();
       await media?.close();
       await http.close();
       await webhooks.close();

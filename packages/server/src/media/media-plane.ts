@@ -71,6 +71,7 @@ export interface MediaPlane {
   sfu: Sfu;
   engine: TrackEngine;
   control: MediaControl;
+  stats(): unknown;
   close(): Promise<void>;
 }
 
@@ -171,6 +172,7 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
       kick: (meetingId, peerIds) => sfu.kick(meetingId, peerIds),
       muteAudio: (meetingId, peerIds) => sfu.muteAudio(meetingId, peerIds),
     },
+    stats: () => ({ sfu: sfu.stats(), active_track_recordings: engine.activeCount }),
     async close() {
       http.server.off('upgrade', onUpgrade);
       await engine.abandonAll();

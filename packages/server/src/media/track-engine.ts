@@ -1,6 +1,7 @@
 import { readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Logger, TypedEmitter } from '@trackroom/protocol';
+import type { TypedEmitter } from '@trackroom/protocol';
+import { type Logger } from '@trackroom/protocol';
 import {
   TrackFileWriter,
   repairWebmFile,
