@@ -1,0 +1,187 @@
+/**
+ * Stage 1: RTP parsing (RFC 3550 section 5.1). Never throws on bad input: `parseRtp` returns a
+ * typed failure and the `RtpParser` stage counts it as a drop.
+ */
+
+export interface RtpPacket {
+  readonly version: 2;
+  readonly padding: boolean;
+  readonly marker: boolean;
+  readonly payloadType: number;
+  readonly sequenceNumber: number;
+  readonly timestamp: number;
+  readonly ssrc: number;
+  readonly csrcs: readonly number[];
+  /** Header extension, if present: the 16-bit profile and its data (without the 4-byte ext header). */
+  readonly extension: { readonly profile: number; readonly data: Uint8Array } | undefined;
+  /** Payload with padding removed. A view into the input buffer (no copy). */
+  readonly payload: Uint8Array;
+}
+
+export type RtpParseErrorCode =
+  | 'RTP_TOO_SHORT'
+  | 'RTP_BAD_VERSION'
+  | 'RTP_CSRC_PAST_END'
+  | 'RTP_EXTENSION_PAST_END'
+  | 'RTP_BAD_PADDING'
+  | 'RTP_EMPTY_PAYLOAD';
+
+export type RtpParseResult = { ok: true; packet: RtpPacket } | { ok: false; error: RtpParseErrorCode };
+
+const HEADER_BYTES = 12;
+
+export function parseRtp(buf: Uint8Array): RtpParseResult {
+  if (buf.length < HEADER_BYTES) return { ok: false, error: 'RTP_TOO_SHORT' };
+  const b0 = buf[0] as number;
+  const b1 = buf[1] as number;
+  if (b0 >> 6 !== 2) return { ok: false, error: 'RTP_BAD_VERSION' };
+  const padding = (b0 & 0x20) !== 0;
+  const hasExtension = (b0 & 0x10) !== 0;
+  const csrcCount = b0 & 0x0f;
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  let offset = HEADER_BYTES;
+  if (offset + csrcCount * 4 > buf.length) return { ok: false, error: 'RTP_CSRC_PAST_END' };
+  const csrcs: number[] = [];
+  for (let i = 0; i < csrcCount; i++) {
+    csrcs.push(view.getUint32(offset));
+    offset += 4;
+  }
+  let extension: RtpPacket['extension'];
+  if (hasExtension) {
+    if (offset + 4 > buf.length) return { ok: false, error: 'RTP_EXTENSION_PAST_END' };
+    const profile = view.getUint16(offset);
+    const length = view.getUint16(offset + 2) * 4;
+    offset += 4;
+    if (offset + length > buf.length) return { ok: false, error: 'RTP_EXTENSION_PAST_END' };
+    extension = { profile, data: buf.subarray(offset, offset + length) };
+    offset += length;
+  }
+  let end = buf.length;
+  if (padding) {
+    const padCount = buf[buf.length - 1] as number;
+    if (padCount === 0 || offset + padCount > buf.length) return { ok: false, error: 'RTP_BAD_PADDING' };
+    end -= padCount;
+  }
+  if (end <= offset) return { ok: false, error: 'RTP_EMPTY_PAYLOAD' };
+  return {
+    ok: true,
+    packet: {
+      version: 2,
+      padding,
+      marker: (b1 & 0x80) !== 0,
+      payloadType: b1 & 0x7f,
+      sequenceNumber: view.getUint16(2),
+      timestamp: view.getUint32(4),
+      ssrc: view.getUint32(8),
+      csrcs,
+      extension,
+      payload: buf.subarray(offset, end),
+    },
+  };
+}
+
+/** Options for building an RTP packet (used by tests, the benchmark and synthetic sources). */
+export interface RtpBuildOptions {
+  payloadType: number;
+  sequenceNumber: number;
+  timestamp: number;
+  ssrc: number;
+  payload: Uint8Array;
+  marker?: boolean;
+  csrcs?: readonly number[];
+  extension?: { profile: number; data: Uint8Array };
+  /** Number of padding bytes to append (1..255); 0 or absent for none. */
+  paddingBytes?: number;
+}
+
+/** Serialises an RTP packet. Extension data is zero-padded to a multiple of 4 bytes. */
+export function buildRtp(o: RtpBuildOptions): Uint8Array {
+  const csrcs = o.csrcs ?? [];
+  const extLen = o.extension ? Math.ceil(o.extension.data.length / 4) * 4 : 0;
+  const pad = o.paddingBytes ?? 0;
+  const size = HEADER_BYTES + csrcs.length * 4 + (o.extension ? 4 + extLen : 0) + o.payload.length + pad;
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  out[0] = 0x80 | (pad > 0 ? 0x20 : 0) | (o.extension ? 0x10 : 0) | (csrcs.length & 0x0f);
+  out[1] = (o.marker ? 0x80 : 0) | (o.payloadType & 0x7f);
+  view.setUint16(2, o.sequenceNumber & 0xffff);
+  view.setUint32(4, o.timestamp >>> 0);
+  view.setUint32(8, o.ssrc >>> 0);
+  let offset = HEADER_BYTES;
+  for (const c of csrcs) {
+    view.setUint32(offset, c >>> 0);
+    offset += 4;
+  }
+  if (o.extension) {
+    view.setUint16(offset, o.extension.profile);
+    view.setUint16(offset + 2, extLen / 4);
+    out.set(o.extension.data, offset + 4);
+    offset += 4 + extLen;
+  }
+  out.set(o.payload, offset);
+  offset += o.payload.length;
+  if (pad > 0) out[size - 1] = pad;
+  return out;
+}
+
+/** Input of the parser stage: raw bytes and the wall-clock time they arrived (ms). */
+export interface RtpParserInput {
+  data: Uint8Array;
+  arrivalMs: number;
+}
+
+/** A parsed packet plus its arrival time: what flows into the reorder buffer. */
+export interface ReceivedRtpPacket {
+  packet: RtpPacket;
+  arrivalMs: number;
+}
+
+export interface RtpParserOptions {
+  /** Only packets of this payload type pass; others are counted as `wrongPayloadType`. */
+  payloadType?: number;
+}
+
+export interface RtpParserStats {
+  parsed: number;
+  wrongPayloadType: number;
+  invalid: number;
+  invalidByReason: Partial<Record<RtpParseErrorCode, number>>;
+}
+
+/** Pipeline stage wrapping `parseRtp`: one input, zero or one output, drops counted by reason. */
+export class RtpParser {
+  private payloadType: number | undefined;
+  private readonly counters: RtpParserStats = {
+    parsed: 0,
+    wrongPayloadType: 0,
+    invalid: 0,
+    invalidByReason: {},
+  };
+
+  constructor(options: RtpParserOptions = {}) {
+    this.payloadType = options.payloadType;
+  }
+
+  setPayloadType(payloadType: number | undefined): void {
+    this.payloadType = payloadType;
+  }
+
+  process(input: RtpParserInput): ReceivedRtpPacket[] {
+    const res = parseRtp(input.data);
+    if (!res.ok) {
+      this.counters.invalid++;
+      this.counters.invalidByReason[res.error] = (this.counters.invalidByReason[res.error] ?? 0) + 1;
+      return [];
+    }
+    if (this.payloadType !== undefined && res.packet.payloadType !== this.payloadType) {
+      this.counters.wrongPayloadType++;
+      return [];
+    }
+    this.counters.parsed++;
+    return [{ packet: res.packet, arrivalMs: input.arrivalMs }];
+  }
+
+  stats(): RtpParserStats {
+    return { ...this.counters, invalidByReason: { ...this.counters.invalidByReason } };
+  }
+}

@@ -1,0 +1,467 @@
+/**
+ * Stage 5: the file adapter. Connects parse -> reorder -> timeline -> mux and does the I/O:
+ * completed clusters are appended with positional writes as soon as they complete; `close()` writes
+ * the last cluster, the Cues, and patches the header (Duration, SeekHead, Segment size), then fsyncs.
+ */
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { createReadStream } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { RecorderError } from './errors.js';
+import { silentLogger, type RecorderLogger } from './logger.js';
+import { samplesToMs, type TimelineAlign, type TimelineStats } from './timeline.js';
+import { TrackPipeline, type TrackPipelineInput, type TrackPipelineStats } from './track-pipeline.js';
+import { WebmMuxer, type WebmMuxerStats, type WebmWrite } from './webm-muxer.js';
+
+export interface TrackFileWriterOptions {
+  path: string;
+  /** Recording start instant (wall-clock ms): position 0 of the timeline shared by all tracks. */
+  t0Ms: number;
+  channels?: 1 | 2;
+  /** Longest cluster (ms): at most this much audio is held in memory. Default 2000. */
+  clusterMs?: number;
+  /** Reorder wait and silence lag behind `tick(now)` (ms). Default 100. */
+  playoutDelayMs?: number;
+  /** `timeline` (default): the file starts at t0. `first_packet`: the leading silence is dropped. */
+  align?: TimelineAlign;
+  driftThresholdMs?: number;
+  driftSustainMs?: number;
+  jumpThresholdMs?: number;
+  logger?: RecorderLogger;
+}
+
+export interface TrackFileAttachOptions {
+  /** Who feeds the file (participant or peer id). A different id than before is a rejoin. */
+  sourceId: string;
+  payloadType: number;
+  clockRate?: number;
+  /** When the source joined (wall-clock ms); by default the first packet's arrival. */
+  atMs?: number;
+}
+
+/** An interval on the recording timeline (ms from t0). */
+export interface TimelineInterval {
+  fromMs: number;
+  toMs: number;
+}
+
+export interface PresenceInterval extends TimelineInterval {
+  sourceId: string;
+}
+
+export interface TrackFileIntervals {
+  /** Attach..detach (or stop). */
+  present: PresenceInterval[];
+  muted: TimelineInterval[];
+  paused: TimelineInterval[];
+}
+
+export interface TrackFilePacketStats {
+  /** RTP packets of the attached payload type that parsed. */
+  received: number;
+  lost: number;
+  /** Lost packets whose slot was filled with silence. */
+  concealed: number;
+  duplicated: number;
+  reordered: number;
+  late: number;
+  /** Unparseable RTP or Opus payloads. */
+  invalid: number;
+  /** Wrong payload type, no source attached, or paused. */
+  ignored: number;
+  /** Frames dropped because their slot on the timeline was already written. */
+  overlapped: number;
+}
+
+export interface TrackFileResult {
+  path: string;
+  sizeBytes: number;
+  sha256: string;
+  /** Wall-clock ms of timeline position 0. */
+  t0Ms: number;
+  channels: 1 | 2;
+  align: TimelineAlign;
+  /** Timeline position (ms) of the file's first sample: 0, or startOffsetMs with `first_packet`. */
+  fileStartMs: number;
+  durationMs: number;
+  /** Timeline position (ms) of the first real audio, or null if none arrived. */
+  startOffsetMs: number | null;
+  framesWritten: number;
+  framesFilled: number;
+  /** Silence between real frames (loss, DTX) in ms. */
+  concealedMs: number;
+  packets: TrackFilePacketStats;
+  reanchors: TimelineStats['reanchors'];
+  intervals: TrackFileIntervals;
+}
+
+export type TrackFileWriterState = 'new' | 'opening' | 'open' | 'closing' | 'closed';
+
+export interface TrackFileWriterStats extends TrackPipelineStats {
+  state: TrackFileWriterState;
+  bytesOnDisk: number;
+  pendingWrites: number;
+  muxer: WebmMuxerStats;
+}
+
+export interface TrackFileWriterEvents {
+  /** A write reached the file (after each completed cluster and the finalize writes). */
+  flushed: [info: { bytesOnDisk: number; clusters: number; durationMs: number }];
+  closed: [result: TrackFileResult];
+}
+
+interface OpenInterval {
+  fromMs: number | undefined;
+}
+
+export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
+  private readonly options: Readonly<TrackFileWriterOptions>;
+  private readonly logger: RecorderLogger;
+  private readonly channels: 1 | 2;
+  private readonly pipeline: TrackPipeline;
+  private readonly muxer: WebmMuxer;
+
+  private state: TrackFileWriterState = 'new';
+  private fh: FileHandle | undefined;
+  private openPromise: Promise<void> | undefined;
+  private closePromise: Promise<TrackFileResult> | undefined;
+  private readonly queue: WebmWrite[] = [];
+  private draining: Promise<void> | undefined;
+  private writeError: unknown;
+  private bytesOnDisk = 0;
+
+  private sourceId: string | undefined;
+  private paused = false;
+  private muted = false;
+  private lastNowMs = -Infinity;
+  private presence: (OpenInterval & { sourceId: string }) | undefined;
+  private mutedSince: OpenInterval | undefined;
+  private pausedSince: OpenInterval | undefined;
+  private readonly intervals: TrackFileIntervals = { present: [], muted: [], paused: [] };
+
+  constructor(options: TrackFileWriterOptions) {
+    super();
+    if (!options.path) throw new RecorderError('RECORDER_INVALID_OPTIONS', 'path is required');
+    if (!Number.isFinite(options.t0Ms))
+      throw new RecorderError('RECORDER_INVALID_OPTIONS', 't0Ms must be a number');
+    this.options = { ...options };
+    this.logger = options.logger ?? silentLogger;
+    this.channels = options.channels ?? 2;
+    this.pipeline = new TrackPipeline({
+      t0Ms: options.t0Ms,
+      channels: this.channels,
+      playoutDelayMs: options.playoutDelayMs ?? 100,
+      align: options.align ?? 'timeline',
+      ...(options.driftThresholdMs !== undefined && { driftThresholdMs: options.driftThresholdMs }),
+      ...(options.driftSustainMs !== undefined && { driftSustainMs: options.driftSustainMs }),
+      ...(options.jumpThresholdMs !== undefined && { jumpThresholdMs: options.jumpThresholdMs }),
+    });
+    this.muxer = new WebmMuxer({
+      channels: this.channels,
+      ...(options.clusterMs !== undefined && { clusterMs: options.clusterMs }),
+      dateUtcMs: options.t0Ms,
+    });
+  }
+
+  get path(): string {
+    return this.options.path;
+  }
+
+  /** Creates the file (it must not exist) and writes the header. */
+  open(): Promise<void> {
+    if (this.state !== 'new') {
+      return Promise.reject(
+        this.isClosed()
+          ? this.closedError()
+          : new RecorderError('RECORDER_ALREADY_OPEN', undefined, { path: this.path }),
+      );
+    }
+    this.state = 'opening';
+    this.openPromise = (async () => {
+      try {
+        this.fh = await open(this.path, 'wx');
+      } catch (e) {
+        this.state = 'closed';
+        throw new RecorderError('RECORDER_IO_FAILED', `cannot create ${this.path}`, { path: this.path }, e);
+      }
+      this.enqueue([this.muxer.start()]);
+      await this.draining;
+      if (this.state === 'opening') this.state = 'open';
+      this.logger.info(
+        { path: this.path, t0Ms: this.options.t0Ms, channels: this.channels },
+        'track file opened',
+      );
+    })();
+    return this.openPromise;
+  }
+
+  attach(options: TrackFileAttachOptions): void {
+    this.assertOpen();
+    const rejoin = this.sourceId !== undefined || this.intervals.present.length > 0;
+    if (this.presence) this.endPresence(options.atMs ?? Math.max(this.lastNowMs, this.options.t0Ms));
+    this.run({ kind: 'attach', payloadType: options.payloadType, clockRate: options.clockRate ?? 48_000 });
+    this.sourceId = options.sourceId;
+    this.presence = { sourceId: options.sourceId, fromMs: options.atMs };
+    if (options.atMs !== undefined) this.observe(options.atMs);
+    this.logger.info({ path: this.path, sourceId: options.sourceId, rejoin }, 'track source attached');
+  }
+
+  detach(atMs: number): void {
+    this.assertOpen();
+    if (this.sourceId === undefined) return;
+    this.observe(atMs);
+    this.run({ kind: 'detach', atMs });
+    this.endPresence(atMs);
+    this.logger.info({ path: this.path, sourceId: this.sourceId }, 'track source detached');
+    this.sourceId = undefined;
+  }
+
+  /** Synchronous and cheap. Packets of other payload types, or with no source attached, are ignored. */
+  push(rtp: Uint8Array, arrivalMs: number): void {
+    this.assertOpen();
+    this.observe(arrivalMs);
+    this.run({ kind: 'rtp', data: rtp, arrivalMs });
+  }
+
+  /** Time passes: releases held packets and writes silence up to now - playoutDelayMs. */
+  tick(nowMs: number): void {
+    this.assertOpen();
+    this.observe(nowMs);
+    this.run({ kind: 'tick', nowMs });
+  }
+
+  setMuted(muted: boolean, atMs: number): void {
+    this.assertOpen();
+    this.observe(atMs);
+    if (muted === this.muted) return;
+    this.muted = muted;
+    if (muted) this.mutedSince = { fromMs: atMs };
+    else this.closeInterval(this.mutedSince, atMs, this.intervals.muted);
+    this.logger.info({ path: this.path, muted }, 'track mute changed');
+  }
+
+  pause(atMs: number): void {
+    this.assertOpen();
+    this.observe(atMs);
+    if (this.paused) return;
+    this.run({ kind: 'pause', atMs });
+    this.paused = true;
+    this.pausedSince = { fromMs: atMs };
+    this.logger.info({ path: this.path }, 'track recording paused');
+  }
+
+  resume(atMs: number): void {
+    this.assertOpen();
+    this.observe(atMs);
+    if (!this.paused) return;
+    this.paused = false;
+    this.run({ kind: 'resume', atMs });
+    this.closeInterval(this.pausedSince, atMs, this.intervals.paused);
+    this.pausedSince = undefined;
+    this.logger.info({ path: this.path }, 'track recording resumed');
+  }
+
+  /** Flushes, fills silence up to `stopMs`, finalizes the WebM and fsyncs. Idempotent. */
+  close(stopMs: number): Promise<TrackFileResult> {
+    this.closePromise ??= this.doClose(stopMs);
+    return this.closePromise;
+  }
+
+  stats(): TrackFileWriterStats {
+    return {
+      ...this.pipeline.stats(),
+      state: this.state,
+      bytesOnDisk: this.bytesOnDisk,
+      pendingWrites: this.queue.length,
+      muxer: this.muxer.stats(),
+    };
+  }
+
+  private async doClose(stopMs: number): Promise<TrackFileResult> {
+    const wasState = this.state;
+    if (wasState === 'opening') await this.openPromise?.catch(() => undefined);
+    if (this.state !== 'open') {
+      this.state = 'closed';
+      throw new RecorderError('RECORDER_NOT_OPEN', 'close() before a successful open()', { path: this.path });
+    }
+    this.state = 'closing';
+    this.observe(stopMs);
+    this.run({ kind: 'end', atMs: stopMs });
+    if (this.presence) this.endPresence(stopMs);
+    this.closeInterval(this.mutedSince, stopMs, this.intervals.muted);
+    this.closeInterval(this.pausedSince, stopMs, this.intervals.paused);
+    this.mutedSince = undefined;
+    this.pausedSince = undefined;
+    const fh = this.fh as FileHandle;
+    try {
+      while (this.draining) await this.draining;
+      if (this.writeError !== undefined) throw this.writeError;
+      await fh.sync();
+    } catch (e) {
+      this.state = 'closed';
+      await fh
+        .close()
+        .catch((err: unknown) => this.logger.warn({ err, path: this.path }, 'closing the file failed'));
+      throw e instanceof RecorderError
+        ? e
+        : new RecorderError('RECORDER_IO_FAILED', undefined, { path: this.path }, e);
+    }
+    await fh.close();
+    this.state = 'closed';
+    const result = await this.buildResult();
+    this.logger.info(
+      {
+        path: this.path,
+        durationMs: result.durationMs,
+        sizeBytes: result.sizeBytes,
+        lost: result.packets.lost,
+      },
+      'track file closed',
+    );
+    this.safeEmit('closed', result);
+    return result;
+  }
+
+  private async buildResult(): Promise<TrackFileResult> {
+    const { sizeBytes, sha256 } = await hashFile(this.path);
+    const { timeline: t, reorder: r, parser: p, ignored } = this.pipeline.stats();
+    const m = this.muxer.stats();
+    const startOffsetMs = t.firstRealPos === null ? null : samplesToMs(t.firstRealPos);
+    const align = this.options.align ?? 'timeline';
+    return {
+      path: this.path,
+      sizeBytes,
+      sha256,
+      t0Ms: this.options.t0Ms,
+      channels: this.channels,
+      align,
+      fileStartMs: align === 'first_packet' ? (startOffsetMs ?? 0) : 0,
+      durationMs: m.durationMs,
+      startOffsetMs,
+      framesWritten: t.framesReal + t.framesFilled,
+      framesFilled: t.framesFilled,
+      concealedMs: samplesToMs(t.concealedSamples),
+      packets: {
+        received: p.parsed,
+        lost: r.lost,
+        concealed: t.concealedPackets,
+        duplicated: r.duplicated,
+        reordered: r.reordered,
+        late: r.late,
+        invalid: p.invalid + t.invalidPayload,
+        ignored: ignored + p.wrongPayloadType + t.droppedPaused,
+        overlapped: t.overlaps,
+      },
+      reanchors: t.reanchors,
+      intervals: {
+        present: this.intervals.present.map((i) => ({ ...i })),
+        muted: this.intervals.muted.map((i) => ({ ...i })),
+        paused: this.intervals.paused.map((i) => ({ ...i })),
+      },
+    };
+  }
+
+  /** Runs one input through the pipeline and the muxer and queues the resulting writes. */
+  private run(input: TrackPipelineInput): void {
+    const writes: WebmWrite[] = [];
+    for (const f of this.pipeline.process(input)) {
+      for (const w of this.muxer.process(f)) writes.push(w);
+    }
+    if (writes.length > 0) this.enqueue(writes);
+  }
+
+  private enqueue(writes: WebmWrite[]): void {
+    for (const w of writes) this.queue.push(w);
+    this.draining ??= this.drain();
+  }
+
+  /** Writes queued chunks in order. Never rejects: the first error is kept for close(). */
+  private async drain(): Promise<void> {
+    const fh = this.fh as FileHandle;
+    try {
+      for (let w = this.queue.shift(); w !== undefined; w = this.queue.shift()) {
+        if (this.writeError !== undefined) continue;
+        try {
+          let done = 0;
+          while (done < w.bytes.length) {
+            const { bytesWritten } = await fh.write(w.bytes, done, w.bytes.length - done, w.offset + done);
+            done += bytesWritten;
+          }
+          if (w.kind === 'append') this.bytesOnDisk = w.offset + w.bytes.length;
+          const m = this.muxer.stats();
+          this.safeEmit('flushed', {
+            bytesOnDisk: this.bytesOnDisk,
+            clusters: m.clusters,
+            durationMs: m.flushedMs,
+          });
+        } catch (e) {
+          this.writeError = new RecorderError('RECORDER_IO_FAILED', undefined, { path: this.path }, e);
+          this.logger.error({ err: e, path: this.path }, 'track file write failed; later writes are skipped');
+        }
+      }
+    } finally {
+      this.draining = undefined;
+    }
+  }
+
+  private safeEmit<K extends keyof TrackFileWriterEvents>(event: K, ...args: TrackFileWriterEvents[K]): void {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      (this.emit as (e: K, ...a: any[]) => boolean)(event, ...args);
+    } catch (err) {
+      this.logger.error({ err, event }, 'a track file writer listener threw');
+    }
+  }
+
+  private observe(ms: number): void {
+    if (ms > this.lastNowMs) this.lastNowMs = ms;
+    if (this.presence && this.presence.fromMs === undefined) this.presence.fromMs = ms;
+  }
+
+  private endPresence(atMs: number): void {
+    const p = this.presence;
+    if (!p) return;
+    const from = p.fromMs ?? atMs;
+    this.intervals.present.push({
+      sourceId: p.sourceId,
+      fromMs: from - this.options.t0Ms,
+      toMs: Math.max(from, atMs) - this.options.t0Ms,
+    });
+    this.presence = undefined;
+  }
+
+  private closeInterval(open: OpenInterval | undefined, atMs: number, into: TimelineInterval[]): void {
+    if (!open || open.fromMs === undefined) return;
+    into.push({
+      fromMs: open.fromMs - this.options.t0Ms,
+      toMs: Math.max(open.fromMs, atMs) - this.options.t0Ms,
+    });
+    open.fromMs = undefined;
+  }
+
+  private isClosed(): boolean {
+    return this.state === 'closing' || this.state === 'closed';
+  }
+
+  private closedError(): RecorderError {
+    return new RecorderError('RECORDER_CLOSED', undefined, { path: this.path });
+  }
+
+  private assertOpen(): void {
+    if (this.state === 'open') return;
+    if (this.isClosed()) throw this.closedError();
+    throw new RecorderError('RECORDER_NOT_OPEN', undefined, { path: this.path });
+  }
+}
+
+/** Size and SHA-256 (hex) of a file, streamed. */
+export async function hashFile(path: string): Promise<{ sizeBytes: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let sizeBytes = 0;
+  for await (const chunk of createReadStream(path)) {
+    const b = chunk as Buffer;
+    hash.update(b);
+    sizeBytes += b.length;
+  }
+  return { sizeBytes, sha256: hash.digest('hex') };
+}

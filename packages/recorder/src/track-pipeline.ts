@@ -1,0 +1,126 @@
+/**
+ * The pure pipeline of one track: RTP parse -> reorder -> timeline. No I/O; the file writer feeds
+ * its output frames to the WebM muxer. Also what the property tests drive with synthetic RTP.
+ */
+import { ReorderBuffer, type ReorderBufferStats, type ReorderInput } from './reorder-buffer.js';
+import { RtpParser, type RtpParserStats } from './rtp-parser.js';
+import type { EndOfStream, Tick } from './stream-events.js';
+import {
+  Timeline,
+  type TimelineInput,
+  type TimelineOptions,
+  type TimelineOutput,
+  type TimelineStats,
+} from './timeline.js';
+
+export interface TrackPipelineOptions extends TimelineOptions {
+  /** Most packets the reorder buffer holds. Default 64. */
+  reorderMaxPackets?: number;
+}
+
+export type TrackPipelineInput =
+  | { readonly kind: 'rtp'; readonly data: Uint8Array; readonly arrivalMs: number }
+  | Tick
+  /** A source starts feeding (first join or rejoin): only its payload type passes; re-anchor. */
+  | { readonly kind: 'attach'; readonly payloadType: number; readonly clockRate?: number }
+  /** The source is gone: flush what it sent; silence from here. */
+  | { readonly kind: 'detach'; readonly atMs: number }
+  | { readonly kind: 'pause' | 'resume'; readonly atMs: number }
+  | EndOfStream;
+
+export interface TrackPipelineStats {
+  /** RTP dropped before parsing: no source attached, or paused. */
+  ignored: number;
+  parser: RtpParserStats;
+  reorder: ReorderBufferStats;
+  timeline: TimelineStats;
+}
+
+export class TrackPipeline {
+  private readonly parser = new RtpParser();
+  private readonly reorder: ReorderBuffer;
+  private readonly timeline: Timeline;
+  private attached = false;
+  private paused = false;
+  private ended = false;
+  private ignored = 0;
+
+  constructor(options: TrackPipelineOptions) {
+    this.reorder = new ReorderBuffer({
+      delayMs: options.playoutDelayMs ?? 100,
+      ...(options.reorderMaxPackets !== undefined && { maxPackets: options.reorderMaxPackets }),
+    });
+    this.timeline = new Timeline(options);
+  }
+
+  process(input: TrackPipelineInput): TimelineOutput[] {
+    const out: TimelineOutput[] = [];
+    if (this.ended) {
+      if (input.kind === 'rtp') this.ignored++;
+      return out;
+    }
+    switch (input.kind) {
+      case 'rtp': {
+        if (!this.attached || this.paused) {
+          this.ignored++;
+          break;
+        }
+        const parsed = this.parser.process(input);
+        const first = parsed[0];
+        if (first) this.run(out, { kind: 'packet', packet: first.packet, arrivalMs: first.arrivalMs });
+        break;
+      }
+      case 'tick':
+        this.run(out, input, input);
+        break;
+      case 'attach':
+        this.attached = true;
+        this.parser.setPayloadType(input.payloadType);
+        this.run(
+          out,
+          { kind: 'reset' },
+          { kind: 'discontinuity', ...(input.clockRate !== undefined && { clockRate: input.clockRate }) },
+        );
+        break;
+      case 'detach':
+        if (!this.attached) break;
+        this.attached = false;
+        this.parser.setPayloadType(undefined);
+        this.run(out, { kind: 'flush' }, { kind: 'discontinuity' });
+        this.run(out, { kind: 'tick', nowMs: input.atMs });
+        break;
+      case 'pause':
+        if (this.paused) break;
+        this.paused = true;
+        this.run(out, { kind: 'flush' }, input);
+        break;
+      case 'resume':
+        if (!this.paused) break;
+        this.paused = false;
+        this.run(out, { kind: 'reset' }, input);
+        break;
+      case 'end':
+        this.ended = true;
+        this.run(out, input);
+        break;
+    }
+    return out;
+  }
+
+  stats(): TrackPipelineStats {
+    return {
+      ignored: this.ignored,
+      parser: this.parser.stats(),
+      reorder: this.reorder.stats(),
+      timeline: this.timeline.stats(),
+    };
+  }
+
+  /** Reorder input first; everything it releases goes to the timeline, then the timeline input. */
+  private run(out: TimelineOutput[], reorderInput: ReorderInput, timelineInput?: TimelineInput): void {
+    for (const o of this.reorder.process(reorderInput)) {
+      for (const f of this.timeline.process(o)) out.push(f);
+    }
+    if (timelineInput) for (const f of this.timeline.process(timelineInput)) out.push(f);
+  }
+}

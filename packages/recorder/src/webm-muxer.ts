@@ -1,0 +1,306 @@
+/**
+ * Stage 4: WebM (Matroska) muxer for one Opus audio track.
+ *
+ * The live file is append-only: header, then one Cluster per `clusterMs` of audio, each emitted
+ * once, complete, with a known size. The Segment has the "unknown size" marker while live, so a
+ * file cut after any cluster is playable. At end-of-stream the muxer returns the last cluster and
+ * the Cues as appends, and patches (offset + bytes) for the Segment size, the SeekHead and the
+ * Info Duration, all written into space reserved in the header.
+ */
+import {
+  Ids,
+  UNKNOWN_SIZE_8,
+  concat,
+  element,
+  element8,
+  floatElement,
+  idBytes,
+  intElement64,
+  sizeBytes,
+  stringElement,
+  uintElement,
+  voidElement,
+} from './ebml.js';
+import { OPUS_SAMPLE_RATE, opusHead } from './opus.js';
+import type { TimelineEnd, TimelineFrame } from './timeline.js';
+
+export interface WebmMuxerOptions {
+  channels?: 1 | 2;
+  /** Longest span of one cluster (ms). Default 2000, at most 30000. */
+  clusterMs?: number;
+  /** Written as the Segment's DateUTC (wall-clock ms of timeline position 0), if given. */
+  dateUtcMs?: number;
+  muxingApp?: string;
+  writingApp?: string;
+  trackUid?: number;
+}
+
+export type WebmMuxerInput = TimelineFrame | TimelineEnd;
+
+/** A write to do on the file: `append` bytes at the end (offset is the current end), or `patch` in place. */
+export interface WebmWrite {
+  readonly kind: 'append' | 'patch';
+  readonly offset: number;
+  readonly bytes: Uint8Array;
+}
+
+export interface WebmMuxerStats {
+  clusters: number;
+  blocks: number;
+  /** Bytes emitted as appends so far. */
+  bytes: number;
+  /** Audio emitted in complete clusters (ms). */
+  flushedMs: number;
+  /** Audio held in the open cluster (ms). */
+  pendingMs: number;
+  finalized: boolean;
+  durationMs: number;
+}
+
+export interface WebmCuePoint {
+  timeMs: number;
+  /** Cluster offset relative to the Segment data start. */
+  clusterPosition: number;
+}
+
+/** Size of the reserved SeekHead region (SeekHead + Void) at the start of the Segment data. */
+export const SEEK_HEAD_RESERVE = 100;
+/** A Void of this size in Info is replaced by the Duration (ID 2 + size 1 + float64 8). */
+export const DURATION_SLOT_BYTES = 11;
+/** Matroska epoch (2001-01-01T00:00:00Z) in Unix ms. */
+const MATROSKA_EPOCH_MS = 978_307_200_000;
+
+export class WebmMuxer {
+  private readonly channels: 1 | 2;
+  private readonly clusterSamples: number;
+  private readonly options: WebmMuxerOptions;
+
+  private offset = 0;
+  private segmentDataStart = 0;
+  private durationSlot = 0;
+  private infoPosition = 0;
+  private tracksPosition = 0;
+  private started = false;
+  private finalized = false;
+
+  private basePos: number | undefined;
+  private clusterStartPos = 0;
+  private clusterTimeMs = 0;
+  private blocks: Uint8Array[] = [];
+  private blockBytes = 0;
+  private endPos = 0;
+  private readonly cues: WebmCuePoint[] = [];
+  private readonly counters = { clusters: 0, blocks: 0, flushedSamples: 0 };
+
+  constructor(options: WebmMuxerOptions = {}) {
+    this.options = options;
+    this.channels = options.channels ?? 2;
+    const clusterMs = Math.min(30_000, Math.max(20, options.clusterMs ?? 2000));
+    this.clusterSamples = (clusterMs * OPUS_SAMPLE_RATE) / 1000;
+  }
+
+  /** The header: EBML header, Segment start (unknown size), reserved SeekHead, Info, Tracks. */
+  start(): WebmWrite {
+    if (this.started) throw new Error('WebmMuxer.start() called twice');
+    this.started = true;
+    const ebmlHeader = element(
+      Ids.EBML,
+      uintElement(Ids.EBMLVersion, 1),
+      uintElement(Ids.EBMLReadVersion, 1),
+      uintElement(Ids.EBMLMaxIDLength, 4),
+      uintElement(Ids.EBMLMaxSizeLength, 8),
+      stringElement(Ids.DocType, 'webm'),
+      uintElement(Ids.DocTypeVersion, 4),
+      uintElement(Ids.DocTypeReadVersion, 2),
+    );
+    const segmentHead = concat([idBytes(Ids.Segment), UNKNOWN_SIZE_8]);
+    this.segmentDataStart = ebmlHeader.length + segmentHead.length;
+
+    const infoChildren = [
+      uintElement(Ids.TimestampScale, 1_000_000),
+      stringElement(Ids.MuxingApp, this.options.muxingApp ?? '@trackroom/recorder'),
+      stringElement(Ids.WritingApp, this.options.writingApp ?? '@trackroom/recorder'),
+    ];
+    if (this.options.dateUtcMs !== undefined) {
+      const ns = BigInt(Math.round(this.options.dateUtcMs - MATROSKA_EPOCH_MS)) * 1_000_000n;
+      infoChildren.push(intElement64(Ids.DateUTC, ns));
+    }
+    const infoHeadBytes = idBytes(Ids.Info).length + 8;
+    const slotInInfo = infoChildren.reduce((n, c) => n + c.length, 0);
+    const info = element8(Ids.Info, concat([...infoChildren, voidElement(DURATION_SLOT_BYTES)]));
+
+    const tracks = element(
+      Ids.Tracks,
+      element(
+        Ids.TrackEntry,
+        uintElement(Ids.TrackNumber, 1),
+        uintElement(Ids.TrackUID, this.options.trackUid ?? 1),
+        uintElement(Ids.TrackType, 2),
+        uintElement(Ids.FlagLacing, 0),
+        stringElement(Ids.CodecID, 'A_OPUS'),
+        element(Ids.CodecPrivate, opusHead(this.channels, 0)),
+        uintElement(Ids.CodecDelay, 0),
+        uintElement(Ids.SeekPreRoll, 80_000_000),
+        element(
+          Ids.Audio,
+          floatElement(Ids.SamplingFrequency, OPUS_SAMPLE_RATE),
+          uintElement(Ids.Channels, this.channels),
+        ),
+      ),
+    );
+
+    this.infoPosition = SEEK_HEAD_RESERVE;
+    this.tracksPosition = SEEK_HEAD_RESERVE + info.length;
+    this.durationSlot = this.segmentDataStart + SEEK_HEAD_RESERVE + infoHeadBytes + slotInInfo;
+    const bytes = concat([
+      ebmlHeader,
+      segmentHead,
+      buildSeekHeadRegion(this.infoPosition, this.tracksPosition),
+      info,
+      tracks,
+    ]);
+    this.offset = bytes.length;
+    return { kind: 'append', offset: 0, bytes };
+  }
+
+  process(input: WebmMuxerInput): WebmWrite[] {
+    if (!this.started) throw new Error('WebmMuxer.start() must come first');
+    if (this.finalized) return [];
+    const out: WebmWrite[] = [];
+    if (input.kind === 'frame') this.addFrame(input, out);
+    else this.finalize(input, out);
+    return out;
+  }
+
+  stats(): WebmMuxerStats {
+    const pending = this.basePos === undefined ? 0 : this.endPos - this.clusterStartPos;
+    return {
+      clusters: this.counters.clusters,
+      blocks: this.counters.blocks,
+      bytes: this.offset,
+      flushedMs: (this.counters.flushedSamples * 1000) / OPUS_SAMPLE_RATE,
+      pendingMs: this.blocks.length > 0 ? (pending * 1000) / OPUS_SAMPLE_RATE : 0,
+      finalized: this.finalized,
+      durationMs: this.durationMs(),
+    };
+  }
+
+  /** Cue points of the clusters emitted so far. */
+  cuePoints(): readonly WebmCuePoint[] {
+    return this.cues;
+  }
+
+  private durationMs(): number {
+    return this.basePos === undefined ? 0 : ((this.endPos - this.basePos) * 1000) / OPUS_SAMPLE_RATE;
+  }
+
+  private addFrame(frame: TimelineFrame, out: WebmWrite[]): void {
+    if (this.basePos === undefined) {
+      this.basePos = frame.pos;
+      this.clusterStartPos = frame.pos;
+      this.clusterTimeMs = 0;
+    }
+    if (this.blocks.length === 0) {
+      this.clusterStartPos = frame.pos;
+      this.clusterTimeMs = Math.round(((frame.pos - this.basePos) * 1000) / OPUS_SAMPLE_RATE);
+    }
+    const timeMs = Math.round(((frame.pos - this.basePos) * 1000) / OPUS_SAMPLE_RATE);
+    const rel = timeMs - this.clusterTimeMs;
+    const p = frame.payload;
+    const head = sizeBytes(p.length + 4);
+    const block = new Uint8Array(1 + head.length + 4 + p.length);
+    block[0] = Ids.SimpleBlock;
+    block.set(head, 1);
+    let o = 1 + head.length;
+    block[o++] = 0x81; // track number 1
+    block[o++] = (rel >> 8) & 0xff;
+    block[o++] = rel & 0xff;
+    block[o++] = 0x80; // keyframe
+    block.set(p, o);
+    this.blocks.push(block);
+    this.blockBytes += block.length;
+    this.counters.blocks++;
+    this.endPos = frame.pos + frame.durationSamples;
+    if (this.endPos - this.clusterStartPos >= this.clusterSamples) this.flushCluster(out);
+  }
+
+  private flushCluster(out: WebmWrite[]): void {
+    if (this.blocks.length === 0) return;
+    const timestamp = uintElement(Ids.Timestamp, this.clusterTimeMs);
+    const data = new Uint8Array(timestamp.length + this.blockBytes);
+    data.set(timestamp, 0);
+    let o = timestamp.length;
+    for (const b of this.blocks) {
+      data.set(b, o);
+      o += b.length;
+    }
+    const bytes = element8(Ids.Cluster, data);
+    this.cues.push({ timeMs: this.clusterTimeMs, clusterPosition: this.offset - this.segmentDataStart });
+    out.push({ kind: 'append', offset: this.offset, bytes });
+    this.offset += bytes.length;
+    this.counters.clusters++;
+    this.counters.flushedSamples += this.endPos - this.clusterStartPos;
+    this.blocks = [];
+    this.blockBytes = 0;
+  }
+
+  private finalize(_end: TimelineEnd, out: WebmWrite[]): void {
+    this.flushCluster(out);
+    this.finalized = true;
+    const cuesPosition = this.cues.length > 0 ? this.offset - this.segmentDataStart : undefined;
+    if (this.cues.length > 0) {
+      const cues = buildCues(this.cues);
+      out.push({ kind: 'append', offset: this.offset, bytes: cues });
+      this.offset += cues.length;
+    }
+    out.push({
+      kind: 'patch',
+      offset: this.durationSlot,
+      bytes: floatElement(Ids.Duration, this.durationMs()),
+    });
+    out.push({
+      kind: 'patch',
+      offset: this.segmentDataStart,
+      bytes: buildSeekHeadRegion(this.infoPosition, this.tracksPosition, cuesPosition),
+    });
+    out.push({
+      kind: 'patch',
+      offset: this.segmentDataStart - 8,
+      bytes: sizeBytes(this.offset - this.segmentDataStart, 8),
+    });
+  }
+}
+
+function seekEntry(id: number, position: number): Uint8Array {
+  return element(Ids.Seek, element(Ids.SeekID, idBytes(id)), uintElement(Ids.SeekPosition, position, 8));
+}
+
+/** SeekHead (Info, Tracks, and Cues if known) padded with a Void to exactly `total` bytes. */
+export function buildSeekHeadRegion(
+  infoPosition: number,
+  tracksPosition: number,
+  cuesPosition?: number,
+  total = SEEK_HEAD_RESERVE,
+): Uint8Array {
+  const entries = [seekEntry(Ids.Info, infoPosition), seekEntry(Ids.Tracks, tracksPosition)];
+  if (cuesPosition !== undefined) entries.push(seekEntry(Ids.Cues, cuesPosition));
+  const seekHead = element(Ids.SeekHead, ...entries);
+  return concat([seekHead, voidElement(total - seekHead.length)]);
+}
+
+export function buildCues(points: readonly WebmCuePoint[]): Uint8Array {
+  return element(
+    Ids.Cues,
+    ...points.map((p) =>
+      element(
+        Ids.CuePoint,
+        uintElement(Ids.CueTime, p.timeMs),
+        element(
+          Ids.CueTrackPositions,
+          uintElement(Ids.CueTrack, 1),
+          uintElement(Ids.CueClusterPosition, p.clusterPosition),
+        ),
+      ),
+    ),
+  );
+}
