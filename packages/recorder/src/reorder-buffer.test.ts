@@ -72,7 +72,8 @@ void describe('ReorderBuffer', () => {
   void it('unwraps the 16-bit sequence number', () => {
     const rb = new ReorderBuffer();
     const out: ReorderOutput[] = [];
-    for (const s of [65533, 65535, 65534, 0, 2, 1]) out.push(...rb.process({ kind: 'packet', packet: pkt(s), arrivalMs: 0 }));
+    for (const s of [65533, 65535, 65534, 0, 2, 1])
+      out.push(...rb.process({ kind: 'packet', packet: pkt(s), arrivalMs: 0 }));
     const ps = packets(out);
     assert.deepEqual(
       ps.map((p) => p.packet.sequenceNumber),
@@ -116,7 +117,8 @@ void describe('ReorderBuffer', () => {
   void it('releases early when more than maxPackets are held', () => {
     const rb = new ReorderBuffer({ maxPackets: 3, delayMs: 10_000 });
     rb.process({ kind: 'packet', packet: pkt(0), arrivalMs: 0 });
-    for (const s of [2, 3, 4]) assert.deepEqual(seqs(rb.process({ kind: 'packet', packet: pkt(s), arrivalMs: 0 })), []);
+    for (const s of [2, 3, 4])
+      assert.deepEqual(seqs(rb.process({ kind: 'packet', packet: pkt(s), arrivalMs: 0 })), []);
     assert.deepEqual(seqs(rb.process({ kind: 'packet', packet: pkt(5), arrivalMs: 0 })), [2, 3, 4, 5]);
     assert.equal(rb.stats().overflows, 1);
     assert.equal(rb.stats().lost, 1);
@@ -145,7 +147,8 @@ void describe('ReorderBuffer', () => {
           });
           arrivals.sort((a, b) => a.at - b.at);
           const out: ReorderOutput[] = [];
-          for (const a of arrivals) out.push(...rb.process({ kind: 'packet', packet: pkt(a.seq), arrivalMs: a.at }));
+          for (const a of arrivals)
+            out.push(...rb.process({ kind: 'packet', packet: pkt(a.seq), arrivalMs: a.at }));
           out.push(...rb.process({ kind: 'end', atMs: 1e9 }));
           assert.equal(out.at(-1)?.kind, 'end');
           const ps = packets(out);

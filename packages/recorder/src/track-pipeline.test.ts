@@ -2,14 +2,35 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { OPUS_MIN_FRAME_SAMPLES } from './opus.js';
-import { payloadId, buildSyntheticRun, type SenderSegment, type SyntheticScenario } from './testing/synthetic-stream.js';
-import { msToSamples, quantize, samplesToMs, type TimelineAlign, type TimelineFrame, type TimelineOutput } from './timeline.js';
+import {
+  payloadId,
+  buildSyntheticRun,
+  type SenderSegment,
+  type SyntheticScenario,
+} from './testing/synthetic-stream.js';
+import {
+  msToSamples,
+  quantize,
+  samplesToMs,
+  type TimelineAlign,
+  type TimelineFrame,
+  type TimelineOutput,
+} from './timeline.js';
 import { TrackPipeline } from './track-pipeline.js';
 
 const segmentArb: fc.Arbitrary<SenderSegment> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('talk' as const), frames: fc.integer({ min: 1, max: 80 }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('dtx' as const), ms: fc.integer({ min: 1, max: 2000 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('frozen' as const), ms: fc.integer({ min: 1, max: 3000 }) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({ kind: fc.constant('talk' as const), frames: fc.integer({ min: 1, max: 80 }) }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('dtx' as const), ms: fc.integer({ min: 1, max: 2000 }) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('frozen' as const), ms: fc.integer({ min: 1, max: 3000 }) }),
+  },
   {
     weight: 1,
     arbitrary: fc.record({
@@ -18,7 +39,10 @@ const segmentArb: fc.Arbitrary<SenderSegment> = fc.oneof(
       ts: fc.integer({ min: 0, max: 0xffffffff }),
     }),
   },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('pause' as const), ms: fc.integer({ min: 100, max: 2000 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('pause' as const), ms: fc.integer({ min: 100, max: 2000 }) }),
+  },
 );
 
 const scenarioArb = (maxJitterMs: number): fc.Arbitrary<SyntheticScenario> =>
@@ -28,7 +52,10 @@ const scenarioArb = (maxJitterMs: number): fc.Arbitrary<SyntheticScenario> =>
     frameMs: fc.constantFrom(10 as const, 20 as const, 40 as const, 60 as const),
     // Bias towards the wraparound points.
     seq0: fc.oneof(fc.integer({ min: 0xffff - 100, max: 0xffff }), fc.integer({ min: 0, max: 0xffff })),
-    ts0: fc.oneof(fc.integer({ min: 0xffffffff - 200_000, max: 0xffffffff }), fc.integer({ min: 0, max: 0xffffffff })),
+    ts0: fc.oneof(
+      fc.integer({ min: 0xffffffff - 200_000, max: 0xffffffff }),
+      fc.integer({ min: 0, max: 0xffffffff }),
+    ),
     segments: fc.array(segmentArb, { minLength: 1, maxLength: 12 }),
     latencyMs: fc.integer({ min: 0, max: 100 }),
     net: fc.array(
@@ -49,7 +76,10 @@ interface RunResult {
   pipeline: TrackPipeline;
 }
 
-function run(s: SyntheticScenario, align: TimelineAlign = 'timeline'): RunResult & ReturnType<typeof buildSyntheticRun> {
+function run(
+  s: SyntheticScenario,
+  align: TimelineAlign = 'timeline',
+): RunResult & ReturnType<typeof buildSyntheticRun> {
   const built = buildSyntheticRun(s);
   const pipeline = new TrackPipeline({ t0Ms: s.t0Ms, channels: 2, align });
   const out: TimelineOutput[] = [];
@@ -57,7 +87,10 @@ function run(s: SyntheticScenario, align: TimelineAlign = 'timeline'): RunResult
   const end = out.at(-1);
   assert.ok(end && end.kind === 'end', 'the last output is the end marker');
   const frames = out.slice(0, -1) as TimelineFrame[];
-  assert.ok(frames.every((f) => f.kind === 'frame'), 'only frames before the end marker');
+  assert.ok(
+    frames.every((f) => f.kind === 'frame'),
+    'only frames before the end marker',
+  );
   return { ...built, frames, endPos: end.endPos, pipeline };
 }
 
@@ -99,7 +132,10 @@ void describe('TrackPipeline properties (synthetic RTP)', () => {
         const seen = new Set<number>();
         for (const f of r.frames) {
           if (f.filled) {
-            assert.ok(f.payload.length === 3 && f.payload[1] === 0xff && f.payload[2] === 0xfe, 'silence frame');
+            assert.ok(
+              f.payload.length === 3 && f.payload[1] === 0xff && f.payload[2] === 0xfe,
+              'silence frame',
+            );
             continue;
           }
           const id = payloadId(f.payload);
@@ -147,7 +183,9 @@ void describe('TrackPipeline properties (synthetic RTP)', () => {
           if (f.filled) continue;
           const p = sentById.get(payloadId(f.payload));
           assert.ok(p);
-          const afterFrozen = frozenEnds.some((e) => p.sendMs >= e && p.sendMs < e + 200 + jitter + 3 * s.frameMs);
+          const afterFrozen = frozenEnds.some(
+            (e) => p.sendMs >= e && p.sendMs < e + 200 + jitter + 3 * s.frameMs,
+          );
           const tol = afterFrozen ? tolMs + 500 : tolMs;
           const errMs = samplesToMs(f.pos) - (p.sendMs + s.latencyMs - s.t0Ms);
           assert.ok(Math.abs(errMs) <= tol, `packet ${p.id} off by ${errMs} ms (tolerance ${tol})`);

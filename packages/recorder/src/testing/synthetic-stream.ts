@@ -125,7 +125,13 @@ export function buildSyntheticRun(s: SyntheticScenario): SyntheticRun {
   const timed: Timed[] = [];
   for (const p of sent) {
     if (p.lost) continue;
-    const data = buildRtp({ payloadType, sequenceNumber: p.seq, timestamp: p.ts, ssrc: p.ssrc, payload: p.payload });
+    const data = buildRtp({
+      payloadType,
+      sequenceNumber: p.seq,
+      timestamp: p.ts,
+      ssrc: p.ssrc,
+      payload: p.payload,
+    });
     timed.push({ at: p.arrivalMs, order: 1, input: { kind: 'rtp', data, arrivalMs: p.arrivalMs } });
     if (p.duplicated) {
       timed.push({ at: p.arrivalMs + 3, order: 1, input: { kind: 'rtp', data, arrivalMs: p.arrivalMs + 3 } });

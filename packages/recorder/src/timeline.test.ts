@@ -1,0 +1,179 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { OrderedRtpPacket } from './reorder-buffer.js';
+import { Timeline, msToSamples, type TimelineFrame, type TimelineOutput } from './timeline.js';
+
+const T0 = 1_000_000;
+let extSeq = 100;
+
+function packet(
+  ts: number,
+  arrivalMs: number,
+  toc = 0xf8,
+  opts: Partial<OrderedRtpPacket> = {},
+): OrderedRtpPacket {
+  return {
+    kind: 'packet',
+    packet: {
+      version: 2,
+      padding: false,
+      marker: false,
+      payloadType: 111,
+      sequenceNumber: extSeq & 0xffff,
+      timestamp: ts >>> 0,
+      ssrc: 1,
+      csrcs: [],
+      extension: undefined,
+      payload: Uint8Array.of(toc, 1, 2, 3),
+    },
+    arrivalMs,
+    extSeq: extSeq++,
+    lostBefore: 0,
+    discontinuity: false,
+    ...opts,
+  };
+}
+
+const frames = (out: TimelineOutput[]): TimelineFrame[] => out.filter((o) => o.kind === 'frame');
+const real = (out: TimelineOutput[]): TimelineFrame[] => frames(out).filter((f) => !f.filled);
+const ms = (samples: number): number => (samples * 1000) / 48000;
+
+function feed(tl: Timeline, inputs: Parameters<Timeline['process']>[0][]): TimelineOutput[] {
+  return inputs.flatMap((i) => tl.process(i));
+}
+
+void describe('Timeline', () => {
+  void it('anchors the first packet on its arrival and fills the lead-in with silence', () => {
+    const tl = new Timeline({ t0Ms: T0 });
+    const out = feed(tl, [packet(123_456, T0 + 500)]);
+    assert.deepEqual(
+      real(out).map((f) => ms(f.pos)),
+      [500],
+    );
+    assert.equal(frames(out).filter((f) => f.filled).length, 25, '500 ms of 20 ms silence');
+    assert.equal(tl.stats().firstRealPos, msToSamples(500));
+  });
+
+  void it('writes silence on tick up to now - playout delay while nothing arrives (muted)', () => {
+    const tl = new Timeline({ t0Ms: T0, playoutDelayMs: 100 });
+    feed(tl, [{ kind: 'tick', nowMs: T0 + 1000 }]);
+    assert.equal(tl.stats().cursor, msToSamples(900));
+    feed(tl, [{ kind: 'tick', nowMs: T0 + 1001.3 }]);
+    assert.equal(tl.stats().cursor, msToSamples(900), 'only whole 2.5 ms steps');
+    feed(tl, [{ kind: 'tick', nowMs: T0 + 1002.5 }]);
+    assert.equal(tl.stats().cursor, msToSamples(902.5));
+  });
+
+  void it('follows RTP timestamps across the 32-bit wrap and honours 10/40/60 ms frames', () => {
+    const tl = new Timeline({ t0Ms: T0 });
+    let ts = 0xffffffff - 1000;
+    let at = T0;
+    const out: TimelineOutput[] = [];
+    for (const [toc, frameMs] of [
+      [0xf0, 10],
+      [0x50, 40],
+      [0x58, 60],
+      [0xf8, 20],
+      [0xfb, 20], // code 3, and the payload's count byte is 1: one 20 ms frame
+    ] as const) {
+      out.push(...tl.process(packet(ts, at, toc)));
+      ts += frameMs * 48;
+      at += frameMs;
+    }
+    const r = real(out);
+    assert.deepEqual(
+      r.map((f) => ms(f.pos)),
+      [0, 10, 50, 110, 130],
+    );
+    assert.equal(tl.stats().reanchors.jump + tl.stats().reanchors.drift, 0);
+  });
+
+  void it('fills a DTX pause (RTP clock running) without re-anchoring and counts it as concealed', () => {
+    const tl = new Timeline({ t0Ms: T0 });
+    const out = feed(tl, [packet(0, T0), packet(960, T0 + 20), packet(960 + 48 * 520, T0 + 540)]);
+    assert.deepEqual(
+      real(out).map((f) => ms(f.pos)),
+      [0, 20, 540],
+    );
+    assert.equal(tl.stats().concealedSamples, msToSamples(500));
+    assert.equal(tl.stats().reanchors.start, 1);
+  });
+
+  void it('re-anchors on arrival when the RTP clock froze through a long gap (jump)', () => {
+    const tl = new Timeline({ t0Ms: T0 });
+    const out = feed(tl, [
+      packet(0, T0),
+      packet(960, T0 + 20),
+      { kind: 'tick', nowMs: T0 + 1540 },
+      packet(1920, T0 + 1540),
+      packet(2880, T0 + 1560),
+    ]);
+    assert.deepEqual(
+      real(out).map((f) => ms(f.pos)),
+      [0, 20, 1540, 1560],
+    );
+    assert.equal(tl.stats().reanchors.jump, 1);
+  });
+
+  void it('re-anchors after sustained drift beyond the threshold', () => {
+    const tl = new Timeline({ t0Ms: T0, driftThresholdMs: 80, driftSustainMs: 200 });
+    const out: TimelineOutput[] = [packet(0, T0)].flatMap((p) => tl.process(p));
+    // From 1 s on, packets arrive 100 ms later than their timestamps say (sender clock jumped back).
+    for (let i = 1; i < 60; i++) out.push(...tl.process(packet(i * 960, T0 + i * 20 + (i >= 10 ? 100 : 0))));
+    assert.equal(tl.stats().reanchors.drift, 1);
+    const last = real(out).at(-1);
+    assert.equal(last && ms(last.pos), 59 * 20 + 100);
+  });
+
+  void it('drops a frame whose slot is already written and counts the overlap', () => {
+    const tl = new Timeline({ t0Ms: T0 });
+    const out = feed(tl, [packet(0, T0), packet(960, T0 + 20), packet(0, T0 + 21)]);
+    assert.equal(real(out).length, 2);
+    assert.equal(tl.stats().overlaps, 1);
+  });
+
+  void it('drops packets while paused, writes silence, and re-anchors on resume', () => {
+    const tl = new Timeline({ t0Ms: T0 });
+    const out = feed(tl, [
+      packet(0, T0),
+      { kind: 'pause', atMs: T0 + 20 },
+      packet(960, T0 + 20),
+      { kind: 'tick', nowMs: T0 + 500 },
+      { kind: 'resume', atMs: T0 + 500 },
+      packet(960 * 25, T0 + 510),
+    ]);
+    assert.deepEqual(
+      real(out).map((f) => ms(f.pos)),
+      [0, 510],
+    );
+    assert.equal(tl.stats().droppedPaused, 1);
+    assert.equal(tl.stats().reanchors.start, 2);
+  });
+
+  void it('fills to exactly the stop instant at end of stream, then ignores input', () => {
+    const tl = new Timeline({ t0Ms: T0 });
+    const out = feed(tl, [packet(0, T0 + 100), { kind: 'end', atMs: T0 + 1234.5 }]);
+    const end = out.at(-1);
+    assert.ok(end?.kind === 'end');
+    assert.equal(end.endPos, msToSamples(1235), 'stop rounded to the 2.5 ms grid');
+    const f = frames(out);
+    assert.equal(
+      f.reduce((n, x) => n + x.durationSamples, 0),
+      end.endPos,
+    );
+    assert.deepEqual(tl.process(packet(960, T0 + 120)), []);
+    assert.equal(tl.stats().droppedAfterEnd, 1);
+  });
+
+  void it('with first_packet alignment, writes nothing before the first real frame', () => {
+    const tl = new Timeline({ t0Ms: T0, align: 'first_packet' });
+    assert.deepEqual(feed(tl, [{ kind: 'tick', nowMs: T0 + 5000 }]), []);
+    const out = feed(tl, [packet(0, T0 + 5200), { kind: 'end', atMs: T0 + 6000 }]);
+    const f = frames(out);
+    assert.equal(f[0]?.filled, false);
+    assert.equal(ms(f[0]?.pos ?? -1), 5200);
+    const end = out.at(-1);
+    assert.ok(end?.kind === 'end');
+    assert.equal(ms(end.endPos), 6000);
+  });
+});
