@@ -1,0 +1,164 @@
+/**
+ * The client's peer connections, per the signalling protocol: one send-only publish connection and
+ * one receive-only connection per subscription. The client always offers; it gathers its candidates
+ * completely before sending the offer (no trickle), bounded by `gatherTimeoutMs`.
+ */
+import { TypedEmitter } from '@trackroom/protocol';
+import type { MediaKind } from '@trackroom/protocol';
+
+export type PeerConnectionFactory = (config: RTCConfiguration) => RTCPeerConnection;
+
+export interface MediaConnectionOptions {
+  createPeerConnection?: PeerConnectionFactory;
+  /** Longest wait for ICE gathering before the offer goes out with what was gathered. Default 2000 ms. */
+  gatherTimeoutMs?: number;
+}
+
+export type MediaConnectionEvents = {
+  /** The connection state changed (RTCPeerConnection's `connectionState`). */
+  state: RTCPeerConnectionState;
+};
+
+function newPc(opts: MediaConnectionOptions): RTCPeerConnection {
+  const config: RTCConfiguration = { iceServers: [], bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' };
+  return opts.createPeerConnection ? opts.createPeerConnection(config) : new RTCPeerConnection(config);
+}
+
+/** Resolves once ICE gathering is complete or `timeoutMs` passed, whichever is first. */
+export function waitForGathering(pc: RTCPeerConnection, timeoutMs: number): Promise<void> {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      pc.removeEventListener('icegatheringstatechange', check);
+      pc.removeEventListener('icecandidate', onCandidate);
+      resolve();
+    };
+    const check = (): void => {
+      if (pc.iceGatheringState === 'complete') done();
+    };
+    const onCandidate = (ev: RTCPeerConnectionIceEvent): void => {
+      if (ev.candidate === null) done();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    pc.addEventListener('icegatheringstatechange', check);
+    pc.addEventListener('icecandidate', onCandidate);
+  });
+}
+
+async function offerWithCandidates(pc: RTCPeerConnection, gatherTimeoutMs: number): Promise<string> {
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription(offer);
+  await waitForGathering(pc, gatherTimeoutMs);
+  const sdp = pc.localDescription?.sdp;
+  if (!sdp) throw new Error('no local description after setLocalDescription');
+  return sdp;
+}
+
+abstract class MediaConnection extends TypedEmitter<MediaConnectionEvents> {
+  protected readonly pc: RTCPeerConnection;
+  protected readonly gatherTimeoutMs: number;
+  #closed = false;
+
+  constructor(opts: MediaConnectionOptions) {
+    super();
+    this.pc = newPc(opts);
+    this.gatherTimeoutMs = opts.gatherTimeoutMs ?? 2000;
+    this.pc.addEventListener('connectionstatechange', () => {
+      if (!this.#closed) this.emit('state', this.pc.connectionState);
+    });
+  }
+
+  get connectionState(): RTCPeerConnectionState {
+    return this.pc.connectionState;
+  }
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async applyAnswer(sdp: string): Promise<void> {
+    if (this.#closed) return;
+    await this.pc.setRemoteDescription({ type: 'answer', sdp });
+  }
+
+  /** Closes the peer connection. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.pc.close();
+    this.removeAllListeners();
+  }
+}
+
+/** The send-only publish connection: at most one audio and one video transceiver, fixed at creation. */
+export class PublishConnection extends MediaConnection {
+  readonly #senders = new Map<MediaKind, RTCRtpSender>();
+
+  /**
+   * @param kinds the transceivers to create (audio first); each may start without a track and get
+   *   one later through {@link replaceTrack}, since the protocol allows one publish per socket.
+   */
+  constructor(
+    kinds: readonly MediaKind[],
+    tracks: Partial<Record<MediaKind, MediaStreamTrack | undefined>>,
+    opts: MediaConnectionOptions = {},
+  ) {
+    super(opts);
+    const stream = new MediaStream();
+    for (const kind of kinds) {
+      const track = tracks[kind];
+      const t = this.pc.addTransceiver(track ?? kind, { direction: 'sendonly', streams: [stream] });
+      this.#senders.set(kind, t.sender);
+    }
+  }
+
+  get kinds(): MediaKind[] {
+    return [...this.#senders.keys()];
+  }
+
+  createOffer(): Promise<string> {
+    return offerWithCandidates(this.pc, this.gatherTimeoutMs);
+  }
+
+  /** Swaps the sent track without renegotiating; `null` sends nothing. No-op for a kind not published. */
+  async replaceTrack(kind: MediaKind, track: MediaStreamTrack | null): Promise<void> {
+    const sender = this.#senders.get(kind);
+    if (!sender || this.closed || sender.track === track) return;
+    await sender.replaceTrack(track);
+  }
+}
+
+/** A receive-only connection for one remote publisher. */
+export class SubscribeConnection extends MediaConnection {
+  readonly subscriptionId: string;
+  readonly peerId: string;
+  readonly kinds: readonly MediaKind[];
+  readonly #tracks = new Map<MediaKind, MediaStreamTrack>();
+
+  constructor(
+    subscriptionId: string,
+    peerId: string,
+    kinds: readonly MediaKind[],
+    opts: MediaConnectionOptions = {},
+  ) {
+    super(opts);
+    this.subscriptionId = subscriptionId;
+    this.peerId = peerId;
+    // Audio first, then video, as the protocol asks.
+    this.kinds = (['audio', 'video'] as const).filter((k) => kinds.includes(k));
+    for (const kind of this.kinds) {
+      const t = this.pc.addTransceiver(kind, { direction: 'recvonly' });
+      // The receiver's track exists before negotiation; it starts producing when RTP arrives.
+      this.#tracks.set(kind, t.receiver.track);
+    }
+  }
+
+  /** The received tracks by kind (available right away; live once media flows). */
+  track(kind: MediaKind): MediaStreamTrack | undefined {
+    return this.#tracks.get(kind);
+  }
+
+  createOffer(): Promise<string> {
+    return offerWithCandidates(this.pc, this.gatherTimeoutMs);
+  }
+}

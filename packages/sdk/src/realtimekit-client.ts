@@ -1,0 +1,447 @@
+/**
+ * The meeting object (`RealtimeKitClient`): joins over the signalling WebSocket, publishes the local
+ * microphone/camera on one send-only peer connection, answers every `subscribe` with a receive-only
+ * one, keeps `participants.joined` and `recording` in step, and rejoins with backoff when the socket
+ * drops. See packages/protocol/src/signalling.ts for the wire protocol it speaks.
+ */
+import {
+  PUBLISH_PC_ID,
+  RtkError,
+  SIGNALLING_PATH,
+  SIGNALLING_TOKEN_PARAM,
+  SignallingCloseCodes,
+  TypedEmitter,
+  silentLogger,
+} from '@trackroom/protocol';
+import type { Logger, MediaKind, ServerMessage } from '@trackroom/protocol';
+import { Backoff } from './backoff.js';
+import type { BackoffOptions } from './backoff.js';
+import { PublishConnection, SubscribeConnection } from './media-connections.js';
+import type { PeerConnectionFactory } from './media-connections.js';
+import { ParticipantMap } from './participant-map.js';
+import { Recording } from './recording.js';
+import { SelfParticipant } from './self-participant.js';
+import type { GetUserMedia, LocalMediaSink, RoomLeftState } from './self-participant.js';
+import { SignallingSocket } from './signalling-socket.js';
+import type { WebSocketFactory } from './signalling-socket.js';
+
+export interface RealtimeKitClientOptions {
+  /** The participant token (RealtimeKit's `authToken` from "add participant"). */
+  authToken: string;
+  /** Where the server is, e.g. `https://meet.example.com`; default the page's origin. */
+  baseURI?: string;
+  /** Media to turn on when joining. Default `{ audio: true, video: false }`. */
+  defaults?: { audio?: boolean; video?: boolean };
+  /** Display name sent with `join`; the token's name is used when omitted. */
+  name?: string;
+  logger?: Logger;
+  /** Rejoin timing after an unexpected socket drop. */
+  reconnect?: BackoffOptions;
+  /** Longest wait from socket open to `joined`. Default 15 000 ms. */
+  joinTimeoutMs?: number;
+  /** Injection points for tests and non-browser runtimes. */
+  createWebSocket?: WebSocketFactory;
+  createPeerConnection?: PeerConnectionFactory;
+  getUserMedia?: GetUserMedia;
+}
+
+export type SocketState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'failed';
+
+export type MeetingMetaEvents = {
+  socketConnectionUpdate: { state: SocketState; reconnectionAttempt: number };
+};
+
+/** `meeting.meta`: meeting-level facts and the signalling connection's state. */
+export class MeetingMeta extends TypedEmitter<MeetingMetaEvents> {
+  #meetingId = '';
+  #socketState: SocketState = 'idle';
+  #attempt = 0;
+
+  get meetingId(): string {
+    return this.#meetingId;
+  }
+  get socketState(): SocketState {
+    return this.#socketState;
+  }
+  /** @internal */
+  setMeetingId(id: string): void {
+    this.#meetingId = id;
+  }
+  /** @internal */
+  setSocketState(state: SocketState, reconnectionAttempt = 0): void {
+    if (state === this.#socketState && reconnectionAttempt === this.#attempt) return;
+    this.#socketState = state;
+    this.#attempt = reconnectionAttempt;
+    this.emit('socketConnectionUpdate', { state, reconnectionAttempt });
+  }
+}
+
+/** Builds `ws(s)://<host>/ws?authToken=...` from the base URI (http→ws, https→wss). */
+export function signallingUrl(baseURI: string, authToken: string): string {
+  const url = new URL(SIGNALLING_PATH, baseURI);
+  url.protocol = url.protocol === 'https:' || url.protocol === 'wss:' ? 'wss:' : 'ws:';
+  url.search = '';
+  url.searchParams.set(SIGNALLING_TOKEN_PARAM, authToken);
+  return url.toString();
+}
+
+/** The final state a socket close code means, or undefined when a rejoin may help. */
+export function finalStateForClose(code: number, kicked: boolean): RoomLeftState | undefined {
+  if (kicked || code === SignallingCloseCodes.KICKED) return 'kicked';
+  if (code === SignallingCloseCodes.AUTH_FAILED) return 'rejected';
+  if (code === SignallingCloseCodes.POLICY_VIOLATION || code === SignallingCloseCodes.MESSAGE_TOO_BIG)
+    return 'failed';
+  return undefined;
+}
+
+/** One signalling socket and the peer connections negotiated over it. */
+interface Session {
+  socket: SignallingSocket;
+  joined: boolean;
+  kicked: boolean;
+  closeCode: number | undefined;
+  publish: PublishConnection | undefined;
+  publishAttempts: number;
+  subscriptions: Map<string, SubscribeConnection>;
+  settleJoin: ((err?: Error) => void) | undefined;
+}
+
+const MAX_PUBLISH_ATTEMPTS = 3;
+
+export class RealtimeKitClient {
+  readonly self: SelfParticipant;
+  readonly participants: { readonly joined: ParticipantMap };
+  readonly recording: Recording;
+  readonly meta: MeetingMeta;
+  readonly #opts: RealtimeKitClientOptions;
+  readonly #log: Logger;
+  readonly #url: string;
+  readonly #backoff: Backoff;
+  #session: Session | undefined;
+  #joining: Promise<void> | undefined;
+  #prepared = false;
+  #left = false;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Use {@link RealtimeKitClient.init}. Does no I/O. */
+  constructor(opts: RealtimeKitClientOptions) {
+    if (typeof opts.authToken !== 'string' || opts.authToken === '')
+      throw new RtkError('VALIDATION_FAILED', 'authToken is required');
+    this.#opts = opts;
+    this.#log = (opts.logger ?? silentLogger).child({ component: 'realtimekit-client' });
+    const base = opts.baseURI ?? (typeof location !== 'undefined' ? location.origin : undefined);
+    if (!base) throw new RtkError('VALIDATION_FAILED', 'baseURI is required outside a browser page');
+    this.#url = signallingUrl(base, opts.authToken);
+    this.#backoff = new Backoff(opts.reconnect);
+    this.self = new SelfParticipant({
+      logger: this.#log,
+      ...(opts.getUserMedia ? { getUserMedia: opts.getUserMedia } : {}),
+    });
+    if (opts.name !== undefined) this.self.setName(opts.name);
+    this.participants = { joined: new ParticipantMap() };
+    this.recording = new Recording();
+    this.meta = new MeetingMeta();
+  }
+
+  /** RealtimeKit's entry point: validates the options and returns the meeting (not yet joined). */
+  static init(opts: RealtimeKitClientOptions): Promise<RealtimeKitClient> {
+    try {
+      return Promise.resolve(new RealtimeKitClient(opts));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /**
+   * Acquires the default media, connects and joins. Resolves once the server answered `joined`
+   * (media connections come up right after). Calling it again while joining or joined returns the
+   * same promise. Rejects after {@link leave} and when the token is refused.
+   */
+  join(): Promise<void> {
+    if (this.#left)
+      return Promise.reject(new RtkError('CONFLICT', 'this meeting object has left; init a new one'));
+    this.#joining ??= this.#firstJoin();
+    return this.#joining;
+  }
+
+  /** Leaves the meeting for good: stops media, closes connections, cancels any rejoin. Idempotent. */
+  leave(): Promise<void> {
+    if (this.#left) return Promise.resolve();
+    const s = this.#session;
+    s?.socket.send({ type: 'leave' });
+    this.#finish('left');
+    return Promise.resolve();
+  }
+
+  // ------------------------------------------------------------------ joining
+
+  async #firstJoin(): Promise<void> {
+    this.self.setRoomState('joining');
+    if (!this.#prepared) {
+      this.#prepared = true;
+      await this.self.prepare(this.#opts.defaults?.audio ?? true, this.#opts.defaults?.video ?? false);
+    }
+    if (this.#left) throw new RtkError('CONFLICT', 'left while joining');
+    try {
+      await this.#connect(false);
+    } catch (err) {
+      const code = this.#session?.closeCode;
+      this.#finish(code === SignallingCloseCodes.AUTH_FAILED ? 'rejected' : 'failed');
+      throw err;
+    }
+  }
+
+  /** Opens a socket, joins, starts publishing. Resolves on `joined`. */
+  async #connect(reconnected: boolean): Promise<void> {
+    const socket = new SignallingSocket({
+      url: this.#url,
+      logger: this.#log,
+      ...(this.#opts.createWebSocket ? { createWebSocket: this.#opts.createWebSocket } : {}),
+    });
+    const session: Session = {
+      socket,
+      joined: false,
+      kicked: false,
+      closeCode: undefined,
+      publish: undefined,
+      publishAttempts: 0,
+      subscriptions: new Map(),
+      settleJoin: undefined,
+    };
+    this.#session = session;
+    const joined = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => session.settleJoin?.(new RtkError('INTERNAL', 'no joined answer in time')),
+        this.#opts.joinTimeoutMs ?? 15_000,
+      );
+      session.settleJoin = (err) => {
+        session.settleJoin = undefined;
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve();
+      };
+    });
+    socket.on('message', (msg) => this.#onMessage(session, msg));
+    socket.on('close', (ev) => this.#onClose(session, ev.code, ev.byClient));
+    this.meta.setSocketState(reconnected ? 'reconnecting' : 'connecting', this.#backoff.attempt);
+    const t0 = Date.now();
+    try {
+      await socket.connect();
+      const name = this.#opts.name;
+      socket.send({
+        type: 'join',
+        audio: this.self.audioEnabled,
+        video: this.self.videoEnabled,
+        ...(name !== undefined ? { name } : {}),
+      });
+      await joined;
+    } catch (err) {
+      session.settleJoin?.();
+      if (this.#session === session) this.#teardown(session);
+      socket.close();
+      throw err;
+    }
+    this.#log.info({ reconnected, ms: Date.now() - t0, peerId: this.self.id }, 'joined');
+  }
+
+  #onJoined(session: Session, msg: Extract<ServerMessage, { type: 'joined' }>): void {
+    session.joined = true;
+    this.meta.setMeetingId(msg.meetingId);
+    this.meta.setSocketState('connected');
+    this.participants.joined.reset(msg.peers);
+    this.recording.update(msg.recordings);
+    const sink: LocalMediaSink = {
+      setTrack: async (kind, track) => {
+        if (this.#session !== session) return;
+        await session.publish?.replaceTrack(kind, track);
+      },
+      sendState: (kind, enabled) => {
+        if (this.#session === session) session.socket.send({ type: 'mediaState', kind, enabled });
+      },
+    };
+    this.self.setSink(sink);
+    this.self.setJoined(msg.self, session !== this.#firstSession);
+    this.#firstSession ??= session;
+    session.settleJoin?.();
+    this.#publish(session).catch((err: unknown) => this.#log.error({ err: String(err) }, 'publish failed'));
+  }
+  #firstSession: Session | undefined;
+
+  // ------------------------------------------------------------------ media
+
+  async #publish(session: Session): Promise<void> {
+    const { canProduceAudio, canProduceVideo } = this.self.permissions;
+    const kinds: MediaKind[] = [];
+    if (canProduceAudio) kinds.push('audio');
+    if (canProduceVideo) kinds.push('video');
+    if (kinds.length === 0 || this.#session !== session) return;
+    session.publishAttempts++;
+    session.publish?.close();
+    const pub = new PublishConnection(
+      kinds,
+      {
+        audio: this.self.audioTrack,
+        video: this.self.videoEnabled ? this.self.videoTrack : undefined,
+      },
+      this.#pcOptions(),
+    );
+    session.publish = pub;
+    pub.on('state', (state) => this.#log.debug({ pc: PUBLISH_PC_ID, state }, 'connection state'));
+    const sdp = await pub.createOffer();
+    if (this.#session !== session || session.publish !== pub) return;
+    session.socket.send({ type: 'publishOffer', sdp });
+  }
+
+  async #subscribe(session: Session, msg: Extract<ServerMessage, { type: 'subscribe' }>): Promise<void> {
+    const sub = new SubscribeConnection(msg.subscriptionId, msg.peerId, msg.kinds, this.#pcOptions());
+    session.subscriptions.get(msg.subscriptionId)?.close();
+    session.subscriptions.set(msg.subscriptionId, sub);
+    sub.on('state', (state) =>
+      this.#log.debug({ pc: msg.subscriptionId, peerId: msg.peerId, state }, 'connection state'),
+    );
+    const sdp = await sub.createOffer();
+    if (sub.closed || this.#session !== session) return;
+    session.socket.send({ type: 'subscribeOffer', subscriptionId: msg.subscriptionId, sdp });
+  }
+
+  async #onSubscribeAnswer(session: Session, subscriptionId: string, sdp: string): Promise<void> {
+    const sub = session.subscriptions.get(subscriptionId);
+    if (!sub) return;
+    await sub.applyAnswer(sdp);
+    if (sub.closed || this.#session !== session) return;
+    for (const kind of sub.kinds) this.participants.joined.setTrack(sub.peerId, kind, sub.track(kind));
+  }
+
+  #unsubscribe(session: Session, subscriptionId: string): void {
+    const sub = session.subscriptions.get(subscriptionId);
+    if (!sub) return;
+    session.subscriptions.delete(subscriptionId);
+    const p = this.participants.joined.get(sub.peerId);
+    for (const kind of sub.kinds) {
+      const current = kind === 'audio' ? p?.audioTrack : p?.videoTrack;
+      if (current && current === sub.track(kind))
+        this.participants.joined.setTrack(sub.peerId, kind, undefined);
+    }
+    sub.close();
+  }
+
+  #pcOptions(): { createPeerConnection?: PeerConnectionFactory } {
+    return this.#opts.createPeerConnection ? { createPeerConnection: this.#opts.createPeerConnection } : {};
+  }
+
+  // ------------------------------------------------------------------ messages
+
+  #onMessage(session: Session, msg: ServerMessage): void {
+    if (this.#session !== session || this.#left) return;
+    const fail = (what: string) => (err: unknown) =>
+      this.#log.warn({ err: String(err), what }, 'signalling step failed');
+    switch (msg.type) {
+      case 'joined':
+        this.#onJoined(session, msg);
+        return;
+      case 'publishAnswer':
+        session.publish?.applyAnswer(msg.sdp).catch(fail('publishAnswer'));
+        return;
+      case 'subscribe':
+        this.#subscribe(session, msg).catch(fail('subscribe'));
+        return;
+      case 'subscribeAnswer':
+        this.#onSubscribeAnswer(session, msg.subscriptionId, msg.sdp).catch(fail('subscribeAnswer'));
+        return;
+      case 'unsubscribe':
+        this.#unsubscribe(session, msg.subscriptionId);
+        return;
+      case 'peerJoined':
+      case 'peerLeft':
+      case 'audioUpdate':
+      case 'videoUpdate':
+        this.participants.joined.apply(msg);
+        return;
+      case 'muted':
+        this.self.onMutedByHost(msg.kind).catch(fail('muted'));
+        return;
+      case 'kicked':
+        session.kicked = true;
+        return;
+      case 'recordingUpdate':
+        this.recording.update(msg.recordings);
+        return;
+      case 'pong':
+        return;
+      case 'error': {
+        const forType = msg.details?.type;
+        this.#log.warn({ code: msg.code, message: msg.message, forType }, 'server error');
+        if (forType === 'join' || !session.joined) {
+          session.settleJoin?.(new RtkError(msg.code, msg.message, msg.details));
+        } else if (forType === 'publishOffer' && msg.code !== 'FORBIDDEN' && msg.code !== 'CONFLICT') {
+          // The server dropped our publish connection (it failed or never connected): publish again.
+          if (session.publishAttempts < MAX_PUBLISH_ATTEMPTS) this.#publish(session).catch(fail('republish'));
+        }
+        return;
+      }
+    }
+  }
+
+  #onClose(session: Session, code: number, byClient: boolean): void {
+    session.closeCode = code;
+    if (this.#session !== session) return;
+    this.#teardown(session);
+    session.settleJoin?.(new RtkError('INTERNAL', `signalling socket closed (${code})`));
+    if (byClient || this.#left) return;
+    const final = finalStateForClose(code, session.kicked);
+    if (final) {
+      this.#finish(final);
+      return;
+    }
+    // Not joined yet: the join() or reconnect attempt awaiting this socket decides what follows.
+    if (!session.joined) return;
+    this.#log.info({ code }, 'signalling socket dropped; rejoining');
+    this.#scheduleReconnect();
+  }
+
+  // ------------------------------------------------------------------ reconnecting and leaving
+
+  #scheduleReconnect(): void {
+    if (this.#left) return;
+    const delay = this.#backoff.next();
+    if (delay === undefined) {
+      this.#finish('failed');
+      return;
+    }
+    this.self.setRoomState('reconnecting');
+    this.meta.setSocketState('reconnecting', this.#backoff.attempt);
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      this.#connect(true).then(
+        () => this.#backoff.reset(),
+        (err: unknown) => {
+          this.#log.info({ err: String(err), attempt: this.#backoff.attempt }, 'rejoin failed');
+          this.#scheduleReconnect();
+        },
+      );
+    }, delay);
+  }
+
+  /** Closes the session's peer connections; the session object stays for its close code. */
+  #teardown(session: Session): void {
+    session.publish?.close();
+    session.publish = undefined;
+    for (const id of [...session.subscriptions.keys()]) this.#unsubscribe(session, id);
+    this.self.setSink(undefined);
+  }
+
+  #finish(state: RoomLeftState): void {
+    if (this.#left) return;
+    this.#left = true;
+    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
+    const s = this.#session;
+    if (s) {
+      this.#teardown(s);
+      s.settleJoin?.(new RtkError('CONFLICT', `left the meeting (${state})`));
+      s.socket.close(1000, state);
+    }
+    this.participants.joined.clear(state);
+    this.meta.setSocketState(state === 'failed' ? 'failed' : 'disconnected');
+    this.self.setLeft(state);
+  }
+}

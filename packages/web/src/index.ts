@@ -1,0 +1,141 @@
+/**
+ * @trackroom/web: the join page, served by any HTTP server with no knowledge of its internals.
+ *
+ *   for (const r of webRoutes()) app.get(r.path, (_req, reply) => reply.type(r.contentType).send(r.body()));
+ *
+ * `GET /join?authToken=<participant token>` joins at once (`audio=0` joins muted, `video=1` adds the
+ * camera). The page's script and the SDK bundles are built by `npm run build -w @trackroom/web` and
+ * `npm run build -w @trackroom/sdk`; {@link webAssets} lists them by absolute path.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const JOIN_PAGE_PATH = '/join';
+/** URL prefix the assets are served under. */
+export const WEB_ASSETS_PREFIX = '/assets/trackroom';
+
+export interface WebAsset {
+  /** URL path to serve the file at. */
+  path: string;
+  contentType: string;
+  /** Absolute path of the file on disk. */
+  file: string;
+}
+
+export interface WebRoute {
+  path: string;
+  contentType: string;
+  /** The response body; files are read on each call (cache as you like). */
+  body(): string | Buffer;
+}
+
+const webRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+function sdkRoot(): string {
+  // Both the source entry (src/index.ts) and the built one (dist/index.js) sit one level below the root.
+  return join(dirname(fileURLToPath(import.meta.resolve('@trackroom/sdk'))), '..');
+}
+
+/** The built browser files: the page script and the SDK bundles (ES module and IIFE global). */
+export function webAssets(): WebAsset[] {
+  const js = 'text/javascript; charset=utf-8';
+  const map = 'application/json; charset=utf-8';
+  const sdk = join(sdkRoot(), 'dist', 'browser');
+  const page = join(webRoot, 'dist', 'browser');
+  return [
+    { path: `${WEB_ASSETS_PREFIX}/join-page.js`, contentType: js, file: join(page, 'join-page.js') },
+    { path: `${WEB_ASSETS_PREFIX}/join-page.js.map`, contentType: map, file: join(page, 'join-page.js.map') },
+    {
+      path: `${WEB_ASSETS_PREFIX}/realtimekit-client.js`,
+      contentType: js,
+      file: join(sdk, 'realtimekit-client.js'),
+    },
+    {
+      path: `${WEB_ASSETS_PREFIX}/realtimekit-client.iife.js`,
+      contentType: js,
+      file: join(sdk, 'realtimekit-client.iife.js'),
+    },
+  ];
+}
+
+/** Files of {@link webAssets} that are not built yet (empty when all are there). */
+export function missingWebAssets(): string[] {
+  return webAssets()
+    .filter((a) => !a.path.endsWith('.map') && !existsSync(a.file))
+    .map((a) => a.file);
+}
+
+/** The join page. The page reads `authToken`, `audio`, `video`, `name` from its own query string. */
+export function joinPageHtml(opts: { title?: string; assetsPrefix?: string } = {}): string {
+  const title = escapeHtml(opts.title ?? 'Trackroom meeting');
+  const prefix = opts.assetsPrefix ?? WEB_ASSETS_PREFIX;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${title}</title>
+<style>
+  body { font: 15px/1.4 system-ui, sans-serif; margin: 0; background: #111418; color: #e8eaed; }
+  header { display: flex; gap: 1rem; align-items: center; padding: .75rem 1rem; background: #1b1f24; }
+  header h1 { font-size: 1rem; margin: 0; }
+  #recording { color: #ff5252; font-weight: 600; }
+  main { padding: 1rem; max-width: 48rem; }
+  ul { list-style: none; padding: 0; }
+  li, #self { display: flex; gap: .5rem; align-items: center; padding: .4rem .6rem; border-radius: .4rem;
+    border: 2px solid transparent; flex-wrap: wrap; }
+  .speaking { border-color: #34a853; }
+  .name { min-width: 10rem; font-weight: 600; }
+  meter { width: 8rem; }
+  video { width: 100%; max-width: 20rem; border-radius: .4rem; background: #000; }
+  .controls { display: flex; gap: .5rem; margin: 1rem 0; }
+  button { font: inherit; padding: .4rem .9rem; border-radius: .4rem; border: 0; cursor: pointer; }
+  #leave { background: #d93025; color: #fff; }
+  #notice { color: #fbbc04; }
+</style>
+</head>
+<body data-state="init">
+<header><h1>${title}</h1><span id="status">Loading…</span><span id="recording" hidden></span></header>
+<main>
+  <div id="self"><span class="name" id="self-name">you</span> <span id="self-mic"></span>
+    <meter id="self-level" min="0" max="0.3" value="0"></meter><video id="self-video" autoplay muted playsinline hidden></video></div>
+  <div class="controls">
+    <button id="mute" type="button">Mute</button>
+    <button id="camera" type="button">Start camera</button>
+    <button id="leave" type="button">Leave</button>
+  </div>
+  <p id="notice" role="status"></p>
+  <h2>Participants</h2>
+  <ul id="participants"></ul>
+</main>
+<script type="module" src="${escapeHtml(prefix)}/join-page.js"></script>
+</body>
+</html>
+`;
+}
+
+/**
+ * Every route the page needs: `GET /join` and its assets. Mount each as a GET answering
+ * `contentType` and `body()`. Throws when the browser files are not built.
+ */
+export function webRoutes(opts: { title?: string } = {}): WebRoute[] {
+  const missing = missingWebAssets();
+  if (missing.length > 0) {
+    throw new Error(
+      `join page assets are not built (${missing.join(', ')}): run npm run build -w @trackroom/sdk && npm run build -w @trackroom/web`,
+    );
+  }
+  const html = joinPageHtml(opts);
+  return [
+    { path: JOIN_PAGE_PATH, contentType: 'text/html; charset=utf-8', body: () => html },
+    ...webAssets()
+      .filter((a) => existsSync(a.file))
+      .map((a) => ({ path: a.path, contentType: a.contentType, body: () => readFileSync(a.file) })),
+  ];
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
