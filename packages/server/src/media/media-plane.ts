@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { RtkError, TypedEmitter, SIGNALLING_PATH, type RecordingInfo } from '@trackroom/protocol';
 import { Sfu, type PeerIdentity } from '@trackroom/sfu';
+import { webRoutes } from '@trackroom/web';
 import type { MediaControl, RouteDeps } from '../http/deps.js';
 import { presetCapabilities } from '../services/default-presets.js';
 import { ACTIVE_STATUSES } from '../services/recording-status.js';
@@ -164,6 +165,13 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
     else socket.destroy();
   };
   http.server.on('upgrade', onUpgrade);
+
+  // The join page and the browser SDK bundle.
+  for (const r of webRoutes()) {
+    http.get(r.path, async (_req, reply) =>
+      reply.type(r.contentType).header('cache-control', 'no-cache').send(r.body()),
+    );
+  }
 
   return {
     sfu,
