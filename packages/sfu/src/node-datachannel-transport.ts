@@ -1,0 +1,276 @@
+/**
+ * {@link Transport} on node-datachannel (libdatachannel): ICE, DTLS and SRTP run in native threads
+ * and JS sees plain RTP/RTCP. The only file of the package that imports node-datachannel.
+ */
+import nd from 'node-datachannel';
+import type { PeerConnection, RtcConfig, Track } from 'node-datachannel';
+import { RtkError, TypedEmitter, silentLogger } from '@trackroom/protocol';
+import type { Logger } from '@trackroom/protocol';
+import { announceAddress } from './sdp.js';
+import type {
+  IceOptions,
+  TrackSpec,
+  Transport,
+  TransportPcState,
+  TransportPeerConnection,
+  TransportPeerConnectionEvents,
+  TransportTrack,
+  TransportTrackEvents,
+} from './transport.js';
+
+/** Opus format profile: plain mono-friendly defaults; libdatachannel's default made Chromium send 3x. */
+const OPUS_PROFILE = 'minptime=10;useinbandfec=1';
+
+export interface NodeDatachannelTransportOptions {
+  ice: IceOptions;
+  logger?: Logger;
+  /** How long {@link TransportPeerConnection.answer} waits for ICE gathering. Default 5000 ms. */
+  gatheringTimeoutMs?: number;
+}
+
+class NdTrack extends TypedEmitter<TransportTrackEvents> implements TransportTrack {
+  readonly spec: Readonly<TrackSpec>;
+  readonly #track: Track;
+  #open = false;
+  #closed = false;
+  #handler: ((packet: Buffer) => void) | undefined;
+
+  constructor(track: Track, spec: TrackSpec, log: Logger) {
+    super();
+    this.spec = Object.freeze({ ...spec });
+    this.#track = track;
+    track.onOpen(() => {
+      if (this.#closed) return;
+      this.#open = true;
+      this.emit('open', undefined);
+    });
+    track.onClosed(() => this.#markClosed());
+    track.onError((err) => log.warn({ mid: spec.mid, err }, 'track error'));
+    track.onMessage((msg) => {
+      const h = this.#handler;
+      if (h) h(msg);
+    });
+  }
+
+  get isOpen(): boolean {
+    return this.#open && !this.#closed;
+  }
+
+  setPacketHandler(handler: ((packet: Buffer) => void) | undefined): void {
+    this.#handler = handler;
+  }
+
+  send(packet: Uint8Array): boolean {
+    if (!this.#open || this.#closed) return false;
+    const buf = Buffer.isBuffer(packet)
+      ? packet
+      : Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength);
+    try {
+      return this.#track.sendMessageBinary(buf);
+    } catch {
+      // The native track closed between our check and the send; the closed event follows.
+      return false;
+    }
+  }
+
+  requestKeyframe(): boolean {
+    if (!this.#open || this.#closed) return false;
+    try {
+      return this.#track.requestKeyframe();
+    } catch {
+      return false;
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    try {
+      this.#track.close();
+    } catch {
+      // Already closed natively; nothing to release.
+    }
+    this.#markClosed();
+  }
+
+  #markClosed(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#open = false;
+    this.#handler = undefined;
+    this.emit('closed', undefined);
+  }
+}
+
+class NdPeerConnection
+  extends TypedEmitter<TransportPeerConnectionEvents>
+  implements TransportPeerConnection
+{
+  readonly label: string;
+  readonly #pc: PeerConnection;
+  readonly #tracks: NdTrack[] = [];
+  readonly #opts: NodeDatachannelTransportOptions;
+  readonly #log: Logger;
+  readonly #onClose: () => void;
+  #state: TransportPcState = 'new';
+  #gathered = false;
+  #gatherWaiters: (() => void)[] = [];
+
+  constructor(label: string, opts: NodeDatachannelTransportOptions, log: Logger, onClose: () => void) {
+    super();
+    this.label = label;
+    this.#opts = opts;
+    this.#log = log;
+    this.#onClose = onClose;
+    const { ice } = opts;
+    const config: RtcConfig = { iceServers: [], bindAddress: ice.bindAddress };
+    if (ice.udpMuxPort !== undefined) {
+      config.enableIceUdpMux = true;
+      config.portRangeBegin = ice.udpMuxPort;
+      config.portRangeEnd = ice.udpMuxPort;
+    } else {
+      if (ice.portRangeBegin !== undefined) config.portRangeBegin = ice.portRangeBegin;
+      if (ice.portRangeEnd !== undefined) config.portRangeEnd = ice.portRangeEnd;
+    }
+    this.#pc = new nd.PeerConnection(label, config);
+    this.#pc.onStateChange((s) => this.#setState(s as TransportPcState));
+    this.#pc.onGatheringStateChange((s) => {
+      if (s !== 'complete') return;
+      this.#gathered = true;
+      const waiters = this.#gatherWaiters;
+      this.#gatherWaiters = [];
+      for (const w of waiters) w();
+    });
+  }
+
+  get state(): TransportPcState {
+    return this.#state;
+  }
+
+  addTrack(spec: TrackSpec): TransportTrack {
+    if (this.#state === 'closed') throw new RtkError('CONFLICT', 'peer connection is closed');
+    const dir = spec.direction === 'recvonly' ? 'RecvOnly' : 'SendOnly';
+    let media: InstanceType<typeof nd.Audio> | InstanceType<typeof nd.Video>;
+    if (spec.kind === 'audio') {
+      const audio = new nd.Audio(spec.mid, dir);
+      audio.addOpusCodec(spec.payloadType, OPUS_PROFILE);
+      media = audio;
+    } else {
+      const video = new nd.Video(spec.mid, dir);
+      video.addVP8Codec(spec.payloadType);
+      video.parseSdpLine(`a=rtcp-fb:${spec.payloadType} nack pli`);
+      media = video;
+    }
+    if (spec.direction === 'sendonly' && spec.ssrc !== undefined) {
+      media.addSSRC(spec.ssrc, spec.cname ?? 'trackroom', spec.streamId, spec.trackId);
+    }
+    const native = this.#pc.addTrack(media);
+    // Receiving tracks get receiver reports to the sender and can send PLI (requestKeyframe).
+    if (spec.direction === 'recvonly') native.setMediaHandler(new nd.RtcpReceivingSession());
+    const track = new NdTrack(native, spec, this.#log);
+    this.#tracks.push(track);
+    return track;
+  }
+
+  async answer(offerSdp: string): Promise<string> {
+    if (this.#state === 'closed') throw new RtkError('CONFLICT', 'peer connection is closed');
+    const gathered = new Promise<void>((resolve, reject) => {
+      if (this.#gathered) return resolve();
+      const timer = setTimeout(
+        () => reject(new RtkError('INTERNAL', 'ICE gathering did not complete')),
+        this.#opts.gatheringTimeoutMs ?? 5000,
+      );
+      this.#gatherWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    try {
+      this.#pc.setRemoteDescription(offerSdp, 'offer');
+    } catch (err) {
+      gathered.catch(() => undefined); // the offer failed; the gathering wait is moot
+      throw new RtkError('VALIDATION_FAILED', `sdp was rejected: ${String((err as Error).message ?? err)}`, {
+        field: 'sdp',
+      });
+    }
+    await gathered;
+    if ((this.#state as TransportPcState) === 'closed')
+      throw new RtkError('CONFLICT', 'peer connection closed during negotiation');
+    const local = this.#pc.localDescription();
+    if (!local || local.type !== 'answer') throw new RtkError('INTERNAL', 'no local answer was generated');
+    const announced = this.#opts.ice.announcedAddress;
+    return announced ? announceAddress(local.sdp, announced) : local.sdp;
+  }
+
+  addRemoteCandidate(candidate: string, mid: string): void {
+    if (this.#state === 'closed') return;
+    const c = candidate.startsWith('a=') ? candidate.slice(2) : candidate;
+    try {
+      this.#pc.addRemoteCandidate(c, mid);
+    } catch (err) {
+      throw new RtkError(
+        'VALIDATION_FAILED',
+        `candidate was rejected: ${String((err as Error).message ?? err)}`,
+        {
+          field: 'candidate',
+        },
+      );
+    }
+  }
+
+  close(): void {
+    if (this.#state === 'closed') return;
+    // Tracks first, then the connection: tracks left open keep native memory alive.
+    for (const t of this.#tracks) t.close();
+    try {
+      this.#pc.close();
+    } catch (err) {
+      this.#log.debug({ err: String(err) }, 'peer connection close threw');
+    }
+    this.#setState('closed');
+  }
+
+  #setState(s: TransportPcState): void {
+    if (this.#state === s || this.#state === 'closed') return;
+    this.#state = s;
+    if (s === 'closed') {
+      for (const t of this.#tracks) t.close();
+      for (const w of this.#gatherWaiters) w();
+      this.#gatherWaiters = [];
+      this.#onClose();
+    }
+    this.emit('stateChange', s);
+  }
+}
+
+/** node-datachannel implementation of {@link Transport}. */
+export class NodeDatachannelTransport implements Transport {
+  readonly #opts: NodeDatachannelTransportOptions;
+  readonly #log: Logger;
+  readonly #pcs = new Set<NdPeerConnection>();
+  #closed = false;
+
+  constructor(opts: NodeDatachannelTransportOptions) {
+    this.#opts = opts;
+    this.#log = (opts.logger ?? silentLogger).child({ component: 'nd-transport' });
+  }
+
+  createPeerConnection(label: string): TransportPeerConnection {
+    if (this.#closed) throw new RtkError('CONFLICT', 'transport is closed');
+    const pc: NdPeerConnection = new NdPeerConnection(label, this.#opts, this.#log, () =>
+      this.#pcs.delete(pc),
+    );
+    this.#pcs.add(pc);
+    return pc;
+  }
+
+  /** Number of peer connections not yet closed (for tests and stats). */
+  get openPeerConnections(): number {
+    return this.#pcs.size;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const pc of [...this.#pcs]) pc.close();
+  }
+}

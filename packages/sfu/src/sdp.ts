@@ -1,0 +1,122 @@
+/** Just enough SDP reading and rewriting for the SFU: it never builds SDP itself. */
+import { RtkError } from '@trackroom/protocol';
+
+export type SdpDirection = 'sendonly' | 'recvonly' | 'sendrecv' | 'inactive';
+
+export interface SdpRtpMap {
+  payloadType: number;
+  /** Encoding name as written, e.g. `opus`, `VP8`. */
+  codec: string;
+  clockRate: number;
+  channels: number;
+}
+
+export interface SdpMedia {
+  kind: string;
+  /** 0 for a rejected m-line. */
+  port: number;
+  mid: string | undefined;
+  direction: SdpDirection;
+  rtpMaps: SdpRtpMap[];
+}
+
+export interface SdpSummary {
+  media: SdpMedia[];
+}
+
+function bad(problem: string): RtkError {
+  return new RtkError('VALIDATION_FAILED', `sdp ${problem}`, { field: 'sdp' });
+}
+
+/**
+ * Reads the m-lines of a session description.
+ * @throws RtkError VALIDATION_FAILED when it is not recognisably SDP.
+ */
+export function parseSdp(sdp: string): SdpSummary {
+  const lines = sdp.split(/\r?\n/);
+  if (lines[0]?.trim() !== 'v=0') throw bad('must start with v=0');
+  const media: SdpMedia[] = [];
+  let sessionDirection: SdpDirection = 'sendrecv';
+  let current: SdpMedia | undefined;
+  for (const raw of lines) {
+    const line = raw.trim();
+    if (line === '') continue;
+    if (!/^[a-z]=/.test(line)) throw bad(`has a malformed line: ${JSON.stringify(line.slice(0, 40))}`);
+    if (line.startsWith('m=')) {
+      const parts = line.slice(2).split(' ');
+      const port = Number(parts[1]);
+      if (parts.length < 4 || !Number.isInteger(port))
+        throw bad(`has a malformed m-line: ${line.slice(0, 60)}`);
+      current = {
+        kind: parts[0] ?? '',
+        port,
+        mid: undefined,
+        direction: sessionDirection,
+        rtpMaps: [],
+      };
+      media.push(current);
+      continue;
+    }
+    const dir = /^a=(sendonly|recvonly|sendrecv|inactive)$/.exec(line)?.[1] as SdpDirection | undefined;
+    if (dir) {
+      if (current) current.direction = dir;
+      else sessionDirection = dir;
+      continue;
+    }
+    if (!current) continue;
+    if (line.startsWith('a=mid:')) {
+      current.mid = line.slice(6);
+      continue;
+    }
+    const rtpmap = /^a=rtpmap:(\d+) ([^/\s]+)\/(\d+)(?:\/(\d+))?$/.exec(line);
+    if (rtpmap) {
+      current.rtpMaps.push({
+        payloadType: Number(rtpmap[1]),
+        codec: rtpmap[2] ?? '',
+        clockRate: Number(rtpmap[3]),
+        channels: rtpmap[4] === undefined ? 1 : Number(rtpmap[4]),
+      });
+    }
+  }
+  if (media.length === 0) throw bad('has no m-line');
+  return { media };
+}
+
+/** The payload type the m-line offers for a codec (case-insensitive name and the usual clock rate). */
+export function findPayloadType(media: SdpMedia, codec: 'opus' | 'VP8'): SdpRtpMap | undefined {
+  const want = codec.toLowerCase();
+  const clockRate = codec === 'opus' ? 48000 : 90000;
+  return media.rtpMaps.find((m) => m.codec.toLowerCase() === want && m.clockRate === clockRate);
+}
+
+/**
+ * Makes the offerer the DTLS client: `a=setup:actpass` becomes `a=setup:active`, so our answer says
+ * `passive`. libdatachannel as DTLS client can send its first handshake packet before a werift or
+ * libdatachannel offerer's ICE is up, lose it, and stall for a second until the retransmission.
+ */
+export function preferRemoteDtlsClient(sdp: string): string {
+  return sdp.replace(/^a=setup:actpass(\r?)$/gm, 'a=setup:active$1');
+}
+
+/** Rewrites host candidate addresses (and `c=` lines) of our answer to the announced address. */
+export function announceAddress(sdp: string, announced: string): string {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const line of sdp.split(/\r\n|\n/)) {
+    const cand = /^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host.*)$/.exec(line);
+    if (cand) {
+      const rewritten = `${cand[1]}${announced}${cand[3]}`;
+      if (seen.has(rewritten)) continue;
+      seen.add(rewritten);
+      out.push(rewritten);
+      continue;
+    }
+    const conn = /^c=IN IP[46] (\S+)$/.exec(line);
+    if (conn && conn[1] !== '0.0.0.0') {
+      out.push(`c=IN ${announced.includes(':') ? 'IP6' : 'IP4'} ${announced}`);
+      continue;
+    }
+    out.push(line);
+  }
+  return out.join('\r\n');
+}
