@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { isRecorderError } from './errors.js';
+import { trackManifestEntry } from './manifest.js';
+import { buildRtp } from './rtp-parser.js';
+import { inspectWebm } from './testing/webm-inspect.js';
+import { TrackFileWriter } from './track-file-writer.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'recorder-writer-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const file = (): string => join(dir, `t${n++}.webm`);
+const T0 = 1_750_000_000_000;
+
+function rtp(seq: number, ts: number, pt = 111, ssrc = 42): Uint8Array {
+  return buildRtp({
+    payloadType: pt,
+    sequenceNumber: seq,
+    timestamp: ts,
+    ssrc,
+    payload: Uint8Array.of(0xfc, seq & 0xff, 9),
+  });
+}
+
+/** Feeds `ms` of 20 ms packets starting at `fromMs` (timeline ms), ticking along. */
+function talk(w: TrackFileWriter, fromMs: number, ms: number, seq0: number, ts0: number, ssrc = 42): void {
+  for (let i = 0; i < ms / 20; i++) {
+    const at = T0 + fromMs + i * 20;
+    w.push(rtp(seq0 + i, ts0 + i * 960, 111, ssrc), at);
+    w.tick(at);
+  }
+}
+
+const expectCode = (code: string) => (e: unknown) => isRecorderError(e) && e.code === code;
+
+void describe('TrackFileWriter', () => {
+  void it('records joins, mutes, pauses and a rejoin as intervals on the timeline', async () => {
+    const path = file();
+    const w = new TrackFileWriter({ path, t0Ms: T0, channels: 2 });
+    await w.open();
+    w.attach({ sourceId: 'alice', payloadType: 111, atMs: T0 + 100 });
+    talk(w, 100, 900, 1000, 5000);
+    w.setMuted(true, T0 + 1000);
+    for (let t = 1000; t < 2500; t += 20) w.tick(T0 + t);
+    w.setMuted(false, T0 + 2500);
+    talk(w, 2500, 500, 1045, 5000 + 2400 * 48);
+    w.pause(T0 + 3000);
+    talk(w, 3000, 500, 1070, 5000 + 2900 * 48); // dropped: paused
+    w.resume(T0 + 3500);
+    talk(w, 3500, 500, 1095, 5000 + 3400 * 48);
+    w.detach(T0 + 4000);
+    w.push(rtp(1, 1), T0 + 4100); // ignored: nobody attached
+    w.attach({ sourceId: 'alice-2', payloadType: 111, atMs: T0 + 4500 });
+    w.push(rtp(2, 2, 0), T0 + 4500); // ignored: other payload type
+    talk(w, 4500, 1000, 7, 99, 43);
+    const res = await w.close(T0 + 6000);
+
+    assert.deepEqual(res.intervals, {
+      present: [
+        { sourceId: 'alice', fromMs: 100, toMs: 4000 },
+        { sourceId: 'alice-2', fromMs: 4500, toMs: 6000 },
+      ],
+      muted: [{ fromMs: 1000, toMs: 2500 }],
+      paused: [{ fromMs: 3000, toMs: 3500 }],
+    });
+    assert.equal(res.durationMs, 6000);
+    assert.equal(res.startOffsetMs, 100);
+    assert.equal(res.packets.received, 45 + 25 + 25 + 50 + 0);
+    assert.equal(res.packets.ignored, 25 + 1 + 1);
+    assert.equal(res.packets.lost, 0);
+    assert.equal(res.framesWritten - res.framesFilled, 45 + 25 + 25 + 50);
+    const webm = inspectWebm(new Uint8Array(readFileSync(path)));
+    assert.equal(webm.durationMs, 6000);
+    assert.equal(webm.clusters.flatMap((c) => c.blocks).length, res.framesWritten);
+    assert.equal(webm.cues.length, 3, '2 s clusters');
+
+    const entry = trackManifestEntry(res, { participantId: 'alice' });
+    assert.deepEqual(JSON.parse(JSON.stringify(entry)), entry, 'manifest entry is plain JSON');
+    assert.equal(entry.fileEndMs, 6000);
+    assert.equal(entry.sha256, res.sha256);
+  });
+
+  void it('appends each cluster as soon as it completes', async () => {
+    const w = new TrackFileWriter({ path: file(), t0Ms: T0, clusterMs: 1000 });
+    await w.open();
+    const headerBytes = w.stats().bytesOnDisk;
+    w.attach({ sourceId: 'a', payloadType: 111 });
+    const flushed = once(w, 'flushed');
+    talk(w, 0, 1200, 0, 0);
+    const [info] = (await flushed) as [{ bytesOnDisk: number; clusters: number; durationMs: number }];
+    assert.ok(info.bytesOnDisk > headerBytes);
+    assert.equal(info.clusters, 1);
+    assert.equal(info.durationMs, 1000);
+    await w.close(T0 + 1200);
+  });
+
+  void it('drops the leading silence with align: first_packet', async () => {
+    const w = new TrackFileWriter({ path: file(), t0Ms: T0, align: 'first_packet' });
+    await w.open();
+    w.attach({ sourceId: 'a', payloadType: 111 });
+    for (let t = 0; t < 700; t += 20) w.tick(T0 + t);
+    talk(w, 700, 1000, 0, 0);
+    const res = await w.close(T0 + 2000);
+    assert.equal(res.startOffsetMs, 700);
+    assert.equal(res.fileStartMs, 700);
+    assert.equal(res.durationMs, 1300);
+    assert.equal(trackManifestEntry(res).fileEndMs, 2000);
+  });
+
+  void it('has a forward-only lifecycle with typed errors; close() is idempotent', async () => {
+    const path = file();
+    const w = new TrackFileWriter({ path, t0Ms: T0 });
+    assert.throws(() => w.push(rtp(1, 1), T0), expectCode('RECORDER_NOT_OPEN'));
+    await w.open();
+    await assert.rejects(w.open(), expectCode('RECORDER_ALREADY_OPEN'));
+    let threw = 0;
+    w.on('flushed', () => {
+      threw++;
+      throw new Error('listener failure must not break the writer');
+    });
+    const p1 = w.close(T0 + 100);
+    const p2 = w.close(T0 + 999);
+    assert.equal(p1, p2);
+    const res = await p1;
+    assert.ok(threw > 0);
+    assert.equal(res.durationMs, 100);
+    assert.throws(() => w.push(rtp(1, 1), T0), expectCode('RECORDER_CLOSED'));
+    assert.throws(() => w.tick(T0), expectCode('RECORDER_CLOSED'));
+    assert.throws(() => w.attach({ sourceId: 'x', payloadType: 111 }), expectCode('RECORDER_CLOSED'));
+    await assert.rejects(w.open(), expectCode('RECORDER_CLOSED'));
+    assert.equal(w.stats().state, 'closed');
+  });
+
+  void it('refuses to overwrite an existing file', async () => {
+    const path = file();
+    writeFileSync(path, 'precious');
+    const w = new TrackFileWriter({ path, t0Ms: T0 });
+    await assert.rejects(w.open(), expectCode('RECORDER_IO_FAILED'));
+    assert.equal(readFileSync(path, 'utf8'), 'precious');
+    await assert.rejects(w.close(T0), expectCode('RECORDER_NOT_OPEN'));
+  });
+
+  void it('survives garbage input without throwing', async () => {
+    const w = new TrackFileWriter({ path: file(), t0Ms: T0 });
+    await w.open();
+    w.attach({ sourceId: 'a', payloadType: 111 });
+    w.push(new Uint8Array(3), T0);
+    w.push(Uint8Array.of(0x80, 111, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1), T0); // header only
+    w.push(
+      buildRtp({ payloadType: 111, sequenceNumber: 5, timestamp: 5, ssrc: 1, payload: Uint8Array.of(0xfb) }),
+      T0,
+    );
+    const res = await w.close(T0 + 500);
+    assert.equal(res.packets.invalid, 3);
+    assert.equal(res.durationMs, 500);
+  });
+});
