@@ -48,4 +48,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => shutdown('SIGTERM'));
 }
 
-void main();
+main().catch((err: unknown) => {
+  process.stderr.write(`trackroom failed to start: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});

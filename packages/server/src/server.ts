@@ -148,8 +148,9 @@ export async function createServer(
   });
   http.get('/healthz', async () => ({ success: true, data: { status: 'ok' } }));
 
-  await sessions.recoverAfterRestart();
+  // Recordings first: ending the stale sessions must not race the repair of their recordings.
   await recordings.recoverAfterRestart();
+  await sessions.recoverAfterRestart();
   webhooks.start();
 
   let closed = false;
