@@ -1,0 +1,78 @@
+/**
+ * Load-generator process (see load.ts): N werift publishers, each playing real Opus (a 440 Hz sine
+ * encoded by ffmpeg) at real pace. Configured through BENCH_WORKER_CONFIG, driven over IPC.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { sineOpusPackets } from '@trackroom/recorder/testing';
+import type { LoadWorkerConfig, LoadWorkerMessage, LoadWorkerRequest, LoadWorkerSample } from './load.js';
+import { OpusPublisher } from './support/opus-publisher.js';
+
+const send = (m: LoadWorkerMessage) => process.send?.(m);
+
+async function main(): Promise<void> {
+  const raw = process.env.BENCH_WORKER_CONFIG;
+  if (!raw || !process.send) throw new Error('load-worker must be forked with BENCH_WORKER_CONFIG');
+  const config = JSON.parse(raw) as LoadWorkerConfig;
+  const packets = sineOpusPackets({ dir: config.workDir, frequency: 440, seconds: 4, channels: 1 });
+  const eld = monitorEventLoopDelay({ resolution: 5 });
+  const publishers: OpusPublisher[] = [];
+  const errors: string[] = [];
+  let failed = 0;
+  const t0 = performance.now();
+  const queue = [...config.tokens];
+  const connectOne = async (token: string) => {
+    try {
+      const p = await OpusPublisher.connect(`${config.wsUrl}?authToken=${token}`);
+      publishers.push(p);
+      await p.join();
+      await p.publish();
+      p.play(packets);
+    } catch (err) {
+      failed++;
+      if (errors.length < 5) errors.push(String(err));
+    }
+  };
+  await Promise.all(
+    Array.from({ length: Math.max(1, config.connectConcurrency) }, async () => {
+      for (let t = queue.shift(); t !== undefined; t = queue.shift()) await connectOne(t);
+    }),
+  );
+  eld.enable();
+  send({
+    type: 'ready',
+    connected: config.tokens.length - failed,
+    failed,
+    errors,
+    connectMs: performance.now() - t0,
+  });
+
+  const sample = (): LoadWorkerSample => {
+    const s = {
+      sent: publishers.reduce((a, p) => a + p.sent, 0),
+      eventLoopP99Ms: eld.percentile(99) / 1e6,
+      eventLoopMaxMs: eld.max / 1e6,
+    };
+    eld.reset();
+    return s;
+  };
+  // The benchmark process died: nothing is left to measure.
+  process.once('disconnect', () => process.exit(0));
+  process.on('message', (m: LoadWorkerRequest) => {
+    if (m.type === 'sample') send({ type: 'sample', ...sample() });
+    else if (m.type === 'stopPlaying') {
+      for (const p of publishers) p.stopPlaying();
+      // Let werift flush what it already queued before counting.
+      setTimeout(() => send({ type: 'stopped', ...sample() }), 200);
+    } else if (m.type === 'leave') {
+      void Promise.allSettled(publishers.map((p) => p.leave())).then(() => {
+        send({ type: 'left' });
+        setTimeout(() => process.exit(0), 50);
+      });
+    }
+  });
+}
+
+main().catch((err: unknown) => {
+  send({ type: 'fatal', message: String(err instanceof Error ? (err.stack ?? err.message) : err) });
+  setTimeout(() => process.exit(1), 50);
+});

@@ -1,0 +1,71 @@
+/**
+ * `npm run bench -- [--n 20,50,100] [--m 5] [--seconds 20] [--cycles 10] [--quick]
+ *                   [--out bench/results] [--no-docs] [--skip-start-stop]`
+ *
+ * Runs every scenario at each size, writes bench/results/<timestamp>.json, prints a Markdown report
+ * and writes it to docs/BENCHMARKS.md (unless --no-docs). Run it in a fresh network namespace so all
+ * traffic stays on 127.0.0.1:
+ *   unshare -n bash -c 'ip link set lo up && cd /work/main && npm run bench -- --quick'
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { evaluateTargets, renderMarkdown, type BenchResult } from './report.js';
+import { machineInfo, runLoad, runStartStop, type LoadResult, type StartStopResult } from './scenarios.js';
+
+const root = new URL('../../', import.meta.url).pathname;
+
+const { values } = parseArgs({
+  options: {
+    n: { type: 'string' },
+    m: { type: 'string', default: '5' },
+    seconds: { type: 'string' },
+    cycles: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string', default: join(root, 'bench', 'results') },
+    'no-docs': { type: 'boolean', default: false },
+    'skip-start-stop': { type: 'boolean', default: false },
+  },
+});
+
+const num = (s: string, what: string) => {
+  const v = Number(s);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${what}: not a positive number: ${s}`);
+  return v;
+};
+const quick = values.quick;
+const ns = (values.n ?? (quick ? '10' : '20,50,100')).split(',').map((s) => Math.round(num(s, 'n')));
+const m = Math.round(num(values.m, 'm'));
+const seconds = num(values.seconds ?? (quick ? '5' : '20'), 'seconds');
+const cycles = Math.round(num(values.cycles ?? (quick ? '5' : '10'), 'cycles'));
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+const began = performance.now();
+const load: LoadResult[] = [];
+for (const n of ns) {
+  log(`load: N=${n}, meetings of ${m}, ${seconds} s forward + ${seconds} s record`);
+  load.push(await runLoad({ n, m, seconds, log }));
+}
+let startStop: StartStopResult | null = null;
+if (!values['skip-start-stop']) {
+  log(`start/stop: ${cycles} cycles on one meeting of ${m}`);
+  startStop = await runStartStop({ m, cycles, holdMs: quick ? 200 : 1000, log });
+}
+
+const machine = { ...machineInfo(), nproc: availableParallelism() };
+const result: BenchResult = {
+  machine,
+  config: { n: ns, m, seconds, cycles, quick },
+  load,
+  startStop,
+  targets: evaluateTargets(load, startStop),
+  durationSec: Math.round((performance.now() - began) / 1000),
+};
+mkdirSync(values.out, { recursive: true });
+const file = join(values.out, `${machine.date.replace(/[:.]/g, '-')}.json`);
+writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+const md = renderMarkdown(result, relative(root, file));
+process.stdout.write(`${md}\n`);
+if (!values['no-docs']) writeFileSync(join(root, 'docs', 'BENCHMARKS.md'), md);
+log(`result: ${file}`);

@@ -1,0 +1,515 @@
+/**
+ * The benchmark scenarios. Each starts its own server, bounds itself in time and stops by itself.
+ *
+ * - `runLoad`: N publishers in meetings of M, first forwarding only (measured window), then the same
+ *   publishers with a track recording of every meeting (second window), so the ratio of the two
+ *   server CPU figures is the recording overhead at identical load. Then stop → UPLOADED latency of
+ *   those (long, loaded) recordings and a correctness check of every file.
+ * - `runStartStop`: one meeting of M publishers; repeated start/stop cycles timing the file on disk.
+ */
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ffprobe } from '@trackroom/recorder/testing';
+import { LoadGenerator, type LoadGeneratorReady } from './load.js';
+import {
+  cpuPercent,
+  readProcCpu,
+  readSystemCpu,
+  systemBusyPercent,
+  type ProcCpuSample,
+} from './support/proc-stat.js';
+import { api, startServer, type ServerProcess } from './support/server-process.js';
+
+/** Tolerance of the duration checks (ms). */
+export const DURATION_TOLERANCE_MS = 40;
+/** The generator is called the bottleneck above this share of one core or this event-loop p99. */
+export const GENERATOR_CPU_LIMIT_PCT = 85;
+export const GENERATOR_LAG_LIMIT_MS = 20;
+
+interface ServerStats {
+  rss_bytes: number;
+  event_loop_delay_ms: { p50: number; p99: number; max: number };
+  media: {
+    sfu: { rtpReceived: number; rtpForwarded: number; peers: number };
+    active_track_recordings: number;
+  };
+}
+
+export interface WindowMetrics {
+  seconds: number;
+  /** Whole server process (all threads) as % of one core, from /proc/<pid>/stat. */
+  serverCpuPct: number;
+  /** The load generator process, same measure. */
+  generatorCpuPct: number;
+  generatorEventLoopP99Ms: number;
+  /** Whole machine busy share (all cores, includes other people's work on a shared box). */
+  machineBusyPct: number;
+  eventLoopP50Ms: number;
+  eventLoopP99Ms: number;
+  eventLoopMaxMs: number;
+  rssMb: number;
+  /** Packets the publishers handed to werift during the window. */
+  sent: number;
+  /** Server rtpReceived over the window (window edges are read ~ms apart: approximate). */
+  rtpReceived: number;
+  rtpForwarded: number;
+  activeTrackRecordings: number;
+  generatorBound: boolean;
+}
+
+export interface FileCheck {
+  file: string;
+  valid: boolean;
+  problems: string[];
+  durationMs: number;
+  ffprobeDurationMs: number;
+  received: number;
+  lost: number;
+}
+
+export interface CorrectnessResult {
+  files: number;
+  /** Files that do not ffprobe as Opus 48 kHz with a finite duration. */
+  invalid: number;
+  /** frames_written - frames_filled != received - duplicated - late - invalid - ignored. */
+  frameMismatch: number;
+  /** ffprobe vs manifest, or file end vs stop - t0, more than DURATION_TOLERANCE_MS apart. */
+  durationOff: number;
+  manifestReceived: number;
+  manifestLost: number;
+  maxDurationErrorMs: number;
+  problems: string[];
+}
+
+export interface LatencySummary {
+  count: number;
+  p50: number;
+  p95: number;
+  max: number;
+}
+
+export interface LoadResult {
+  n: number;
+  m: number;
+  meetings: number;
+  connect: LoadGeneratorReady;
+  forward: WindowMetrics;
+  record: WindowMetrics;
+  /** Record / forward server CPU - 1, in %. */
+  recordingOverheadPct: number;
+  /** Over the whole run, after the publishers stopped: exact counts. */
+  totalSent: number;
+  totalRtpReceived: number;
+  totalLossPct: number;
+  /** PUT stop → UPLOADED for the recordings of this run (files of `seconds` + warm-up, under load). */
+  stopLatencyMs: LatencySummary;
+  correctness: CorrectnessResult;
+}
+
+export interface StartStopResult {
+  m: number;
+  cycles: number;
+  /** POST /recordings/track → 200. */
+  startHttpMs: LatencySummary;
+  /** POST → first .webm in the recording directory with bytes on disk (EBML header written). */
+  startFileMs: LatencySummary;
+  /** POST → that file grows past its first size: first cluster (first audio) flushed. */
+  firstClusterMs: LatencySummary;
+  headerBytes: number;
+  /** PUT stop → GET shows UPLOADED (files of ~recordMs). */
+  stopUploadedMs: LatencySummary;
+  recordMs: number;
+  correctness: CorrectnessResult;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function summarize(values: number[]): LatencySummary {
+  const s = [...values].sort((a, b) => a - b);
+  const q = (p: number) =>
+    s.length ? (s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN) : NaN;
+  return { count: s.length, p50: round(q(50)), p95: round(q(95)), max: round(s[s.length - 1] ?? NaN) };
+}
+
+export const round = (v: number, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
+
+async function stats(server: ServerProcess, reset: boolean): Promise<ServerStats> {
+  const res = await fetch(`${server.baseUrl}/v1/stats${reset ? '?reset=1' : ''}`, {
+    headers: { authorization: `Bearer ${server.token}` },
+  });
+  if (res.status !== 200) throw new Error(`/v1/stats: ${res.status}`);
+  return ((await res.json()) as { data: ServerStats }).data;
+}
+
+type Call = ReturnType<typeof api>;
+
+async function createMeetings(
+  call: Call,
+  n: number,
+  m: number,
+): Promise<{ ids: string[]; tokens: string[] }> {
+  const ids: string[] = [];
+  const tokens: string[] = [];
+  for (let k = 0; k * m < n; k++) {
+    const meeting = await call<{ data: { id: string } }>('POST', '/meetings', { title: `bench ${k}` });
+    if (meeting.status !== 201) throw new Error(`create meeting: ${meeting.status}`);
+    ids.push(meeting.json.data.id);
+    for (let j = 0; j < m && k * m + j < n; j++) {
+      const p = await call<{ data: { token: string } }>(
+        'POST',
+        `/meetings/${meeting.json.data.id}/participants`,
+        {
+          custom_participant_id: `p${k}-${j}`,
+          preset_name: 'group_call_host',
+          name: `p${k}-${j}`,
+        },
+      );
+      if (p.status !== 201) throw new Error(`add participant: ${p.status}`);
+      tokens.push(p.json.data.token);
+    }
+  }
+  return { ids, tokens };
+}
+
+async function measureWindow(
+  server: ServerProcess,
+  gen: LoadGenerator,
+  seconds: number,
+): Promise<WindowMetrics> {
+  const pid = server.proc.pid!;
+  const s0 = await stats(server, true);
+  const g0 = await gen.sample();
+  const c0: ProcCpuSample = readProcCpu(pid);
+  const gc0 = gen.cpu();
+  const m0 = readSystemCpu();
+  await sleep(seconds * 1000);
+  const c1 = readProcCpu(pid);
+  const gc1 = gen.cpu();
+  const m1 = readSystemCpu();
+  const g1 = await gen.sample();
+  const s1 = await stats(server, true);
+  const generatorCpuPct = cpuPercent(gc0, gc1);
+  return {
+    seconds,
+    serverCpuPct: round(cpuPercent(c0, c1)),
+    generatorCpuPct: round(generatorCpuPct),
+    generatorEventLoopP99Ms: round(g1.eventLoopP99Ms),
+    machineBusyPct: round(systemBusyPercent(m0, m1)),
+    eventLoopP50Ms: round(s1.event_loop_delay_ms.p50, 2),
+    eventLoopP99Ms: round(s1.event_loop_delay_ms.p99, 2),
+    eventLoopMaxMs: round(s1.event_loop_delay_ms.max, 2),
+    rssMb: round(s1.rss_bytes / 2 ** 20),
+    sent: g1.sent - g0.sent,
+    rtpReceived: s1.media.sfu.rtpReceived - s0.media.sfu.rtpReceived,
+    rtpForwarded: s1.media.sfu.rtpForwarded - s0.media.sfu.rtpForwarded,
+    activeTrackRecordings: s1.media.active_track_recordings,
+    generatorBound: generatorCpuPct >= GENERATOR_CPU_LIMIT_PCT || g1.eventLoopP99Ms > GENERATOR_LAG_LIMIT_MS,
+  };
+}
+
+interface RecordingView {
+  status: string;
+  download_url?: { download_urls: Record<string, { download_url: string }> }[] | null;
+}
+
+async function waitUploaded(call: Call, id: string, timeoutMs = 60_000): Promise<RecordingView> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await call<{ data: RecordingView }>('GET', `/recordings/${id}`);
+    if (r.json.data.status === 'UPLOADED') return r.json.data;
+    if (r.json.data.status === 'ERRORED') throw new Error(`recording ${id} ERRORED`);
+    if (Date.now() > end) throw new Error(`recording ${id} not UPLOADED within ${timeoutMs} ms`);
+    await sleep(10);
+  }
+}
+
+interface ManifestFile {
+  file_name: string;
+  file_start_ms: number;
+  duration_ms: number;
+  frames_written: number;
+  frames_filled: number;
+  packets: {
+    received: number;
+    lost: number;
+    duplicated: number;
+    late: number;
+    invalid: number;
+    ignored: number;
+  };
+}
+
+/** Reads the manifest through its signed link and checks every file on the server's disk. */
+async function checkRecording(
+  server: ServerProcess,
+  rec: RecordingView,
+  id: string,
+  into: CorrectnessResult,
+) {
+  const links = rec.download_url?.[0]?.download_urls ?? {};
+  const manifestUrl = links['manifest.json']?.download_url;
+  if (!manifestUrl) {
+    into.problems.push(`${id}: no manifest link`);
+    into.invalid++;
+    return;
+  }
+  const manifest = (await (await fetch(manifestUrl)).json()) as {
+    t0_ms: number;
+    stop_ms: number;
+    files: ManifestFile[];
+  };
+  const span = manifest.stop_ms - manifest.t0_ms;
+  for (const f of manifest.files) {
+    into.files++;
+    into.manifestReceived += f.packets.received;
+    into.manifestLost += f.packets.lost;
+    const path = join(server.dataDir, 'recordings', id, f.file_name);
+    let probeMs = NaN;
+    try {
+      const p = ffprobe(path);
+      probeMs = p.durationSec * 1000;
+      if (p.codecName !== 'opus' || p.sampleRate !== 48000 || !Number.isFinite(probeMs)) {
+        into.invalid++;
+        into.problems.push(`${f.file_name}: ${p.codecName} ${p.sampleRate} Hz duration ${p.durationSec}`);
+      }
+    } catch (err) {
+      into.invalid++;
+      into.problems.push(`${f.file_name}: ${String(err)}`);
+    }
+    const p = f.packets;
+    const real = f.frames_written - f.frames_filled;
+    const expected = p.received - p.duplicated - p.late - p.invalid - p.ignored;
+    if (real !== expected) {
+      into.frameMismatch++;
+      if (into.problems.length < 20)
+        into.problems.push(`${f.file_name}: real frames ${real} vs received-derived ${expected}`);
+    }
+    const err = Math.max(
+      Number.isFinite(probeMs) ? Math.abs(probeMs - f.duration_ms) : Infinity,
+      Math.abs(f.file_start_ms + f.duration_ms - span),
+    );
+    into.maxDurationErrorMs = round(Math.max(into.maxDurationErrorMs, err));
+    if (err > DURATION_TOLERANCE_MS) {
+      into.durationOff++;
+      if (into.problems.length < 20)
+        into.problems.push(
+          `${f.file_name}: ffprobe ${round(probeMs)} ms, manifest ${f.duration_ms} ms from ${f.file_start_ms}, stop - t0 ${span} ms`,
+        );
+    }
+  }
+}
+
+const emptyCorrectness = (): CorrectnessResult => ({
+  files: 0,
+  invalid: 0,
+  frameMismatch: 0,
+  durationOff: 0,
+  manifestReceived: 0,
+  manifestLost: 0,
+  maxDurationErrorMs: 0,
+  problems: [],
+});
+
+export interface LoadOptions {
+  n: number;
+  m: number;
+  seconds: number;
+  log: (s: string) => void;
+}
+
+export async function runLoad(o: LoadOptions): Promise<LoadResult> {
+  const server = await startServer();
+  const work = mkdtempSync(join(tmpdir(), 'trackroom-bench-load-'));
+  let gen: LoadGenerator | undefined;
+  try {
+    const call = api(server);
+    const { ids, tokens } = await createMeetings(call, o.n, o.m);
+    o.log(`  n=${o.n}: ${ids.length} meetings; connecting publishers`);
+    const [g, connect] = await LoadGenerator.start({
+      wsUrl: server.wsUrl,
+      tokens,
+      workDir: work,
+      connectConcurrency: 8,
+    });
+    gen = g;
+    o.log(
+      `  n=${o.n}: ${connect.connected} connected, ${connect.failed} failed in ${Math.round(connect.connectMs)} ms`,
+    );
+    await sleep(1000);
+    const forward = await measureWindow(server, gen, o.seconds);
+    o.log(`  n=${o.n}: forward server ${forward.serverCpuPct}% generator ${forward.generatorCpuPct}%`);
+
+    const recs: string[] = [];
+    for (const id of ids) {
+      const r = await call<{ data: { recording: { id: string } } }>('POST', '/recordings/track', {
+        meeting_id: id,
+      });
+      if (r.status !== 200) throw new Error(`start recording: ${r.status} ${JSON.stringify(r.json)}`);
+      recs.push(r.json.data.recording.id);
+    }
+    await sleep(1000);
+    const record = await measureWindow(server, gen, o.seconds);
+    o.log(`  n=${o.n}: record server ${record.serverCpuPct}% generator ${record.generatorCpuPct}%`);
+
+    const stopLatencies = await Promise.all(
+      recs.map(async (id) => {
+        const t = performance.now();
+        const r = await call('PUT', `/recordings/${id}`, { action: 'stop' });
+        if (r.status !== 200) throw new Error(`stop recording: ${r.status}`);
+        const view = await waitUploaded(call, id);
+        return { ms: performance.now() - t, view, id };
+      }),
+    );
+    const final = await gen.stopPlaying();
+    await sleep(300);
+    const end = await stats(server, false);
+    await gen.close();
+    gen = undefined;
+
+    const correctness = emptyCorrectness();
+    for (const s of stopLatencies) await checkRecording(server, s.view, s.id, correctness);
+    const totalRtpReceived = end.media.sfu.rtpReceived;
+    return {
+      n: o.n,
+      m: o.m,
+      meetings: ids.length,
+      connect,
+      forward,
+      record,
+      recordingOverheadPct: round((record.serverCpuPct / forward.serverCpuPct - 1) * 100),
+      totalSent: final.sent,
+      totalRtpReceived,
+      totalLossPct: final.sent > 0 ? round(((final.sent - totalRtpReceived) / final.sent) * 100, 3) : 0,
+      stopLatencyMs: summarize(stopLatencies.map((s) => s.ms)),
+      correctness,
+    };
+  } finally {
+    await gen?.close();
+    await server.stop();
+  }
+}
+
+export interface StartStopOptions {
+  m: number;
+  cycles: number;
+  /** How long each recording runs after its first cluster is on disk (ms). */
+  holdMs: number;
+  log: (s: string) => void;
+}
+
+/** Polls `dir` every ~2 ms; resolves with the first .webm and its first non-zero size. */
+async function firstFile(
+  dir: string,
+  since: number,
+  timeoutMs = 10_000,
+): Promise<{ name: string; size: number; at: number }> {
+  for (;;) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir).filter((f) => f.endsWith('.webm'));
+    } catch {
+      // The directory is made when the recording starts; not there yet.
+    }
+    for (const name of names) {
+      const size = statSync(join(dir, name)).size;
+      if (size > 0) return { name, size, at: performance.now() };
+    }
+    if (performance.now() - since > timeoutMs) throw new Error(`no .webm in ${dir} within ${timeoutMs} ms`);
+    await sleep(2);
+  }
+}
+
+async function grows(path: string, from: number, since: number, timeoutMs = 10_000): Promise<number> {
+  for (;;) {
+    if (statSync(path).size > from) return performance.now();
+    if (performance.now() - since > timeoutMs) throw new Error(`${path} did not grow within ${timeoutMs} ms`);
+    await sleep(2);
+  }
+}
+
+export async function runStartStop(o: StartStopOptions): Promise<StartStopResult> {
+  const server = await startServer();
+  const work = mkdtempSync(join(tmpdir(), 'trackroom-bench-ss-'));
+  let gen: LoadGenerator | undefined;
+  try {
+    const call = api(server);
+    const { ids, tokens } = await createMeetings(call, o.m, o.m);
+    const [g] = await LoadGenerator.start({
+      wsUrl: server.wsUrl,
+      tokens,
+      workDir: work,
+      connectConcurrency: 4,
+    });
+    gen = g;
+    await sleep(1000);
+    const http: number[] = [];
+    const file: number[] = [];
+    const cluster: number[] = [];
+    const stop: number[] = [];
+    const recMs: number[] = [];
+    let headerBytes = 0;
+    const correctness = emptyCorrectness();
+    for (let c = 0; c < o.cycles; c++) {
+      const t = performance.now();
+      const r = await call<{ data: { recording: { id: string } } }>('POST', '/recordings/track', {
+        meeting_id: ids[0],
+      });
+      if (r.status !== 200) throw new Error(`start recording: ${r.status} ${JSON.stringify(r.json)}`);
+      http.push(performance.now() - t);
+      const id = r.json.data.recording.id;
+      const dir = join(server.dataDir, 'recordings', id);
+      const f = await firstFile(dir, t);
+      file.push(f.at - t);
+      headerBytes = f.size;
+      const grew = await grows(join(dir, f.name), f.size, t);
+      cluster.push(grew - t);
+      await sleep(o.holdMs);
+      const ts = performance.now();
+      const s = await call('PUT', `/recordings/${id}`, { action: 'stop' });
+      if (s.status !== 200) throw new Error(`stop recording: ${s.status}`);
+      const view = await waitUploaded(call, id);
+      const stopMs = performance.now() - ts;
+      stop.push(stopMs);
+      recMs.push(ts - t);
+      await checkRecording(server, view, id, correctness);
+      o.log(
+        `  cycle ${c + 1}/${o.cycles}: file ${round(f.at - t)} ms, cluster ${round(grew - t)} ms, stop→UPLOADED ${round(stopMs)} ms`,
+      );
+    }
+    return {
+      m: o.m,
+      cycles: o.cycles,
+      startHttpMs: summarize(http),
+      startFileMs: summarize(file),
+      firstClusterMs: summarize(cluster),
+      headerBytes,
+      stopUploadedMs: summarize(stop),
+      recordMs: round(recMs.reduce((a, b) => a + b, 0) / Math.max(1, recMs.length), 0),
+      correctness,
+    };
+  } finally {
+    await gen?.close();
+    await server.stop();
+  }
+}
+
+/** Machine facts for the report. */
+export function machineInfo(): {
+  nproc: number;
+  cpuModel: string;
+  node: string;
+  date: string;
+  kernel: string;
+} {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? 'unknown';
+  const nproc = cpuinfo.split('\n').filter((l) => l.startsWith('processor')).length;
+  let kernel = 'unknown';
+  try {
+    kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+  } catch {
+    // Not Linux-like /proc: leave unknown.
+  }
+  return { nproc, cpuModel: model, node: process.version, date: new Date().toISOString(), kernel };
+}

@@ -1,0 +1,198 @@
+/**
+ * A werift publisher that joins through the server's real signalling and sends prerecorded Opus at
+ * real pace (one packet per 20 ms, paced against the clock so it does not drift). Used by end-to-end
+ * tests; this copy (of e2e/src/support/opus-publisher.ts) is the benchmark load generator. Loopback only.
+ */
+import {
+  RTCPeerConnection,
+  RTCRtpCodecParameters,
+  RtpHeader,
+  RtpPacket,
+  type RTCRtpTransceiver,
+} from 'werift';
+import WebSocket from 'ws';
+import { parseServerMessage, type ServerMessage } from '@trackroom/protocol';
+
+type Msg<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
+
+export interface OpusPublisherOptions {
+  /** Payload type to offer for Opus (werift's own default is 96; Chromium uses 111). */
+  payloadType?: number;
+  timeoutMs?: number;
+}
+
+export class OpusPublisher {
+  readonly ws: WebSocket;
+  readonly messages: ServerMessage[] = [];
+  peerId = '';
+  sent = 0;
+  #pc: RTCPeerConnection | undefined;
+  #tr: RTCRtpTransceiver | undefined;
+  #waiters = new Set<(m: ServerMessage) => void>();
+  #timer: NodeJS.Timeout | undefined;
+  #seq = Math.floor(Math.random() * 65536);
+  #ts = Math.floor(Math.random() * 2 ** 32);
+  #ssrc = (Math.random() * 2 ** 32) >>> 0;
+  #sending = false;
+  readonly #pt: number;
+  readonly #timeoutMs: number;
+
+  private constructor(ws: WebSocket, o: OpusPublisherOptions) {
+    this.ws = ws;
+    this.#pt = o.payloadType ?? 111;
+    this.#timeoutMs = o.timeoutMs ?? 15_000;
+    ws.on('message', (data) => {
+      let m: ServerMessage;
+      try {
+        m = parseServerMessage(String(data));
+      } catch {
+        return;
+      }
+      this.messages.push(m);
+      for (const w of [...this.#waiters]) w(m);
+    });
+  }
+
+  static async connect(wsUrl: string, o: OpusPublisherOptions = {}): Promise<OpusPublisher> {
+    const ws = new WebSocket(wsUrl);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    return new OpusPublisher(ws, o);
+  }
+
+  waitFor<T extends ServerMessage['type']>(
+    type: T,
+    pred: (m: Msg<T>) => boolean = () => true,
+  ): Promise<Msg<T>> {
+    const found = this.messages.find((m) => m.type === type && pred(m as Msg<T>));
+    if (found) return Promise.resolve(found as Msg<T>);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(on);
+        reject(new Error(`no ${type} within ${this.#timeoutMs} ms`));
+      }, this.#timeoutMs);
+      const on = (m: ServerMessage) => {
+        if (m.type !== type || !pred(m as Msg<T>)) return;
+        clearTimeout(timer);
+        this.#waiters.delete(on);
+        resolve(m as Msg<T>);
+      };
+      this.#waiters.add(on);
+    });
+  }
+
+  async join(audio = true): Promise<Msg<'joined'>> {
+    this.ws.send(JSON.stringify({ type: 'join', audio, video: false }));
+    const joined = await this.waitFor('joined');
+    this.peerId = joined.self.peerId;
+    return joined;
+  }
+
+  /** Publishes one Opus track; resolves once the peer connection is up. */
+  async publish(): Promise<void> {
+    const pc = new RTCPeerConnection({
+      codecs: {
+        audio: [
+          new RTCRtpCodecParameters({
+            mimeType: 'audio/opus',
+            clockRate: 48000,
+            channels: 2,
+            payloadType: this.#pt,
+          }),
+        ],
+        video: [],
+      },
+      iceInterfaceAddresses: { udp4: '127.0.0.1' },
+      iceAdditionalHostAddresses: ['127.0.0.1'],
+      iceUseIpv6: false,
+    });
+    this.#pc = pc;
+    this.#tr = pc.addTransceiver('audio', { direction: 'sendonly' });
+    await pc.setLocalDescription(await pc.createOffer());
+    if (pc.iceGatheringState !== 'complete') {
+      await new Promise<void>((resolve) => {
+        const { unSubscribe } = pc.iceGatheringStateChange.subscribe((s) => {
+          if (s === 'complete') {
+            unSubscribe();
+            resolve();
+          }
+        });
+      });
+    }
+    const sdp = pc
+      .localDescription!.sdp.split('\r\n')
+      .filter((l) => !l.startsWith('a=candidate:') || / 127\.0\.0\.1 /.test(l))
+      .join('\r\n');
+    this.ws.send(JSON.stringify({ type: 'publishOffer', sdp }));
+    const answer = await this.waitFor('publishAnswer');
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+    if (pc.connectionState !== 'connected') {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('publish connection not up')), this.#timeoutMs);
+        const { unSubscribe } = pc.connectionStateChange.subscribe((s) => {
+          if (s === 'connected') {
+            clearTimeout(t);
+            unSubscribe();
+            resolve();
+          }
+        });
+      });
+    }
+  }
+
+  /**
+   * Sends `packets` (20 ms Opus frames) in a loop at real pace. While `setSending(false)`, the RTP
+   * clock keeps running but nothing is sent, as a muted or DTX sender would do. `drop(i)` may skip
+   * packet number i to simulate loss (its sequence number is used up).
+   */
+  play(packets: Uint8Array[], drop: (i: number) => boolean = () => false): void {
+    this.#sending = true;
+    const start = performance.now();
+    let i = 0;
+    const step = () => {
+      const due = Math.floor((performance.now() - start) / 20);
+      while (i <= due) {
+        const payload = packets[i % packets.length] as Uint8Array;
+        const seq = this.#seq;
+        const ts = this.#ts;
+        this.#seq = (this.#seq + 1) & 0xffff;
+        this.#ts = (this.#ts + 960) >>> 0;
+        if (this.#sending && !drop(i) && this.#tr) {
+          const header = new RtpHeader({
+            payloadType: this.#pt,
+            sequenceNumber: seq,
+            timestamp: ts,
+            ssrc: this.#ssrc,
+            marker: false,
+          });
+          this.#tr.sender.sendRtp(new RtpPacket(header, Buffer.from(payload))).catch(() => undefined);
+          this.sent++;
+        }
+        i++;
+      }
+    };
+    this.#timer = setInterval(step, 5);
+  }
+
+  /** Mutes (true: stops sending and tells the server) or unmutes. */
+  setAudioEnabled(enabled: boolean): void {
+    this.#sending = enabled;
+    this.ws.send(JSON.stringify({ type: 'mediaState', kind: 'audio', enabled }));
+  }
+
+  stopPlaying(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async leave(): Promise<void> {
+    this.stopPlaying();
+    if (this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify({ type: 'leave' }));
+      this.ws.close();
+    }
+    await this.#pc?.close();
+  }
+}

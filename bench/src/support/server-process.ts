@@ -1,0 +1,119 @@
+/**
+ * Starts the real server (`packages/server/src/main.ts`) as a child process on a free port. A copy of
+ * e2e/src/support/server-process.ts: workspaces import each other by package name, and e2e exports none.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface ServerProcess {
+  proc: ChildProcess;
+  port: number;
+  baseUrl: string;
+  wsUrl: string;
+  apiBase: string;
+  token: string;
+  appId: string;
+  dataDir: string;
+  output: () => string;
+  /** Sends `signal` and waits for exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+const root = new URL('../../../', import.meta.url).pathname;
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startServer(
+  opts: { dataDir?: string; env?: Record<string, string> } = {},
+): Promise<ServerProcess> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'trackroom-bench-'));
+  const port = await freePort();
+  const token = 'bench-admin-token-0123456789abcdef';
+  const proc = spawn(
+    process.execPath,
+    ['--conditions=source', '--import', 'tsx', 'packages/server/src/main.ts'],
+    {
+      cwd: root,
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        DATA_DIR: dataDir,
+        RTK_API_TOKEN: token,
+        RTC_BIND_ADDRESS: '127.0.0.1',
+        LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+        ...opts.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const appId = await new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 30_000);
+    const check = () => {
+      const m = /default app: ([0-9a-f-]{36})/.exec(out);
+      if (m && out.includes('listening')) {
+        clearTimeout(t);
+        resolve(m[1] as string);
+      }
+    };
+    proc.stdout!.on('data', check);
+    proc.once('exit', (code) => {
+      clearTimeout(t);
+      reject(new Error(`server exited with ${code}:\n${out}`));
+    });
+  });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  return {
+    proc,
+    port,
+    baseUrl,
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    apiBase: `${baseUrl}/client/v4/accounts/local/realtime/kit/${appId}`,
+    token,
+    appId,
+    dataDir,
+    output: () => out,
+    stop(signal = 'SIGTERM') {
+      return new Promise((resolve) => {
+        if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill(signal);
+      });
+    },
+  };
+}
+
+/** A tiny admin API client for tests. */
+export function api(s: ServerProcess) {
+  return async <T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; json: T }> => {
+    const res = await fetch(`${s.apiBase}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${s.token}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    return { status: res.status, json: (await res.json()) as T };
+  };
+}
