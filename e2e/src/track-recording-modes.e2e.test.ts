@@ -232,3 +232,46 @@ test('align first_packet drops leading silence; layers give one file each; bad i
     assert.ok(rms(samples, 0.05, 0.5) > 1000, 'no leading silence');
   }
 });
+
+test('hidden and recorder participants are never recorded, even when everyone is', async () => {
+  const call = api(server);
+  const preset = await call('POST', '/presets', {
+    name: 'recorder_bot',
+    config: { view_type: 'GROUP_CALL' },
+    ui: {},
+    permissions: {
+      hidden_participant: true,
+      is_recorder: true,
+      media: { audio: { can_produce: 'ALLOWED' } },
+    },
+  });
+  assert.equal(preset.status, 201);
+  const meeting = (await call<{ data: { id: string } }>('POST', '/meetings', { title: 'hidden' })).json.data;
+  const add = async (cid: string, preset_name: string) =>
+    (
+      await call<{ data: { token: string } }>('POST', `/meetings/${meeting.id}/participants`, {
+        custom_participant_id: cid,
+        preset_name,
+      })
+    ).json.data.token;
+  const enter = async (token: string) => {
+    const p = await OpusPublisher.connect(`${server.wsUrl}?authToken=${token}`);
+    await p.join();
+    await p.publish();
+    p.play(tone());
+    return p;
+  };
+  const visible = await enter(await add('vic', 'group_call_host'));
+  const bot = await enter(await add('bot', 'recorder_bot'));
+  const start = await call<{ data: { recording: { id: string } } }>('POST', '/recordings/track', {
+    meeting_id: meeting.id,
+  });
+  assert.equal(start.status, 200);
+  await wait(800);
+  const { manifest } = await finish(call, start.json.data.recording.id);
+  await Promise.all([visible.leave(), bot.leave()]);
+  assert.deepEqual(
+    manifest.files.map((f) => f.custom_participant_id),
+    ['vic'],
+  );
+});
