@@ -68,8 +68,8 @@ export class ParticipantMap
       if (!existing) this.#add(info);
       else {
         existing.setName(info.name);
-        if (existing.setAudio(info.audioEnabled)) this.emit('audioUpdate', existing);
-        if (existing.setVideo(info.videoEnabled)) this.emit('videoUpdate', existing);
+        if (existing.setAudio(info.audioEnabled, existing.audioTrack)) this.emit('audioUpdate', existing);
+        if (existing.setVideo(info.videoEnabled, existing.videoTrack)) this.emit('videoUpdate', existing);
       }
     }
   }
@@ -89,12 +89,12 @@ export class ParticipantMap
         return;
       case 'audioUpdate': {
         const p = this.#byPeer.get(msg.peerId);
-        if (p?.setAudio(msg.enabled)) this.emit('audioUpdate', p);
+        if (p?.setAudio(msg.enabled, p.audioTrack)) this.emit('audioUpdate', p);
         return;
       }
       case 'videoUpdate': {
         const p = this.#byPeer.get(msg.peerId);
-        if (p?.setVideo(msg.enabled)) this.emit('videoUpdate', p);
+        if (p?.setVideo(msg.enabled, p.videoTrack)) this.emit('videoUpdate', p);
         return;
       }
       default:

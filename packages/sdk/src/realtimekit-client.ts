@@ -221,6 +221,8 @@ export class RealtimeKitClient {
         else resolve();
       };
     });
+    // Awaited below once the socket is open; a close before that must not count as unhandled.
+    joined.catch(() => undefined);
     socket.on('message', (msg) => this.#onMessage(session, msg));
     socket.on('close', (ev) => this.#onClose(session, ev.code, ev.byClient));
     this.meta.setSocketState(reconnected ? 'reconnecting' : 'connecting', this.#backoff.attempt);

@@ -60,11 +60,11 @@ export class Recording extends TypedEmitter<RecordingEvents> {
       });
     if (!changed) return;
     this.#recordings = Object.freeze(next);
-    this.emit('recordingsUpdate', this.#recordings);
     const state = recordingStateOf(next);
-    if (state !== this.#state) {
-      this.#state = state;
-      this.emit('recordingUpdate', state);
-    }
+    const stateChanged = state !== this.#state;
+    // Both fields are current before any listener runs.
+    this.#state = state;
+    this.emit('recordingsUpdate', this.#recordings);
+    if (stateChanged) this.emit('recordingUpdate', state);
   }
 }

@@ -54,7 +54,7 @@ export class RemoteParticipant extends TypedEmitter<RemoteParticipantEvents> {
   }
 
   /** @internal Applies a state change; returns whether anything changed (and emitted). */
-  setAudio(enabled: boolean, track: MediaStreamTrack | undefined = this.#audioTrack): boolean {
+  setAudio(enabled: boolean, track: MediaStreamTrack | undefined): boolean {
     if (enabled === this.#audioEnabled && track === this.#audioTrack) return false;
     this.#audioEnabled = enabled;
     this.#audioTrack = track;
@@ -63,7 +63,7 @@ export class RemoteParticipant extends TypedEmitter<RemoteParticipantEvents> {
   }
 
   /** @internal */
-  setVideo(enabled: boolean, track: MediaStreamTrack | undefined = this.#videoTrack): boolean {
+  setVideo(enabled: boolean, track: MediaStreamTrack | undefined): boolean {
     if (enabled === this.#videoEnabled && track === this.#videoTrack) return false;
     this.#videoEnabled = enabled;
     this.#videoTrack = track;

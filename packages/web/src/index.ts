@@ -76,6 +76,7 @@ export function joinPageHtml(opts: { title?: string; assetsPrefix?: string } = {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title>${title}</title>
 <style>
   body { font: 15px/1.4 system-ui, sans-serif; margin: 0; background: #111418; color: #e8eaed; }
@@ -139,3 +140,5 @@ export function webRoutes(opts: { title?: string } = {}): WebRoute[] {
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
+
+export type { ParticipantAnalysis, TrackroomPageApi } from './page/page-api.js';

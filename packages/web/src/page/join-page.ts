@@ -8,37 +8,7 @@
 import { RealtimeKitClient } from '@trackroom/sdk';
 import type { Logger, RemoteParticipant } from '@trackroom/sdk';
 import { SpeakingDetector, dominantFrequency, rms } from './audio-analysis.js';
-
-export interface ParticipantAnalysis {
-  peerId: string;
-  userId: string;
-  name: string;
-  audioEnabled: boolean;
-  /** Whether a received audio track is attached to the analyser. */
-  hasTrack: boolean;
-  /** Peak of the received audio's FFT, in Hz (0 when silent). */
-  dominantHz: number;
-  /** RMS level of the received audio, 0..1. */
-  rms: number;
-  speaking: boolean;
-}
-
-export interface TrackroomPageApi {
-  meeting: RealtimeKitClient | undefined;
-  /** 'init' | 'joining' | 'joined' | 'reconnecting' | 'left' | 'kicked' | 'failed' | 'rejected' | 'error' */
-  state: string;
-  error: string | undefined;
-  /** Milliseconds from page script start to `joined`. */
-  joinMs: number | undefined;
-  /** Per remote participant, by peer id: what its received audio sounds like right now. */
-  analysis(): Record<string, ParticipantAnalysis>;
-}
-
-declare global {
-  interface Window {
-    __trackroom: TrackroomPageApi;
-  }
-}
+import type { ParticipantAnalysis, TrackroomPageApi } from './page-api.js';
 
 const FFT_SIZE = 8192;
 const t0 = performance.now();

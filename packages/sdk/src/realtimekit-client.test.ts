@@ -1,0 +1,238 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { ClientMessage, ServerMessage } from '@trackroom/protocol';
+import { RealtimeKitClient, finalStateForClose, signallingUrl } from './realtimekit-client.js';
+import type { WebSocketLike } from './signalling-socket.js';
+
+/** A scripted server end: the test opens, answers and drops sockets by hand. */
+class FakeWs implements WebSocketLike {
+  readyState = 0;
+  onopen: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  readonly sent: ClientMessage[] = [];
+  constructor(readonly url: string) {}
+  send(data: string): void {
+    this.sent.push(JSON.parse(data) as ClientMessage);
+  }
+  close(code = 1000, reason = ''): void {
+    if (this.readyState === 3) return;
+    this.readyState = 3;
+    this.onclose?.({ code, reason });
+  }
+  open(): void {
+    this.readyState = 1;
+    this.onopen?.({});
+  }
+  deliver(msg: ServerMessage): void {
+    this.onmessage?.({ data: JSON.stringify(msg) });
+  }
+  serverClose(code: number): void {
+    this.readyState = 3;
+    this.onclose?.({ code, reason: '' });
+  }
+}
+
+function joined(peerId: string, peers: string[] = []): ServerMessage {
+  return {
+    type: 'joined',
+    protocolVersion: 1,
+    meetingId: 'm1',
+    self: {
+      peerId,
+      participantId: 'user-me',
+      customParticipantId: 'c-me',
+      name: 'Me',
+      presetName: 'p',
+      // No publishing: these tests cover signalling without peer connections.
+      canProduceAudio: false,
+      canProduceVideo: false,
+    },
+    peers: peers.map((id) => ({
+      peerId: id,
+      participantId: `user-${id}`,
+      customParticipantId: '',
+      name: id,
+      presetName: 'p',
+      audioEnabled: true,
+      videoEnabled: false,
+      joinedAt: new Date(0).toISOString(),
+    })),
+    recordings: [{ id: 'r1', type: 'TRACK', status: 'RECORDING' }],
+  };
+}
+
+/** Resolves when the next socket is created. */
+function setup(): {
+  meeting: Promise<RealtimeKitClient>;
+  sockets: FakeWs[];
+  nextSocket(): Promise<FakeWs>;
+} {
+  const sockets: FakeWs[] = [];
+  let waiter: ((ws: FakeWs) => void) | undefined;
+  const meeting = RealtimeKitClient.init({
+    authToken: 'tok en',
+    baseURI: 'https://meet.example.com/some/path',
+    defaults: { audio: false, video: false },
+    reconnect: { initialMs: 5, maxMs: 20, jitter: 0, maxAttempts: 3 },
+    createWebSocket: (url) => {
+      const ws = new FakeWs(url);
+      sockets.push(ws);
+      const w = waiter;
+      waiter = undefined;
+      // Open on the next tick, as a browser would.
+      setTimeout(() => w?.(ws), 0);
+      return ws;
+    },
+  });
+  return {
+    meeting,
+    sockets,
+    nextSocket: () => new Promise<FakeWs>((resolve) => (waiter = resolve)),
+  };
+}
+
+async function joinWith(
+  env: ReturnType<typeof setup>,
+  peerId: string,
+  peers: string[] = [],
+): Promise<{ m: RealtimeKitClient; ws: FakeWs }> {
+  const m = await env.meeting;
+  const next = env.nextSocket();
+  const joining = m.join();
+  const ws = await next;
+  ws.open();
+  await Promise.resolve();
+  assert.deepEqual(ws.sent[0], { type: 'join', audio: false, video: false });
+  ws.deliver(joined(peerId, peers));
+  await joining;
+  return { m, ws };
+}
+
+test('signalling URL follows the base URI scheme and host', () => {
+  assert.equal(
+    signallingUrl('https://meet.example.com/x?y=1', 'a b'),
+    'wss://meet.example.com/ws?authToken=a+b',
+  );
+  assert.equal(signallingUrl('http://127.0.0.1:8080', 't'), 'ws://127.0.0.1:8080/ws?authToken=t');
+  assert.equal(finalStateForClose(4002, false), 'kicked');
+  assert.equal(finalStateForClose(1000, true), 'kicked');
+  assert.equal(finalStateForClose(4001, false), 'rejected');
+  assert.equal(finalStateForClose(1006, false), undefined);
+  assert.equal(finalStateForClose(4004, false), undefined);
+});
+
+test('init rejects without a token', async () => {
+  await assert.rejects(RealtimeKitClient.init({ authToken: '', baseURI: 'http://x' }), /authToken/);
+});
+
+test('join fills self, participants and recording', async () => {
+  const env = setup();
+  const { m, ws } = await joinWith(env, 'peer-me', ['peer-a']);
+  assert.equal(ws.url, 'wss://meet.example.com/ws?authToken=tok+en');
+  assert.equal(m.self.id, 'peer-me');
+  assert.equal(m.self.userId, 'user-me');
+  assert.equal(m.self.customParticipantId, 'c-me');
+  assert.equal(m.self.roomJoined, true);
+  assert.equal(m.meta.meetingId, 'm1');
+  assert.deepEqual([...m.participants.joined.keys()], ['peer-a']);
+  assert.equal(m.recording.recordingState, 'RECORDING');
+  ws.deliver({ type: 'recordingUpdate', recordings: [] });
+  assert.equal(m.recording.recordingState, 'IDLE');
+  await m.leave();
+});
+
+test('an unexpected drop rejoins with the same token and a new peer id; leave() ends it', async () => {
+  const env = setup();
+  const { m, ws } = await joinWith(env, 'peer-1', ['peer-a', 'peer-b']);
+  const events: string[] = [];
+  m.self.on('roomJoined', (e) => events.push(`roomJoined reconnected=${e.reconnected}`));
+  m.self.on('roomLeft', (e) => events.push(`roomLeft ${e.state}`));
+  m.participants.joined.on('participantLeft', (p) => events.push(`left ${p.id}`));
+  m.participants.joined.on('participantJoined', (p) => events.push(`joined ${p.id}`));
+
+  // Fails once (closes before joined), then succeeds.
+  let next = env.nextSocket();
+  ws.serverClose(1006);
+  assert.equal(m.self.roomState, 'reconnecting');
+  const first = await next;
+  next = env.nextSocket();
+  first.serverClose(1006);
+  const second = await next;
+  second.open();
+  await Promise.resolve();
+  assert.equal(second.url, ws.url);
+  second.deliver(joined('peer-2', ['peer-a', 'peer-c']));
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(m.self.id, 'peer-2');
+  assert.equal(m.self.roomState, 'joined');
+  assert.deepEqual(events, ['left peer-b', 'joined peer-c', 'roomJoined reconnected=true']);
+
+  await m.leave();
+  assert.deepEqual(second.sent.at(-1), { type: 'leave' });
+  assert.equal(second.readyState, 3);
+  assert.equal(m.self.roomState, 'left');
+  assert.equal(m.participants.joined.size, 0);
+  await m.leave(); // idempotent
+  assert.equal(events.filter((e) => e.startsWith('roomLeft')).length, 1);
+  await assert.rejects(m.join(), /left/);
+  // No further sockets: the reconnect loop is stopped.
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(env.sockets.length, 3);
+});
+
+test('gives up after the configured attempts with roomLeft failed', async () => {
+  const env = setup();
+  const { m, ws } = await joinWith(env, 'peer-1');
+  const left = new Promise<string>((resolve) => m.self.once('roomLeft', (e) => resolve(e.state)));
+  let next = env.nextSocket();
+  ws.serverClose(1001);
+  for (let i = 0; i < 3; i++) {
+    const s = await next;
+    next = env.nextSocket();
+    s.serverClose(1006);
+  }
+  assert.equal(await left, 'failed');
+  assert.equal(m.meta.socketState, 'failed');
+});
+
+test('kicked and refused tokens do not reconnect', async () => {
+  const env = setup();
+  const { m, ws } = await joinWith(env, 'peer-1', ['peer-a']);
+  const states: string[] = [];
+  m.self.on('roomLeft', (e) => states.push(e.state));
+  ws.deliver({ type: 'kicked', reason: 'removed by host' });
+  ws.serverClose(4002);
+  assert.deepEqual(states, ['kicked']);
+  assert.equal(m.participants.joined.size, 0);
+
+  const env2 = setup();
+  const m2 = await env2.meeting;
+  const next = env2.nextSocket();
+  const joining = m2.join();
+  const s = await next;
+  s.open();
+  s.deliver({ type: 'error', code: 'TOKEN_INVALID', message: 'Participant token is invalid' });
+  s.serverClose(4001);
+  await assert.rejects(joining, /token is invalid/);
+  assert.equal(m2.self.roomState, 'rejected');
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(env2.sockets.length, 1);
+});
+
+test('media updates and host mute reach the objects', async () => {
+  const env = setup();
+  const { m, ws } = await joinWith(env, 'peer-1', ['peer-a']);
+  const seen: boolean[] = [];
+  m.participants.joined.on('audioUpdate', (p) => seen.push(p.audioEnabled));
+  ws.deliver({ type: 'audioUpdate', peerId: 'peer-a', enabled: false, byHost: true });
+  ws.deliver({ type: 'audioUpdate', peerId: 'peer-a', enabled: true, byHost: false });
+  assert.deepEqual(seen, [false, true]);
+  const muted = new Promise((resolve) => m.self.once('mutedByHost', resolve));
+  ws.deliver({ type: 'muted', kind: 'audio', reason: 'muted by host' });
+  assert.deepEqual(await muted, { kind: 'audio' });
+  ws.deliver({ type: 'peerLeft', peerId: 'peer-a', participantId: 'user-peer-a', reason: 'left' });
+  assert.equal(m.participants.joined.size, 0);
+  await m.leave();
+});
