@@ -183,10 +183,11 @@ test('browsers exchange audio through the SFU and follow the meeting state', asy
     'token-a': identity('a'),
     'token-b': identity('b'),
     'token-c': identity('c'),
+    'token-d': identity('d'),
   });
 
-  const a = await join_('a', 440, '');
-  const b = await join_('b', 660, '');
+  const a = await join_('a', 440, '&processing=0');
+  const b = await join_('b', 660, '&processing=0');
   t.diagnostic(`join time (page start to joined): a ${a.joinMs} ms, b ${b.joinMs} ms`);
 
   await t.test('each page hears the other tone', async () => {
@@ -197,7 +198,7 @@ test('browsers exchange audio through the SFU and follow the meeting state', asy
     );
   });
 
-  const c = await join_('c', 880, '&audio=0');
+  const c = await join_('c', 880, '&audio=0&processing=0');
   await t.test('a participant joining muted is seen muted, and hears the others', async () => {
     await Promise.all([seesAudio(a, 'participant-c', false), seesAudio(b, 'participant-c', false)]);
     const [ca, cb] = await Promise.all([hears(c, 'participant-a', 440), hears(c, 'participant-b', 660)]);
@@ -287,5 +288,29 @@ test('browsers exchange audio through the SFU and follow the meeting state', asy
       logs: c.logs,
     });
     await peerCount(a, 'participant-c', 0);
+    for (const x of [b, c]) await x.browser.close();
+  });
+
+  await t.test('video=1 publishes the camera and others receive frames', async () => {
+    const d = await join_('d', 550, '&audio=0&video=1&processing=0');
+    const dPeer = await d.page.evaluate(() => window.__trackroom.meeting?.self.id ?? '');
+    const size = await waitInPage(
+      a.page,
+      (peerId) => {
+        const p = window.__trackroom.meeting?.participants.joined.get(peerId);
+        const v = document.querySelector<HTMLVideoElement>(`li[data-peer-id="${peerId}"] video`);
+        return p?.videoEnabled && v && v.videoWidth > 0 ? `${v.videoWidth}x${v.videoHeight}` : undefined;
+      },
+      dPeer,
+      { what: 'a receiving d video frames', logs: a.logs },
+    );
+    t.diagnostic(`a receives d's camera at ${size}`);
+    await d.page.click('#camera');
+    await waitInPage(
+      a.page,
+      (peerId) => window.__trackroom.meeting?.participants.joined.get(peerId)?.videoEnabled === false,
+      dPeer,
+      { what: 'd camera off at a', logs: a.logs },
+    );
   });
 });

@@ -32,6 +32,8 @@ export interface RealtimeKitClientOptions {
   baseURI?: string;
   /** Media to turn on when joining. Default `{ audio: true, video: false }`. */
   defaults?: { audio?: boolean; video?: boolean };
+  /** getUserMedia constraints for the microphone and camera. Default `true` (the browser's defaults). */
+  mediaConstraints?: { audio?: MediaTrackConstraints | boolean; video?: MediaTrackConstraints | boolean };
   /** Display name sent with `join`; the token's name is used when omitted. */
   name?: string;
   logger?: Logger;
@@ -136,6 +138,12 @@ export class RealtimeKitClient {
     this.self = new SelfParticipant({
       logger: this.#log,
       ...(opts.getUserMedia ? { getUserMedia: opts.getUserMedia } : {}),
+      ...(opts.mediaConstraints?.audio !== undefined
+        ? { audioConstraints: opts.mediaConstraints.audio }
+        : {}),
+      ...(opts.mediaConstraints?.video !== undefined
+        ? { videoConstraints: opts.mediaConstraints.video }
+        : {}),
     });
     if (opts.name !== undefined) this.self.setName(opts.name);
     this.participants = { joined: new ParticipantMap() };

@@ -260,6 +260,14 @@ async function main(): Promise<void> {
   const meeting = await RealtimeKitClient.init({
     authToken,
     defaults: { audio: flag('audio', true), video: flag('video', false) },
+    // processing=0 turns off echo cancellation, noise suppression and gain control (e.g. for test tones).
+    ...(flag('processing', true)
+      ? {}
+      : {
+          mediaConstraints: {
+            audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+          },
+        }),
     ...(name ? { name } : {}),
     ...(flag('debug', false) ? { logger: consoleLogger() } : {}),
   });
