@@ -7,7 +7,7 @@
  * traffic stays on 127.0.0.1:
  *   unshare -n bash -c 'ip link set lo up && cd /work/main && npm run bench -- --quick'
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,8 +26,19 @@ const { values } = parseArgs({
     out: { type: 'string', default: join(root, 'bench', 'results') },
     'no-docs': { type: 'boolean', default: false },
     'skip-start-stop': { type: 'boolean', default: false },
+    render: { type: 'string' },
   },
 });
+
+if (values.render) {
+  // Re-render docs/BENCHMARKS.md from a saved result, without measuring anything.
+  const saved = JSON.parse(readFileSync(values.render, 'utf8')) as BenchResult;
+  saved.targets = evaluateTargets(saved.load, saved.startStop);
+  const md = renderMarkdown(saved, relative(root, values.render));
+  process.stdout.write(`${md}\n`);
+  if (!values['no-docs']) writeFileSync(join(root, 'docs', 'BENCHMARKS.md'), md);
+  process.exit(0);
+}
 
 const num = (s: string, what: string) => {
   const v = Number(s);

@@ -1,0 +1,76 @@
+/**
+ * Smoke test of the benchmark harness at a tiny size: it runs end to end and produces a result with
+ * every scenario, numeric fields and no invalid files. It asserts nothing about speed.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { BenchResult } from './report.js';
+
+const root = new URL('../../', import.meta.url).pathname;
+
+test('bench harness runs at a tiny size and reports every scenario', () => {
+  const out = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
+  const res = spawnSync(
+    process.execPath,
+    [
+      '--conditions=source',
+      '--import',
+      'tsx',
+      'bench/src/main.ts',
+      '--n',
+      '2',
+      '--seconds',
+      '3',
+      '--cycles',
+      '2',
+      '--quick',
+      '--no-docs',
+      '--out',
+      out,
+    ],
+    { cwd: root, encoding: 'utf8', timeout: 180_000 },
+  );
+  assert.equal(res.status, 0, `bench failed:\n${res.stderr}`);
+  const files = readdirSync(out).filter((f) => f.endsWith('.json'));
+  assert.equal(files.length, 1);
+  const r = JSON.parse(readFileSync(join(out, files[0]!), 'utf8')) as BenchResult;
+
+  assert.equal(r.load.length, 1);
+  const l = r.load[0]!;
+  assert.equal(l.n, 2);
+  assert.equal(l.connect.connected, 2);
+  for (const w of [l.forward, l.record]) {
+    for (const k of [
+      'serverCpuPct',
+      'generatorCpuPct',
+      'eventLoopP99Ms',
+      'rssMb',
+      'sent',
+      'rtpReceived',
+    ] as const)
+      assert.ok(Number.isFinite(w[k]), `${k} is a number`);
+  }
+  assert.equal(l.forward.activeTrackRecordings, 0);
+  assert.equal(l.record.activeTrackRecordings, 2);
+  assert.ok(Number.isFinite(l.totalLossPct));
+  assert.ok(Number.isFinite(l.stopLatencyMs.p95));
+  assert.equal(l.correctness.files, 2);
+  assert.equal(l.correctness.invalid, 0, l.correctness.problems.join('\n'));
+
+  const s = r.startStop;
+  assert.ok(s, 'start/stop scenario ran');
+  for (const v of [s.startHttpMs, s.startFileMs, s.firstClusterMs, s.stopUploadedMs]) {
+    assert.equal(v.count, 2);
+    assert.ok(Number.isFinite(v.p50) && Number.isFinite(v.p95));
+  }
+  assert.ok(s.correctness.files > 0);
+  assert.equal(s.correctness.invalid, 0, s.correctness.problems.join('\n'));
+
+  assert.ok(r.targets.length >= 4, 'every target is reported');
+  for (const t of r.targets) assert.ok(['met', 'missed', 'not reached'].includes(t.status));
+  assert.match(res.stdout, /# Benchmarks/);
+});
