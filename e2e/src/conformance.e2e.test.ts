@@ -98,7 +98,7 @@ describe('RealtimeKit conformance through the cloudflare client', () => {
     const got = await conform(
       'get',
       `${K}/apps/{app_id}`,
-      client.get<unknown, { data: { id: string } }>(`/accounts/${account_id}/realtime/kit/apps/${newId}`),
+      client.get<{ data: { id: string } }>(`/accounts/${account_id}/realtime/kit/apps/${newId}`),
     );
     assert.equal(got.data.id, newId);
     const again = await conform(
@@ -208,7 +208,7 @@ describe('RealtimeKit conformance through the cloudflare client', () => {
     const replaced = await conform(
       'put',
       `${P}/{participant_id}`,
-      client.put<unknown, { data: { name?: string; preset_name: string } }>(
+      client.put<{ data: { name?: string; preset_name: string } }>(
         `/accounts/${account_id}/realtime/kit/${app_id}/meetings/${meeting}/participants/${pid}`,
         { body: { preset_name: 'group_call_host', name: 'Replaced' } },
       ),
@@ -335,7 +335,7 @@ describe('RealtimeKit conformance through the cloudflare client', () => {
     const events = await conform(
       'get',
       `${W}/all`,
-      client.get<unknown, { data: string[] }>(`/accounts/${account_id}/realtime/kit/${app_id}/webhooks/all`),
+      client.get<{ data: string[] }>(`/accounts/${account_id}/realtime/kit/${app_id}/webhooks/all`),
     );
     assert.ok(events.data.includes('meeting.participantJoined'));
     await conform(
