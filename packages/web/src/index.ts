@@ -8,6 +8,7 @@
  * `npm run build -w @trackroom/sdk`; {@link webAssets} lists them by absolute path.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -118,17 +119,46 @@ export function joinPageHtml(opts: { title?: string; assetsPrefix?: string } = {
 }
 
 /**
+ * Builds the page script with esbuild when it is missing (a checkout where only the SDK was built).
+ * Returns an error message when that is not possible (esbuild not installed), otherwise undefined.
+ */
+export function ensureJoinPageBuilt(): string | undefined {
+  const page = join(webRoot, 'dist', 'browser', 'join-page.js');
+  if (existsSync(page)) return undefined;
+  const entry = join(webRoot, 'src', 'page', 'join-page.ts');
+  if (!existsSync(entry)) return `${page} is missing and the page source is not there to build it`;
+  try {
+    const esbuild = createRequire(import.meta.url)('esbuild') as {
+      buildSync(opts: Record<string, unknown>): unknown;
+    };
+    esbuild.buildSync({
+      entryPoints: [entry],
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      target: ['chrome110', 'firefox115', 'safari16'],
+      conditions: ['source'],
+      sourcemap: true,
+      logLevel: 'silent',
+      legalComments: 'none',
+      outfile: page,
+    });
+    return undefined;
+  } catch (err) {
+    return `${page} is missing and could not be built (${String(err)}): run npm run build -w @trackroom/web`;
+  }
+}
+
+/**
  * Every route the page needs: `GET /join` and its assets. Mount each as a GET answering
- * `contentType` and `body()`. Throws when the browser files are not built.
+ * `contentType` and `body()`. Never throws: when the page script is not built and cannot be built
+ * here, `/join` answers a page saying so (and {@link missingWebAssets} names the files).
  */
 export function webRoutes(opts: { title?: string } = {}): WebRoute[] {
-  const missing = missingWebAssets();
-  if (missing.length > 0) {
-    throw new Error(
-      `join page assets are not built (${missing.join(', ')}): run npm run build -w @trackroom/sdk && npm run build -w @trackroom/web`,
-    );
-  }
-  const html = joinPageHtml(opts);
+  const problem = ensureJoinPageBuilt();
+  const html = problem
+    ? `<!doctype html><meta charset="utf-8"><title>Join page unavailable</title><p>The join page is not built on this server: ${escapeHtml(problem)}</p>`
+    : joinPageHtml(opts);
   return [
     { path: JOIN_PAGE_PATH, contentType: 'text/html; charset=utf-8', body: () => html },
     ...webAssets()
