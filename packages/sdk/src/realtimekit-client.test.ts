@@ -129,7 +129,10 @@ test('init rejects without a token', async () => {
 
 test('join fills self, participants and recording', async () => {
   const env = setup();
+  const m0 = await env.meeting;
+  const firstJoin = new Promise((resolve) => m0.self.once('roomJoined', resolve));
   const { m, ws } = await joinWith(env, 'peer-me', ['peer-a']);
+  assert.deepEqual(await firstJoin, { reconnected: false });
   assert.equal(ws.url, 'wss://meet.example.com/ws?authToken=tok+en');
   assert.equal(m.self.id, 'peer-me');
   assert.equal(m.self.userId, 'user-me');

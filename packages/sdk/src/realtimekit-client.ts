@@ -122,6 +122,7 @@ export class RealtimeKitClient {
   #session: Session | undefined;
   #joining: Promise<void> | undefined;
   #prepared = false;
+  #everJoined = false;
   #left = false;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -270,12 +271,12 @@ export class RealtimeKitClient {
       },
     };
     this.self.setSink(sink);
-    this.self.setJoined(msg.self, session !== this.#firstSession);
-    this.#firstSession ??= session;
+    const reconnected = this.#everJoined;
+    this.#everJoined = true;
+    this.self.setJoined(msg.self, reconnected);
     session.settleJoin?.();
     this.#publish(session).catch((err: unknown) => this.#log.error({ err: String(err) }, 'publish failed'));
   }
-  #firstSession: Session | undefined;
 
   // ------------------------------------------------------------------ media
 
