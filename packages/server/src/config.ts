@@ -11,7 +11,10 @@ export interface ServerConfig {
   readonly apiToken: string;
   /** True when the API token was generated on this start (it is printed once). */
   readonly apiTokenGenerated: boolean;
+  /** Base of links handed out. With PORT=0 and no PUBLIC_URL it is completed at listen (see TrackroomServer.publicUrl). */
   readonly publicUrl: string;
+  /** True when PUBLIC_URL was given explicitly. */
+  readonly publicUrlExplicit: boolean;
   readonly ice: {
     readonly bindAddress: string;
     readonly announcedAddress: string | undefined;
@@ -80,6 +83,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     apiToken,
     apiTokenGenerated,
     publicUrl,
+    publicUrlExplicit: Boolean(env.PUBLIC_URL),
     ice: {
       bindAddress: env.RTC_BIND_ADDRESS || publicHost,
       announcedAddress: env.RTC_ANNOUNCED_ADDRESS || undefined,

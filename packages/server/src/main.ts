@@ -18,14 +18,14 @@ async function main(): Promise<void> {
   }
   const server = await createServer(config, { logger, media: attachMediaPlane });
   const port = await server.listen();
-  const base = `${config.publicUrl}/client/v4/accounts/${config.accountId}/realtime/kit`;
+  const base = `${server.publicUrl()}/client/v4/accounts/${config.accountId}/realtime/kit`;
   process.stdout.write(
     [
       `trackroom listening on http://${config.host}:${port}`,
       `  account id : ${config.accountId}`,
       `  default app: ${server.defaultAppId}`,
       `  API base   : ${base}`,
-      `  API docs   : ${config.publicUrl}/docs`,
+      `  API docs   : ${server.publicUrl()}/docs`,
       config.apiTokenGenerated
         ? `  API token  : ${config.apiToken}   (generated now, kept in ${config.dataDir}/api-token; shown once)`
         : '',

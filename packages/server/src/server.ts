@@ -35,6 +35,8 @@ export interface TrackroomServer {
   readonly deps: RouteDeps;
   /** The app created on the first start (or the oldest app). */
   readonly defaultAppId: string;
+  /** The base URL links are made with: PUBLIC_URL, or http://HOST:<bound port>. */
+  publicUrl(): string;
   /** Starts listening; resolves with the bound port. */
   listen(): Promise<number>;
   close(): Promise<void>;
@@ -91,6 +93,7 @@ export async function createServer(
     baseDelayMs: config.webhookRetry.baseDelayMs,
   });
   const sessions = new SessionService({ repo, webhooks, logger: logger.child({ subsystem: 'sessions' }) });
+  let publicUrl = config.publicUrl;
   const storage = new LocalRecordingStorage(join(config.dataDir, 'recordings'));
   const recordings = new RecordingService({
     config,
@@ -100,6 +103,7 @@ export async function createServer(
     sessions,
     storage,
     signer,
+    publicUrl: () => publicUrl,
   });
 
   const http = createHttpApp({ config, repo, logger: logger.child({ subsystem: 'http' }) });
@@ -120,9 +124,9 @@ export async function createServer(
   downloadRoutes(http, deps, storage);
 
   http.get('/.well-known/webhooks.json', async () => ({ publicKey: key.publicKeyPem }));
-  http.get('/openapi.json', async () => buildOpenApi(ops, config.publicUrl));
+  http.get('/openapi.json', async () => buildOpenApi(ops, publicUrl));
   http.get('/docs', async (_req, reply) =>
-    reply.type('text/html; charset=utf-8').send(docsPage(buildOpenApi(ops, config.publicUrl))),
+    reply.type('text/html; charset=utf-8').send(docsPage(buildOpenApi(ops, publicUrl))),
   );
   // Process figures for the benchmark and operators; admin token required.
   const eld = monitorEventLoopDelay({ resolution: 10 });
@@ -160,10 +164,13 @@ export async function createServer(
     repo,
     deps,
     defaultAppId: defaultApp.id,
+    publicUrl: () => publicUrl,
     async listen() {
       await http.listen({ port: config.port, host: config.host });
       const addr = http.server.address();
-      return typeof addr === 'object' && addr ? addr.port : config.port;
+      const port = typeof addr === 'object' && addr ? addr.port : config.port;
+      if (!config.publicUrlExplicit) publicUrl = publicUrl.replace(/:\d+$/, `:${port}`);
+      return port;
     },
     async close() {
       if (closed) return;

@@ -46,6 +46,8 @@ export interface RecordingServiceOptions {
   storage: RecordingStorage;
   signer: UrlSigner;
   engine?: TrackRecordingEngine;
+  /** Base URL for download links; read on every answer so a port bound at listen is honoured. */
+  publicUrl: () => string;
 }
 
 export const DEFAULT_MAX_SECONDS = 24 * 3600;
@@ -312,7 +314,7 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
   /** The API shape of a recording, with signed download links for its files. */
   toApi(rec: RecordingRow) {
     const expiresAt = Date.now() + this.#o.config.downloadUrlTtlSeconds * 1000;
-    const base = this.#o.config.publicUrl;
+    const base = this.#o.publicUrl();
     const ready = rec.status === 'UPLOADED';
     const layers = Object.keys(rec.layers);
     const downloadUrl = ready
