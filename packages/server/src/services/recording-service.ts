@@ -265,6 +265,12 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
   }
 
   async #finish(id: string, files: RecordingFileRow[]): Promise<RecordingRow | undefined> {
+    if (files.length === 0) {
+      // Not even a manifest: nothing was captured (no media plane was attached to this recording).
+      return this.transition(id, 'ERRORED', {
+        error_reason: 'nothing was captured: no media plane was recording',
+      });
+    }
     const media = files.filter((f) => f.file_name !== MANIFEST_FILE);
     return this.transition(id, 'UPLOADED', {
       files,
