@@ -12,7 +12,15 @@ import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { evaluateTargets, renderMarkdown, type BenchResult } from './report.js';
-import { machineInfo, runLoad, runStartStop, type LoadResult, type StartStopResult } from './scenarios.js';
+import {
+  GENERATOR_CPU_LIMIT_PCT,
+  GENERATOR_LAG_LIMIT_MS,
+  machineInfo,
+  runLoad,
+  runStartStop,
+  type LoadResult,
+  type StartStopResult,
+} from './scenarios.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 
@@ -31,10 +39,26 @@ const { values } = parseArgs({
 });
 
 if (values.render) {
-  // Re-render docs/BENCHMARKS.md from a saved result, without measuring anything.
-  const saved = JSON.parse(readFileSync(values.render, 'utf8')) as BenchResult;
+  // Re-render docs/BENCHMARKS.md from saved results (comma-separated: load runs are concatenated,
+  // start/stop comes from the last file that has it), without measuring anything.
+  const paths = values.render.split(',');
+  const all = paths.map((p) => JSON.parse(readFileSync(p, 'utf8')) as BenchResult);
+  const saved = all[all.length - 1]!;
+  saved.load = all.flatMap((r) => r.load).sort((a, b) => a.n - b.n);
+  saved.startStop =
+    all
+      .map((r) => r.startStop)
+      .filter((s) => s !== null)
+      .pop() ?? null;
+  saved.config.n = saved.load.map((l) => l.n);
+  saved.durationSec = all.reduce((a, r) => a + r.durationSec, 0);
+  for (const w of saved.load.flatMap((l) => [l.forward, l.record])) {
+    // Older results folded lag into generatorBound; derive both flags from the raw figures.
+    w.generatorBound = w.generatorCpuPct >= GENERATOR_CPU_LIMIT_PCT;
+    w.generatorLagging = w.generatorEventLoopP99Ms > GENERATOR_LAG_LIMIT_MS;
+  }
   saved.targets = evaluateTargets(saved.load, saved.startStop);
-  const md = renderMarkdown(saved, relative(root, values.render));
+  const md = renderMarkdown(saved, paths.map((p) => relative(root, p)).join('`, `'));
   process.stdout.write(`${md}\n`);
   if (!values['no-docs']) writeFileSync(join(root, 'docs', 'BENCHMARKS.md'), md);
   process.exit(0);

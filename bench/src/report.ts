@@ -127,7 +127,7 @@ export function renderMarkdown(r: BenchResult, resultFile: string): string {
         w.activeTrackRecordings,
         w.serverCpuPct,
         `${w.generatorCpuPct}${w.generatorBound ? ' ⚠' : ''}`,
-        w.generatorEventLoopP99Ms,
+        `${w.generatorEventLoopP99Ms}${w.generatorLagging || (w.generatorLagging === undefined && w.generatorEventLoopP99Ms > 20) ? ' ⚠' : ''}`,
         w.machineBusyPct,
         w.eventLoopP99Ms,
         w.rssMb,
@@ -155,7 +155,12 @@ export function renderMarkdown(r: BenchResult, resultFile: string): string {
     ),
     '',
   );
-  lines.push('⚠ = generator-bound (generator ≥ 85 % of a core or its event-loop p99 > 20 ms).', '');
+  lines.push(
+    '⚠ on generator CPU = generator-bound (≥ 85 % of a core): the generator, not the server, limits N. ' +
+      '⚠ on generator lag = its event loop lagged > 20 ms p99 (usually other load on the shared box): ' +
+      'packets left in bursts rather than every 20 ms.',
+    '',
+  );
   lines.push('## Loss, overhead, stop latency and file checks per run', '');
   lines.push(
     table(
@@ -283,7 +288,9 @@ All traffic is on 127.0.0.1 inside a fresh network namespace.
   start/stop files and for the load run's recordings (all meetings stopped at once, under load).
 - **File checks**: every file named in each manifest (fetched by its signed link) is ffprobed from the
   server's disk: Opus, 48 kHz, finite duration; frames_written - frames_filled must equal received -
-  duplicated - late - invalid - ignored; ffprobe duration vs manifest, and file_start_ms + duration_ms vs
+  duplicated - late - invalid - ignored - overlapped (runs before this was added omitted overlapped);
+  the recorder's droppedAfterEnd (packets after the stop point) is not in the manifest, so a
+  "frame mismatch" of a few frames is packets the manifest does not account for; ffprobe duration vs manifest, and file_start_ms + duration_ms vs
   the manifest's stop_ms - t0_ms, within 40 ms.
 - The server code is the working tree at run time; other engineers' uncommitted changes may be in it.
 `;
