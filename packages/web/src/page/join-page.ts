@@ -57,8 +57,13 @@ function ctx(): AudioContext {
   if (audioCtx.state === 'suspended') void audioCtx.resume();
   return audioCtx;
 }
-// Autoplay policies start the context suspended until a gesture; any click resumes it.
-document.addEventListener('click', () => void audioCtx?.resume());
+// Autoplay policies may hold audio until a gesture (e.g. when joining without a microphone):
+// any click resumes the context and the participants' audio elements.
+const taps = new Set<AudioTap>();
+document.addEventListener('click', () => {
+  void audioCtx?.resume();
+  for (const tap of taps) tap.resume();
+});
 
 /** One analysed (and played) audio track. */
 class AudioTap {
@@ -86,10 +91,14 @@ class AudioTap {
       // before WebAudio sees any samples from it.
       this.#element = el('audio', { autoplay: true });
       this.#element.srcObject = stream;
-      this.#element
-        .play()
-        .catch((err: unknown) => console.debug('audio autoplay refused until a click', err));
+      this.resume();
     }
+    taps.add(this);
+  }
+
+  resume(): void {
+    if (!this.#element?.paused) return;
+    this.#element.play().catch((err: unknown) => console.debug('audio autoplay refused until a click', err));
   }
 
   measure(): { dominantHz: number; rms: number } {
@@ -104,6 +113,7 @@ class AudioTap {
   }
 
   close(): void {
+    taps.delete(this);
     this.#source.disconnect();
     this.analyser.disconnect();
     if (this.#element) {
