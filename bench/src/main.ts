@@ -45,6 +45,7 @@ if (values.render) {
   const all = paths.map((p) => JSON.parse(readFileSync(p, 'utf8')) as BenchResult);
   const saved = all[all.length - 1]!;
   saved.load = all.flatMap((r) => r.load).sort((a, b) => a.n - b.n);
+  saved.failures = all.flatMap((r) => r.failures ?? []);
   saved.startStop =
     all
       .map((r) => r.startStop)
@@ -78,9 +79,16 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 
 const began = performance.now();
 const load: LoadResult[] = [];
+const failures: { n: number; error: string }[] = [];
 for (const n of ns) {
   log(`load: N=${n}, meetings of ${m}, ${seconds} s forward + ${seconds} s record`);
-  load.push(await runLoad({ n, m, seconds, log }));
+  try {
+    load.push(await runLoad({ n, m, seconds, log }));
+  } catch (err) {
+    // A size that breaks is a result too: reported, never hidden; smaller sizes still count.
+    log(`  n=${n}: FAILED: ${String(err)}`);
+    failures.push({ n, error: String(err) });
+  }
 }
 let startStop: StartStopResult | null = null;
 if (!values['skip-start-stop']) {
@@ -93,6 +101,7 @@ const result: BenchResult = {
   machine,
   config: { n: ns, m, seconds, cycles, quick },
   load,
+  failures,
   startStop,
   targets: evaluateTargets(load, startStop),
   durationSec: Math.round((performance.now() - began) / 1000),

@@ -5,6 +5,8 @@ export interface BenchResult {
   machine: { nproc: number; cpuModel: string; node: string; date: string; kernel: string };
   config: { n: number[]; m: number; seconds: number; cycles: number; quick: boolean };
   load: LoadResult[];
+  /** Sizes whose run broke (connection failures, API errors), with the error. */
+  failures?: { n: number; error: string }[];
   startStop: StartStopResult | null;
   targets: TargetResult[];
   durationSec: number;
@@ -109,6 +111,11 @@ export function renderMarkdown(r: BenchResult, resultFile: string): string {
     ),
     '',
   );
+  if (r.failures?.length) {
+    lines.push('## Sizes that failed', '');
+    for (const f of r.failures) lines.push(`- N=${f.n}: ${f.error}`);
+    lines.push('');
+  }
   lines.push('## Forwarding vs recording (same publishers, consecutive windows)', '');
   lines.push(
     'Ingest only: the bench publishers do not answer `subscribe`, so the SFU forwards nothing ' +
@@ -141,7 +148,7 @@ export function renderMarkdown(r: BenchResult, resultFile: string): string {
       [
         'N',
         'scenario',
-        'recorded tracks',
+        'active recordings (meetings)',
         'server CPU % of 1 core',
         'generator CPU %',
         'generator lag p99 ms',
