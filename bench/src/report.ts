@@ -14,7 +14,7 @@ export interface BenchResult {
 
 export interface TargetResult {
   target: string;
-  status: 'met' | 'missed' | 'not reached';
+  status: 'met' | 'missed' | 'not reached' | 'inconclusive';
   detail: string;
 }
 
@@ -52,13 +52,16 @@ export function evaluateTargets(load: LoadResult[], ss: StartStopResult | null):
         `a linear extrapolation would give ≈${perCore} tracks/core — not measured`,
     });
   }
-  // 2. Recording overhead at the largest N.
+  // 2. Recording overhead: judged on runs where forwarding used ≥ 20 % of a core (below that the ratio
+  // of two small figures is mostly clock-tick and neighbour noise). Mixed answers are inconclusive.
   if (top) {
-    const ok = top.recordingOverheadPct <= RECORDING_OVERHEAD_TARGET_PCT;
+    const judged = recorded.filter((l) => l.forward.serverCpuPct >= 20);
+    const all = recorded.map((l) => `N=${l.n} ${sign(l.recordingOverheadPct)}%`).join(', ');
+    const ok = judged.filter((l) => l.recordingOverheadPct <= RECORDING_OVERHEAD_TARGET_PCT).length;
     out.push({
       target: `recording adds ≤${RECORDING_OVERHEAD_TARGET_PCT} % server CPU over forwarding`,
-      status: ok ? 'met' : 'missed',
-      detail: `N=${top.n}: ${top.forward.serverCpuPct}% → ${top.record.serverCpuPct}% of a core (${sign(top.recordingOverheadPct)}%)`,
+      status: judged.length === 0 || (ok > 0 && ok < judged.length) ? 'inconclusive' : ok ? 'met' : 'missed',
+      detail: `${all} (judged on forward ≥ 20 % of a core: ${judged.map((l) => `N=${l.n}`).join(', ') || 'none'}); largest N=${top.n}: ${top.forward.serverCpuPct}% → ${top.record.serverCpuPct}% of a core`,
     });
   }
   if (ss) {
