@@ -192,6 +192,34 @@ void describe('track recording media checks (ffmpeg)', () => {
   });
 });
 
+void describe('silence frames', () => {
+  void it('every silence frame size (2.5/5/10/20 ms), mono and stereo, decodes to exact zeros', async () => {
+    for (const channels of [1, 2] as const) {
+      const path = join(dir, `silence-${channels}.webm`);
+      const w = new TrackFileWriter({ path, t0Ms: T0, channels });
+      await w.open();
+      // Ticks at odd instants force 2.5, 5, 10 and 20 ms silence frames.
+      for (const t of [12.5, 117.5, 305, 1002.5]) w.tick(T0 + 100 + t);
+      const res = await w.close(T0 + 1002.5);
+      assert.equal(res.durationMs, 1002.5);
+      const d = decodeMono(path);
+      assert.equal(d.status, 0, d.stderr);
+      assert.equal(d.stderr, '');
+      assert.ok(Math.abs(d.samples.length / 48 - 1002.5) <= 2.5, `decoded ${d.samples.length / 48} ms`);
+      assert.ok(
+        d.samples.every((x) => x === 0),
+        'all zeros',
+      );
+      const sizes = new Set(
+        inspectWebm(new Uint8Array(readFileSync(path)))
+          .clusters.flatMap((c) => c.blocks)
+          .map((b) => (b.payload[0] as number) >> 3),
+      );
+      assert.deepEqual([...sizes].sort(), [28, 29, 30, 31], 'CELT configs for 2.5, 5, 10 and 20 ms');
+    }
+  });
+});
+
 void describe('crash safety', () => {
   void it('a SIGKILLed writer leaves a decodable file that repairWebmFile finalizes', async () => {
     const path = join(dir, 'killed.webm');
