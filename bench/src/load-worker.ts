@@ -5,7 +5,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { sineOpusPackets } from '@trackroom/recorder/testing';
 import type { LoadWorkerConfig, LoadWorkerMessage, LoadWorkerRequest, LoadWorkerSample } from './load.js';
-import { OpusPublisher } from './support/opus-publisher.js';
+import { OpusPublisher } from '@trackroom/e2e/support';
 
 const send = (m: LoadWorkerMessage) => process.send?.(m);
 

@@ -19,7 +19,7 @@ import {
   systemBusyPercent,
   type ProcCpuSample,
 } from './support/proc-stat.js';
-import { api, startServer, type ServerProcess } from './support/server-process.js';
+import { api, startServer, type ServerProcess } from '@trackroom/e2e/support';
 
 /** Tolerance of the duration checks (ms). */
 export const DURATION_TOLERANCE_MS = 40;
@@ -328,7 +328,7 @@ export interface LoadOptions {
 }
 
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
-  const server = await startServer();
+  const server = await startServer({ env: { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn' } });
   const work = mkdtempSync(join(tmpdir(), 'trackroom-bench-load-'));
   let gen: LoadGenerator | undefined;
   try {
@@ -438,7 +438,7 @@ async function grows(path: string, from: number, since: number, timeoutMs = 10_0
 }
 
 export async function runStartStop(o: StartStopOptions): Promise<StartStopResult> {
-  const server = await startServer();
+  const server = await startServer({ env: { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn' } });
   const work = mkdtempSync(join(tmpdir(), 'trackroom-bench-ss-'));
   let gen: LoadGenerator | undefined;
   try {

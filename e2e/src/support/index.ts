@@ -1,0 +1,5 @@
+/** Test and benchmark support shared by e2e and bench (imported as `@trackroom/e2e/support`). */
+export * from './opus-publisher.js';
+export * from './server-process.js';
+export * from './tone.js';
+export * from './webhook-receiver.js';
