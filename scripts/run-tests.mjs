@@ -10,7 +10,7 @@ const root = new URL('..', import.meta.url).pathname;
 const args = process.argv.slice(2);
 const layerIdx = args.indexOf('--layer');
 const layer = layerIdx >= 0 ? args[layerIdx + 1] : 'all';
-const filters = args.filter((a, i) => a !== '--layer' && i !== layerIdx + 1);
+const filters = args.filter((_, i) => layerIdx < 0 || (i !== layerIdx && i !== layerIdx + 1));
 
 function walk(dir, out) {
   for (const name of readdirSync(dir)) {
