@@ -10,6 +10,10 @@ const root = new URL('..', import.meta.url).pathname;
 const args = process.argv.slice(2);
 const layerIdx = args.indexOf('--layer');
 const layer = layerIdx >= 0 ? args[layerIdx + 1] : 'all';
+if (!['all', 'unit', 'e2e'].includes(layer)) {
+  console.error(`unknown layer "${layer}": use unit or e2e`);
+  process.exit(2);
+}
 const filters = args.filter((_, i) => layerIdx < 0 || (i !== layerIdx && i !== layerIdx + 1));
 
 function walk(dir, out) {
