@@ -75,6 +75,8 @@ export class WeriftClient {
   readonly received = new Map<string, ReceivedRtp[]>();
   readonly subscriptionPcs = new Map<string, RTCPeerConnection>();
   pliCount = 0;
+  readonly subscribeErrors: unknown[] = [];
+  readonly #pending = new Set<Promise<void>>();
   closeCode: number | undefined;
   readonly #events = new EventEmitter();
   readonly #opts: Required<WeriftClientOptions>;
@@ -99,7 +101,16 @@ export class WeriftClient {
       this.messages.push(msg);
       this.#events.emit('message', msg);
       if (msg.type === 'subscribe' && this.#opts.autoSubscribe) {
-        this.subscribe(msg).catch((err: unknown) => this.#events.emit('subscribeError', err));
+        const p = this.subscribe(msg).catch((err: unknown) => {
+          this.subscribeErrors.push(err);
+        });
+        this.#pending.add(p);
+        void p.finally(() => this.#pending.delete(p));
+      }
+      if (msg.type === 'unsubscribe') {
+        const pc = this.subscriptionPcs.get(msg.subscriptionId);
+        this.subscriptionPcs.delete(msg.subscriptionId);
+        void pc?.close();
       }
     });
     this.#closed = new Promise((resolve) => {
@@ -288,6 +299,16 @@ export class WeriftClient {
     });
     const answer = await this.waitFor('subscribeAnswer', (m) => m.subscriptionId === msg.subscriptionId);
     await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+    await connected(pc, this.#opts.defaultTimeoutMs);
+  }
+
+  /**
+   * Resolves once every automatic subscription so far is connected (or failed). Call it before
+   * anything closes connections: werift keeps retransmitting an unfinished DTLS handshake for
+   * about 30 s after close, which keeps the test process alive.
+   */
+  async settled(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
   }
 
   packets(peerId: string, kind: MediaKind = 'audio'): ReceivedRtp[] {
@@ -333,6 +354,7 @@ export class WeriftClient {
   }
 
   async close(): Promise<void> {
+    await this.settled();
     for (const t of this.#timers) clearInterval(t);
     this.#timers.clear();
     if (this.ws.readyState === WebSocket.OPEN) this.ws.close();
