@@ -71,6 +71,8 @@ export interface TrackFilePacketStats {
   ignored: number;
   /** Frames dropped because their slot on the timeline was already written. */
   overlapped: number;
+  /** Packets that reached the pipeline after the stop instant (not written). */
+  afterStop: number;
 }
 
 export interface TrackFileResult {
@@ -351,6 +353,7 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
         invalid: p.invalid + t.invalidPayload,
         ignored: ignored + p.wrongPayloadType + t.droppedPaused,
         overlapped: t.overlaps,
+        afterStop: t.droppedAfterEnd,
       },
       reanchors: t.reanchors,
       intervals: {

@@ -402,6 +402,7 @@ export class TrackEngine implements TrackRecordingEngine {
           invalid: 0,
           ignored: 0,
           overlapped: 0,
+          afterStop: 0,
         },
         reanchors: 0 as unknown as TrackFileResult['reanchors'],
         intervals: { present: [], muted: [], paused: [] },
