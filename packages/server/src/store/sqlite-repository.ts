@@ -140,7 +140,7 @@ class SqliteCollection<T extends { id: string }> implements Collection<T> {
       this.#db.prepare(`SELECT count(*) AS n FROM ${this.#table} ${where}`).get(...params) as { n: number }
     ).n;
     const order = q.orderBy
-      ? `ORDER BY ${fieldExpr(q.orderBy.field)} ${q.orderBy.dir === 'ASC' ? 'ASC' : 'DESC'}, id`
+      ? `ORDER BY ${fieldExpr(q.orderBy.field)} ${q.orderBy.dir === 'ASC' ? 'ASC' : 'DESC'}, rowid ${q.orderBy.dir === 'ASC' ? 'ASC' : 'DESC'}`
       : '';
     const limit = q.limit !== undefined ? `LIMIT ${Math.max(0, Math.floor(q.limit))}` : 'LIMIT -1';
     const offset = q.offset !== undefined ? `OFFSET ${Math.max(0, Math.floor(q.offset))}` : '';
