@@ -55,6 +55,9 @@ const res = spawnSync(
     'tsx',
     '--test',
     '--test-concurrency=1',
+    // A file whose handles outlive its tests (a WebRTC stack's timers) must not hang the suite.
+    '--test-force-exit',
+    '--test-timeout=300000',
     '--test-reporter=spec',
     ...files,
   ],
