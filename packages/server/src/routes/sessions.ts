@@ -209,43 +209,33 @@ export function sessionRoutes(app: FastifyInstance, d: RouteDeps): void {
     ok(sessionOut(await live(req.params))),
   );
 
-  app.post<{ Params: MP; Body: { participant_ids?: string[]; custom_participant_ids?: string[] } }>(
-    `${meetingBase}/kick`,
-    { schema: { params: meetingParams, body: selectBody } },
-    async (req) => {
-      const s = await live(req.params);
-      const peers = await resolvePeers(s, req.body ?? {});
-      if (peers.length === 0)
-        throw new RtkError('NOT_FOUND', 'None of the given participants is in the active session');
-      media().kick(
-        s.meeting_id,
-        peers.map((p) => p.id),
-      );
-      return ok({ action: 'kick', participants: peers.map(peerSummary) });
-    },
-  );
+  // Kick and mute of chosen participants share everything but the media action.
+  for (const [action, act] of [
+    ['kick', (meetingId: string, peerIds: string[]) => media().kick(meetingId, peerIds)],
+    ['mute', (meetingId: string, peerIds: string[]) => media().muteAudio(meetingId, peerIds)],
+  ] as const) {
+    app.post<{ Params: MP; Body: { participant_ids?: string[]; custom_participant_ids?: string[] } }>(
+      `${meetingBase}/${action}`,
+      { schema: { params: meetingParams, body: selectBody } },
+      async (req) => {
+        const s = await live(req.params);
+        const peers = await resolvePeers(s, req.body ?? {});
+        if (peers.length === 0)
+          throw new RtkError('NOT_FOUND', 'None of the given participants is in the active session');
+        act(
+          s.meeting_id,
+          peers.map((p) => p.id),
+        );
+        return ok({ action, participants: peers.map(peerSummary) });
+      },
+    );
+  }
 
   app.post<{ Params: MP }>(`${meetingBase}/kick-all`, { schema: { params: meetingParams } }, async (req) => {
     const s = await live(req.params);
     const kicked = media().kick(s.meeting_id);
     return ok({ action: 'kick-all', kicked_participants_count: kicked.length });
   });
-
-  app.post<{ Params: MP; Body: { participant_ids?: string[]; custom_participant_ids?: string[] } }>(
-    `${meetingBase}/mute`,
-    { schema: { params: meetingParams, body: selectBody } },
-    async (req) => {
-      const s = await live(req.params);
-      const peers = await resolvePeers(s, req.body ?? {});
-      if (peers.length === 0)
-        throw new RtkError('NOT_FOUND', 'None of the given participants is in the active session');
-      media().muteAudio(
-        s.meeting_id,
-        peers.map((p) => p.id),
-      );
-      return ok({ action: 'mute', participants: peers.map(peerSummary) });
-    },
-  );
 
   app.post<{ Params: MP; Body: { allow_unmute: boolean } }>(
     `${meetingBase}/mute-all`,
