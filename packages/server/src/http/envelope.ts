@@ -33,3 +33,18 @@ export function paged<T>(rows: T[], total: number, page: PageRequest) {
   };
   return { success: true as const, data: rows, paging };
 }
+
+/** The `range` part of a list query from `start_time`/`end_time` (ISO 8601), or nothing. */
+export function timeRange<F extends string>(
+  field: F,
+  q: { start_time?: string; end_time?: string },
+): { range?: { field: F; from?: string; to?: string } } {
+  if (!q.start_time && !q.end_time) return {};
+  return {
+    range: {
+      field,
+      ...(q.start_time ? { from: new Date(q.start_time).toISOString() } : {}),
+      ...(q.end_time ? { to: new Date(q.end_time).toISOString() } : {}),
+    },
+  };
+}

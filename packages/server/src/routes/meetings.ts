@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { RtkError } from '@trackroom/protocol';
 import { API_PREFIX } from '../http/app.js';
 import type { RouteDeps } from '../http/deps.js';
-import { ok, pageRequest, paged } from '../http/envelope.js';
+import { ok, pageRequest, paged, timeRange } from '../http/envelope.js';
 import { meetingOut } from '../http/format.js';
 import { S, pagingQuery, params } from '../http/schema.js';
 import { newId, nowIso } from '../services/clock.js';
@@ -61,16 +61,7 @@ export function meetingRoutes(app: FastifyInstance, d: RouteDeps): void {
     async (req) => {
       const q = req.query;
       const page = pageRequest(q);
-      const range =
-        q.start_time || q.end_time
-          ? {
-              range: {
-                field: 'created_at' as const,
-                ...(q.start_time ? { from: new Date(q.start_time).toISOString() } : {}),
-                ...(q.end_time ? { to: new Date(q.end_time).toISOString() } : {}),
-              },
-            }
-          : {};
+      const range = timeRange('created_at', q);
       const { rows, total } = await d.repo.meetings.list({
         where: { app_id: req.params.app_id, ...(q.status ? { status: q.status } : {}) },
         ...(q.search ? { search: { fields: ['title', 'id'], text: q.search } } : {}),

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { RtkError } from '@trackroom/protocol';
 import { API_PREFIX } from '../http/app.js';
 import type { RouteDeps } from '../http/deps.js';
-import { ok, pageRequest, paged } from '../http/envelope.js';
+import { ok, pageRequest, paged, timeRange } from '../http/envelope.js';
 import { meetingOut } from '../http/format.js';
 import { S, pagingQuery, params } from '../http/schema.js';
 import type { StartTrackBody } from '../services/recording-service.js';
@@ -47,16 +47,7 @@ export function recordingRoutes(app: FastifyInstance, d: RouteDeps): void {
     async (req) => {
       const q = req.query;
       const page = pageRequest(q);
-      const range =
-        q.start_time || q.end_time
-          ? {
-              range: {
-                field: 'invoked_time' as const,
-                ...(q.start_time ? { from: new Date(q.start_time).toISOString() } : {}),
-                ...(q.end_time ? { to: new Date(q.end_time).toISOString() } : {}),
-              },
-            }
-          : {};
+      const range = timeRange('invoked_time', q);
       // Links are minted per request, so a stored recording's links never "expire": expired=true
       // matches nothing and expired=false matches everything (documented in docs/api.md).
       if (q.expired === true) return paged([], 0, page);

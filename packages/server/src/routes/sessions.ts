@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { RtkError } from '@trackroom/protocol';
 import { API_PREFIX } from '../http/app.js';
 import type { RouteDeps } from '../http/deps.js';
-import { ok, pageRequest, paged } from '../http/envelope.js';
+import { ok, pageRequest, paged, timeRange } from '../http/envelope.js';
 import { sessionOut, sessionPeerOut } from '../http/format.js';
 import { S, pagingQuery, params } from '../http/schema.js';
 import type { SessionPeerRow, SessionRow } from '../store/types.js';
@@ -62,15 +62,7 @@ export function sessionRoutes(app: FastifyInstance, d: RouteDeps): void {
         ...(q.search
           ? { search: { fields: ['meeting_display_name', 'id', 'meeting_id'], text: q.search } }
           : {}),
-        ...(q.start_time || q.end_time
-          ? {
-              range: {
-                field: 'started_at' as const,
-                ...(q.start_time ? { from: new Date(q.start_time).toISOString() } : {}),
-                ...(q.end_time ? { to: new Date(q.end_time).toISOString() } : {}),
-              },
-            }
-          : {}),
+        ...timeRange('started_at', q),
         orderBy: { field: 'created_at', dir: q.sort_order ?? 'DESC' },
         limit: page.perPage,
         offset: page.offset,
