@@ -275,3 +275,26 @@ test('hidden and recorder participants are never recorded, even when everyone is
     ['vic'],
   );
 });
+
+test('max_seconds stops the recording by itself with stop_reason MAX_SECONDS', async () => {
+  const { call, meetingId, enter } = await setup(['max']);
+  const max = await enter('max');
+  const start = await call<{ data: { recording: { id: string } } }>('POST', '/recordings/track', {
+    meeting_id: meetingId,
+    max_seconds: 2,
+  });
+  assert.equal(start.status, 200);
+  const id = start.json.data.recording.id;
+  let rec: Record<string, unknown> = {};
+  const end = Date.now() + 15_000;
+  while (Date.now() < end) {
+    rec = (await call<{ data: Record<string, unknown> }>('GET', `/recordings/${id}`)).json.data;
+    if (rec.status === 'UPLOADED') break;
+    await wait(100);
+  }
+  await max.leave();
+  assert.equal(rec.status, 'UPLOADED');
+  assert.equal((rec.stop_reason as { reason: string }).reason, 'MAX_SECONDS');
+  const duration = Date.parse(rec.stopped_time as string) - Date.parse(rec.started_time as string);
+  assert.ok(Math.abs(duration - 2000) < 300, `stopped after about 2 s (${duration} ms)`);
+});

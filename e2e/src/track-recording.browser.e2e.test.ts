@@ -164,6 +164,42 @@ test('three browsers, two recorded by custom id, one rejoins: files, manifest, A
   );
   assert.ok(!names.some((n) => n.includes(people.cal.id)), 'cal has no file');
 
+  // Chromium's own <audio> element knows each file's duration and can seek in it.
+  const player = await browsers[0]!.newPage();
+  await player.goto(`${server.baseUrl}/healthz`);
+  for (const f of manifest.files) {
+    const seen = await player.evaluate(async (src) => {
+      const audio = new Audio();
+      audio.preload = 'auto';
+      audio.src = src;
+      await new Promise((resolve, reject) => {
+        audio.onloadedmetadata = resolve;
+        audio.onerror = () => reject(new Error(`audio error ${audio.error?.code}`));
+      });
+      const duration = audio.duration;
+      const target = Math.min(2, duration / 2);
+      audio.currentTime = target;
+      await new Promise((resolve) => (audio.onseeked = resolve));
+      return {
+        duration,
+        target,
+        currentTime: audio.currentTime,
+        seekableEnd: audio.seekable.length ? audio.seekable.end(0) : 0,
+      };
+    }, urls[f.file_name]!.download_url);
+    t.diagnostic(
+      `<audio> ${f.file_name.slice(0, 20)}…: duration ${seen.duration}s, seeked to ${seen.currentTime}s`,
+    );
+    assert.ok(Number.isFinite(seen.duration), 'Chromium reads a finite duration');
+    assert.ok(
+      Math.abs(seen.duration * 1000 - f.duration_ms) <= 60,
+      `duration ${seen.duration}s vs ${f.duration_ms} ms`,
+    );
+    assert.ok(Math.abs(seen.currentTime - seen.target) < 0.05, 'the seek lands where asked');
+    assert.ok(seen.seekableEnd > seen.duration - 0.1, 'the whole file is seekable');
+  }
+  await player.close();
+
   for (const f of manifest.files) {
     const path = join(wavDir, f.file_name);
     const body = Buffer.from(await (await fetch(urls[f.file_name]!.download_url)).arrayBuffer());
