@@ -84,3 +84,48 @@ test('a SIGKILLed recording is finalised on restart with its audio', async () =>
     await again.stop();
   }
 });
+
+test('a graceful shutdown (SIGTERM) finalises active recordings without a repair', async () => {
+  const work = mkdtempSync(join(tmpdir(), 'term-'));
+  const server = await startServer();
+  const call = api(server);
+  const meeting = (await call<{ data: { id: string } }>('POST', '/meetings', { title: 'term' })).json.data;
+  const p = (
+    await call<{ data: { token: string } }>('POST', `/meetings/${meeting.id}/participants`, {
+      custom_participant_id: 'tess',
+      preset_name: 'group_call_host',
+    })
+  ).json.data;
+  const pub = await OpusPublisher.connect(`${server.wsUrl}?authToken=${p.token}`);
+  await pub.join();
+  await pub.publish();
+  pub.play(sineOpusPackets({ dir: work, frequency: 523, seconds: 3, channels: 1 }));
+  const id = (
+    await call<{ data: { recording: { id: string } } }>('POST', '/recordings/track', {
+      meeting_id: meeting.id,
+    })
+  ).json.data.recording.id;
+  await new Promise((r) => setTimeout(r, 1500));
+  await server.stop('SIGTERM');
+  await pub.leave();
+
+  const again = await startServer({ dataDir: server.dataDir });
+  try {
+    const rec = (await api(again)<{ data: Record<string, unknown> }>('GET', `/recordings/${id}`)).json.data;
+    assert.equal(rec.status, 'UPLOADED');
+    assert.equal((rec.stop_reason as { reason: string }).reason, 'INTERNAL_ERROR');
+    const layer = (rec.download_url as { download_urls: Record<string, { download_url: string }> }[])[0]!;
+    const manifest = (await (await fetch(layer.download_urls['manifest.json']!.download_url)).json()) as {
+      repaired_after_crash: boolean;
+      files: { duration_ms: number; packets: { received: number } }[];
+    };
+    assert.equal(manifest.repaired_after_crash, false, 'finalised at shutdown, not repaired');
+    assert.ok(
+      manifest.files[0]!.packets.received > 40,
+      'packet counts survive (a repair would not know them)',
+    );
+    assert.ok(manifest.files[0]!.duration_ms >= 1400);
+  } finally {
+    await again.stop();
+  }
+});

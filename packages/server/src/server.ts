@@ -175,6 +175,9 @@ export async function createServer(
     async close() {
       if (closed) return;
       closed = true;
+      // Finalise what is being recorded while the media plane is still up: files get their
+      // duration and cues now instead of a repair at the next start.
+      if (recordings.engine) await recordings.stopAllActive('INTERNAL_ERROR');
       recordings.close();
       sessions.close();
       eld.disable();

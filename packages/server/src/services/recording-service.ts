@@ -366,6 +366,21 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
     };
   }
 
+  /** Stops and finalises every active recording (graceful shutdown). */
+  async stopAllActive(reason: NonNullable<RecordingRow['stop_reason']>['reason']): Promise<number> {
+    const { rows } = await this.#o.repo.recordings.list({
+      whereIn: { field: 'status', values: [...ACTIVE_STATUSES] },
+    });
+    await Promise.all(
+      rows.map((r) =>
+        this.stop(r, reason).catch((err: unknown) =>
+          this.#o.logger.error({ err, recordingId: r.id }, 'stop at shutdown failed'),
+        ),
+      ),
+    );
+    return rows.length;
+  }
+
   close(): void {
     for (const t of this.#maxTimers.values()) clearTimeout(t);
     this.#maxTimers.clear();
