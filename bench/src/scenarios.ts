@@ -7,7 +7,7 @@
  *   those (long, loaded) recordings and a correctness check of every file.
  * - `runStartStop`: one meeting of M publishers; repeated start/stop cycles timing the file on disk.
  */
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ffprobe } from '@trackroom/recorder/testing';
@@ -345,7 +345,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     });
     gen = g;
     o.log(
-      `  n=${o.n}: ${connect.connected} connected, ${connect.failed} failed in ${Math.round(connect.connectMs)} ms`,
+      `  n=${o.n}: ${connect.connected} connected, ${connect.failed} failed in ${Math.round(connect.connectMs)} ms${connect.errors.length ? ` (${connect.errors.join('; ')})` : ''}`,
     );
     await sleep(1000);
     const forward = await measureWindow(server, gen, o.seconds);
@@ -398,6 +398,10 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   } finally {
     await gen?.close();
     await server.stop();
+    // The server's own log (LOG_LEVEL from BENCH_LOG_LEVEL, default warn) is kept for diagnosis.
+    const logFile = join(work, 'server.log');
+    writeFileSync(logFile, server.output());
+    o.log(`  n=${o.n}: server log ${logFile}`);
   }
 }
 

@@ -60,8 +60,13 @@ interface FileEntry {
   peerIds: string[];
   writer: TrackFileWriter;
   untap: (() => void) | undefined;
+  /** The writer's open() has finished: before that every writer call but close() throws. */
+  opened: boolean;
   closed: boolean;
 }
+
+/** A file the timers and peer events may touch: opened (its header is written) and not closed. */
+const live = (f: FileEntry) => f.opened && !f.closed;
 
 interface Active {
   rec: RecordingRow;
@@ -71,6 +76,8 @@ interface Active {
   paused: boolean;
   timer: NodeJS.Timeout;
   offs: (() => void)[];
+  /** Journal writes, one at a time: concurrent ones would race on the same temporary file. */
+  journaling: Promise<void>;
 }
 
 /** Written beside the files as they are created, so that a crash never loses who a file belongs to. */
@@ -117,20 +124,24 @@ export class TrackEngine implements TrackRecordingEngine {
       paused: false,
       timer: setInterval(() => this.#tick(a), this.#o.tickMs ?? 200),
       offs: [],
+      journaling: Promise.resolve(),
     };
     a.timer.unref();
     this.#active.set(rec.id, a);
     const src = this.#o.source;
     a.offs.push(
       src.on('peerJoined', (p) => {
-        if (p.meetingId === rec.meeting_id && selects(rec, p)) void this.#addPeer(a, p);
+        if (p.meetingId === rec.meeting_id && selects(rec, p))
+          this.#addPeer(a, p).catch((err: unknown) =>
+            this.#o.logger.error({ err, recordingId: rec.id, peerId: p.peerId }, 'adding a peer failed'),
+          );
       }),
       src.on('audioStarted', (p) => {
         if (p.meetingId === rec.meeting_id) this.#attachAudio(a, p);
       }),
       src.on('audioEnabled', (e) => {
         if (e.meetingId !== rec.meeting_id) return;
-        for (const f of a.files) if (!f.closed && f.peerId === e.peerId) f.writer.setMuted(!e.enabled, e.at);
+        for (const f of a.files) if (live(f) && f.peerId === e.peerId) f.writer.setMuted(!e.enabled, e.at);
       }),
       src.on('peerLeft', (e) => {
         if (e.meetingId === rec.meeting_id) void this.#removePeer(a, e.peerId, e.at);
@@ -175,20 +186,27 @@ export class TrackEngine implements TrackRecordingEngine {
           peerIds: [p.peerId],
           writer,
           untap: undefined,
+          opened: false,
           closed: false,
         };
+        // Listed before it is open so that a concurrent add of the same peer finds it; the tick
+        // timer and peer events skip it until open() resolves (under load that takes > tickMs).
         a.files.push(entry);
         await writer.open();
+        // Stopped, or the peer left, while the file was being created: close() owns it now.
+        if (entry.closed || this.#active.get(a.rec.id) !== a) return;
+        entry.opened = true;
         if (a.paused) writer.pause(Date.now());
       }
       await this.#journal(a);
+      if (!live(entry) || this.#active.get(a.rec.id) !== a) continue;
       if (p.audio) this.#attachFile(a, entry, p);
       if (!p.audioEnabled) entry.writer.setMuted(true, Date.now());
     }
   }
 
   #attachAudio(a: Active, p: MediaPeer): void {
-    for (const f of a.files) if (!f.closed && f.peerId === p.peerId && !f.untap) this.#attachFile(a, f, p);
+    for (const f of a.files) if (live(f) && f.peerId === p.peerId && !f.untap) this.#attachFile(a, f, p);
   }
 
   #attachFile(a: Active, f: FileEntry, p: MediaPeer): void {
@@ -203,7 +221,7 @@ export class TrackEngine implements TrackRecordingEngine {
       if (f.closed || f.peerId !== peerId) continue;
       f.untap?.();
       f.untap = undefined;
-      f.writer.detach(at);
+      if (f.opened) f.writer.detach(at);
       f.peerId = null;
       // Peer mode: the peer's file is complete when it leaves. User mode keeps the file for a rejoin.
       if (a.rec.group_by === 'peer') {
@@ -217,35 +235,39 @@ export class TrackEngine implements TrackRecordingEngine {
 
   #tick(a: Active): void {
     const now = Date.now();
-    for (const f of a.files) if (!f.closed) f.writer.tick(now);
+    for (const f of a.files) if (live(f)) f.writer.tick(now);
   }
 
-  async #journal(a: Active): Promise<void> {
-    const entries: JournalEntry[] = a.files.map((f) => ({
-      file: f.fileName,
-      layer: f.layer,
-      participant_id: f.participantId,
-      custom_participant_id: f.customParticipantId,
-      peer_ids: f.peerIds,
-      t0_ms: a.t0Ms,
-    }));
-    const tmp = join(a.dir, `${JOURNAL}.tmp`);
-    await writeFile(tmp, JSON.stringify(entries));
-    await rename(tmp, join(a.dir, JOURNAL));
+  #journal(a: Active): Promise<void> {
+    const write = async () => {
+      const entries: JournalEntry[] = a.files.map((f) => ({
+        file: f.fileName,
+        layer: f.layer,
+        participant_id: f.participantId,
+        custom_participant_id: f.customParticipantId,
+        peer_ids: f.peerIds,
+        t0_ms: a.t0Ms,
+      }));
+      const tmp = join(a.dir, `${JOURNAL}.tmp`);
+      await writeFile(tmp, JSON.stringify(entries));
+      await rename(tmp, join(a.dir, JOURNAL));
+    };
+    a.journaling = a.journaling.then(write, write);
+    return a.journaling;
   }
 
   pause(recordingId: string, atMs: number): void {
     const a = this.#active.get(recordingId);
     if (!a || a.paused) return;
     a.paused = true;
-    for (const f of a.files) if (!f.closed) f.writer.pause(atMs);
+    for (const f of a.files) if (live(f)) f.writer.pause(atMs);
   }
 
   resume(recordingId: string, atMs: number): void {
     const a = this.#active.get(recordingId);
     if (!a || !a.paused) return;
     a.paused = false;
-    for (const f of a.files) if (!f.closed) f.writer.resume(atMs);
+    for (const f of a.files) if (live(f)) f.writer.resume(atMs);
   }
 
   async stop(recordingId: string, atMs: number): Promise<RecordingFileRow[]> {
