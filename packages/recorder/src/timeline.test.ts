@@ -125,6 +125,37 @@ void describe('Timeline', () => {
     assert.equal(last && ms(last.pos), 59 * 20 + 100);
   });
 
+  void it('keeps a drifting sender clock within the threshold of real time over a long stream', () => {
+    // The sender's clock runs 0.2 % slow (7.2 s an hour) and the network adds 0-30 ms of delay.
+    const tl = new Timeline({ t0Ms: T0 });
+    const out: TimelineOutput[] = [];
+    let seed = 7;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const sentAt: number[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const sendMs = i * 20 * 1.002; // 60 s of 20 ms frames, as the wall clock sees them
+      sentAt.push(sendMs);
+      out.push(...tl.process(packet(i * 960, T0 + sendMs + rand() * 30)));
+    }
+    const worst = real(out).reduce((w, f, i) => Math.max(w, Math.abs(ms(f.pos) - (sentAt[i] as number))), 0);
+    // Uncorrected, the last frame would be 120 ms early; corrected, every frame stays within the
+    // 20 ms threshold plus one 2.5 ms step, plus the drift accrued during one 1 s window (2 ms).
+    assert.ok(worst <= 20 + 2.5 + 2 + 0.5, `worst misplacement ${worst.toFixed(1)} ms`);
+    assert.ok(tl.stats().reanchors.drift >= 4, 'corrected in steps');
+    assert.ok(tl.stats().reanchors.drift <= 8, 'but not at every window');
+  });
+
+  void it('corrects a first packet that arrived late, so the rest of the stream is on time', () => {
+    const tl = new Timeline({ t0Ms: T0 });
+    const out: TimelineOutput[] = [];
+    out.push(...tl.process(packet(0, T0 + 60))); // delayed 60 ms on the way
+    for (let i = 1; i < 150; i++) out.push(...tl.process(packet(i * 960, T0 + i * 20)));
+    const last = real(out).at(-1);
+    assert.ok(last);
+    assert.ok(Math.abs(ms(last.pos) - 149 * 20) <= 2.5, `last frame at ${ms(last.pos)} ms`);
+    assert.equal(tl.stats().reanchors.drift, 1);
+  });
+
   void it('drops a frame whose slot is already written and counts the overlap', () => {
     const tl = new Timeline({ t0Ms: T0 });
     const out = feed(tl, [packet(0, T0), packet(960, T0 + 20), packet(0, T0 + 21)]);

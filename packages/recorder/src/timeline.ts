@@ -28,9 +28,14 @@ export interface TimelineOptions {
   clockRate?: number;
   /** `timeline` (default): output starts at t0. `first_packet`: output starts at the first real frame. */
   align?: TimelineAlign;
-  /** Re-anchor when |arrival - RTP position| exceeds this for `driftSustainMs`. Default 80. */
+  /**
+   * Clock-drift correction: over each window of `driftSustainMs`, the smallest (arrival - RTP
+   * position) seen is the clock offset free of network delay (delay only ever adds). When it is
+   * beyond this threshold, the anchor moves by it: silence is inserted (sender clock slow) or
+   * audio dropped (sender clock fast, or a first packet that arrived late). Default 20.
+   */
   driftThresholdMs?: number;
-  /** Default 200. */
+  /** Length of a drift-measuring window (ms). Default 1000. */
   driftSustainMs?: number;
   /** Re-anchor at once when |arrival - RTP position| exceeds this. Default 500. */
   jumpThresholdMs?: number;
@@ -118,7 +123,7 @@ export class Timeline {
   private anchor: { extTs: number; pos: number } | undefined;
   private lastExtTs = 0;
   private needAnchor = true;
-  private driftSince: { atMs: number; sign: number } | undefined;
+  private drift: { sinceMs: number; min: number } | undefined;
   private paused = false;
   private ended = false;
   private readonly counters: Omit<TimelineStats, 'cursor' | 'reanchors'> = {
@@ -142,8 +147,8 @@ export class Timeline {
     this.delaySamples = msToSamples(options.playoutDelayMs ?? 100);
     this.scale = OPUS_SAMPLE_RATE / (options.clockRate ?? OPUS_SAMPLE_RATE);
     this.align = options.align ?? 'timeline';
-    this.driftSamples = msToSamples(options.driftThresholdMs ?? 80);
-    this.driftSustainMs = options.driftSustainMs ?? 200;
+    this.driftSamples = msToSamples(options.driftThresholdMs ?? 20);
+    this.driftSustainMs = options.driftSustainMs ?? 1000;
     this.jumpSamples = msToSamples(options.jumpThresholdMs ?? 500);
     const channels = options.channels ?? 2;
     this.silence = new Map(([960, 480, 240, 120] as const).map((n) => [n, opusSilenceFrame(n, channels)]));
@@ -215,14 +220,17 @@ export class Timeline {
       const rtpPos = this.anchor.pos + Math.round((extTs - this.anchor.extTs) * this.scale);
       const d = arrivalPos - rtpPos;
       if (Math.abs(d) > this.jumpSamples) reanchored = this.setAnchor(extTs, arrivalPos, 'jump');
-      else if (Math.abs(d) > this.driftSamples) {
-        const sign = Math.sign(d);
-        if (this.driftSince === undefined || this.driftSince.sign !== sign) {
-          this.driftSince = { atMs: input.arrivalMs, sign };
-        } else if (input.arrivalMs - this.driftSince.atMs >= this.driftSustainMs) {
-          reanchored = this.setAnchor(extTs, arrivalPos, 'drift');
+      else if (this.drift === undefined) this.drift = { sinceMs: input.arrivalMs, min: d };
+      else {
+        this.drift.min = Math.min(this.drift.min, d);
+        if (input.arrivalMs - this.drift.sinceMs >= this.driftSustainMs) {
+          const offset = quantize(this.drift.min);
+          this.drift = undefined;
+          if (Math.abs(offset) > this.driftSamples) {
+            reanchored = this.setAnchor(this.anchor.extTs, this.anchor.pos + offset, 'drift');
+          }
         }
-      } else this.driftSince = undefined;
+      }
     }
     this.lastExtTs = extTs;
     const anchor = this.anchor as { extTs: number; pos: number };
@@ -255,7 +263,7 @@ export class Timeline {
 
   private setAnchor(extTs: number, pos: number, reason: ReanchorReason): true {
     this.anchor = { extTs, pos };
-    this.driftSince = undefined;
+    this.drift = undefined;
     this.needAnchor = false;
     this.reanchors[reason]++;
     return true;
