@@ -86,6 +86,20 @@ void describe('repairWebmFile', () => {
     );
   });
 
+  void it('reads cluster timestamps of any width (files longer than 65.5 s)', async () => {
+    // 100 s of 20 ms frames in 2 s clusters; cut inside the last cluster, as a crash would.
+    const { bytes, clusterEnds } = liveFile(5000, 2000);
+    const lastComplete = clusterEnds.at(-2) as number;
+    const path = tmpFile(bytes.subarray(0, lastComplete + 40));
+    const res = await repairWebmFile(path);
+    assert.equal(res.ok, true, res.reason);
+    assert.ok(Number.isFinite(res.durationMs), `duration ${res.durationMs}`);
+    // 49 complete clusters (98 s) plus the whole blocks of the cut one (40 bytes hold at most 3).
+    assert.ok(res.durationMs >= 98_000 && res.durationMs <= 98_060, `duration ${res.durationMs} ms`);
+    const info = inspectWebm(new Uint8Array(readFileSync(path)));
+    assert.equal(info.durationMs, res.durationMs);
+  });
+
   void it('reports ok:false for a file that is not WebM, without changing it', async () => {
     const path = tmpFile(Uint8Array.of(1, 2, 3, 4, 5));
     const res = await repairWebmFile(path);

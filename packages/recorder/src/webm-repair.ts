@@ -62,7 +62,11 @@ async function readAt(fh: FileHandle, position: number, length: number): Promise
   return buf.subarray(0, bytesRead);
 }
 
-const HEADER_PROBE = 16;
+/**
+ * Bytes read at each top-level element: enough for a Cluster's ID (4) and size (up to 8) plus its
+ * Timestamp element (ID 1, size 1, value up to 8), i.e. 22; rounded up.
+ */
+const HEADER_PROBE = 32;
 
 async function scan(fh: FileHandle, fileSize: number): Promise<Layout | string> {
   const head = await readAt(fh, 0, Math.min(fileSize, 64));
@@ -99,6 +103,7 @@ async function scan(fh: FileHandle, fileSize: number): Promise<Layout | string> 
     if (h.id === Ids.Cluster) {
       const first = readElementHeader(probe, h.headerLength);
       if (!first || first.id !== Ids.Timestamp || first.size === undefined || first.size > 8) break;
+      if (h.headerLength + first.headerLength + first.size > probe.length) break; // cut inside the header
       const timeMs = readUint(probe, h.headerLength + first.headerLength, first.size);
       const cluster: ClusterInfo = {
         position: pos,
