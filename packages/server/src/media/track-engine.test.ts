@@ -15,7 +15,9 @@ class FakeSource extends TypedEmitter<MediaSourceEvents> implements MediaSource 
   peers(meetingId: string): MediaPeer[] {
     return this.list.filter((p) => p.meetingId === meetingId);
   }
-  tapAudio(): () => void {
+  tapAudio(_meetingId: string, peerId: string): () => void {
+    // As the SFU does: a peer that is not there any more cannot be tapped.
+    if (!this.list.some((p) => p.peerId === peerId)) throw new Error(`peer ${peerId} is not in meeting`);
     return () => undefined;
   }
 }
@@ -92,6 +94,20 @@ describe('TrackEngine', () => {
     } finally {
       process.off('uncaughtException', onUncaught);
     }
+  });
+
+  it('a peer that leaves while start() is creating the files does not fail the recording', async () => {
+    const source = new FakeSource([peer(0), peer(1), peer(2)]);
+    const engine = new TrackEngine({ source, logger: silentLogger, tickMs: 1 });
+    const dir = mkdtempSync(join(tmpdir(), 'track-engine-'));
+    const busy = busyThreadpool(100);
+    const started = engine.start(rec('r3'), dir);
+    source.list.splice(2, 1);
+    source.emit('peerLeft', { meetingId: 'm1', peerId: 'peer-2', at: Date.now() });
+    await busy;
+    await started;
+    const rows = await engine.stop('r3', Date.now());
+    assert.ok(rows.filter((r) => r.file_name.endsWith('.webm')).length >= 2);
   });
 
   it('a stop while files are still opening finalises them', async () => {

@@ -213,7 +213,15 @@ export class TrackEngine implements TrackRecordingEngine {
     if (!p.audio || f.untap) return;
     f.writer.attach({ sourceId: p.peerId, payloadType: p.audio.payloadType, clockRate: p.audio.clockRate });
     const w = f.writer;
-    f.untap = this.#o.source.tapAudio(a.rec.meeting_id, p.peerId, (rtp, arrivalMs) => w.push(rtp, arrivalMs));
+    try {
+      f.untap = this.#o.source.tapAudio(a.rec.meeting_id, p.peerId, (rtp, arrivalMs) =>
+        w.push(rtp, arrivalMs),
+      );
+    } catch (err) {
+      // The peer left while its file was being created (start() works from a snapshot of the
+      // peers): the file keeps its silence, as for any peer that left; the recording goes on.
+      this.#o.logger.info({ err, recordingId: a.rec.id, peerId: p.peerId }, 'peer gone before its tap');
+    }
   }
 
   async #removePeer(a: Active, peerId: string, at: number): Promise<void> {
