@@ -54,6 +54,12 @@ test('bench harness runs at a tiny size and reports every scenario', () => {
     ] as const)
       assert.ok(Number.isFinite(w[k]), `${k} is a number`);
   }
+  // --quick: one record window between two forward windows (ABA).
+  assert.deepEqual(
+    l.windows?.map((w) => w.scenario),
+    ['forward', 'record', 'forward'],
+  );
+  assert.ok(l.overheadSpreadPct && Number.isFinite(l.overheadSpreadPct.min));
   assert.equal(l.forward.activeTrackRecordings, 0);
   assert.equal(l.record.activeTrackRecordings, 1, 'one track recording of the one meeting');
   assert.ok(Number.isFinite(l.totalLossPct));

@@ -18,7 +18,8 @@ export interface LoadWorkerConfig {
   connectConcurrency: number;
 }
 
-export type LoadWorkerRequest = { type: 'sample' } | { type: 'stopPlaying' } | { type: 'leave' };
+export type LoadWorkerRequest =
+  { type: 'play' } | { type: 'sample' } | { type: 'stopPlaying' } | { type: 'leave' };
 
 export interface LoadWorkerSample {
   /** Packets handed to werift by all publishers since they started. */
@@ -30,6 +31,7 @@ export interface LoadWorkerSample {
 
 export type LoadWorkerMessage =
   | { type: 'ready'; connected: number; failed: number; errors: string[]; connectMs: number }
+  | { type: 'playing' }
   | ({ type: 'sample' } & LoadWorkerSample)
   | ({ type: 'stopped' } & LoadWorkerSample)
   | { type: 'left' }
@@ -44,7 +46,8 @@ export interface LoadGeneratorReady {
 
 const workerFile = fileURLToPath(new URL('./load-worker.ts', import.meta.url));
 
-export class LoadGenerator {
+/** One generator process. */
+class LoadWorker {
   readonly #proc: ChildProcess;
   #inbox: LoadWorkerMessage[] = [];
   #waiters = new Set<() => void>();
@@ -70,13 +73,13 @@ export class LoadGenerator {
   static async start(
     config: LoadWorkerConfig,
     timeoutMs = 120_000,
-  ): Promise<[LoadGenerator, LoadGeneratorReady]> {
+  ): Promise<[LoadWorker, LoadGeneratorReady]> {
     const proc = fork(workerFile, [], {
       execArgv: ['--conditions=source', '--import', 'tsx'],
       env: { ...process.env, BENCH_WORKER_CONFIG: JSON.stringify(config) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    const gen = new LoadGenerator(proc);
+    const gen = new LoadWorker(proc);
     const ready = await gen.#next('ready', timeoutMs);
     return [
       gen,
@@ -86,6 +89,11 @@ export class LoadGenerator {
 
   cpu(): ProcCpuSample {
     return readProcCpu(this.pid);
+  }
+
+  async play(): Promise<void> {
+    this.#send({ type: 'play' });
+    await this.#next('playing');
   }
 
   async sample(): Promise<LoadWorkerSample> {
@@ -149,4 +157,85 @@ export class LoadGenerator {
 
 function strip(m: LoadWorkerSample & { type: string }): LoadWorkerSample {
   return { sent: m.sent, eventLoopP99Ms: m.eventLoopP99Ms, eventLoopMaxMs: m.eventLoopMaxMs };
+}
+
+/**
+ * The load generator: `workers` processes (tokens split evenly), so that on a 2-core machine the
+ * publishers are not all held back by one event loop. CPU is the sum over the processes, event-loop
+ * lag the worst of them.
+ */
+export class LoadGenerator {
+  readonly #workers: LoadWorker[];
+
+  private constructor(workers: LoadWorker[]) {
+    this.#workers = workers;
+  }
+
+  get pids(): number[] {
+    return this.#workers.map((w) => w.pid);
+  }
+
+  /** Spawns the workers; resolves once every publisher has connected (or failed). Nothing plays yet. */
+  static async start(
+    config: LoadWorkerConfig & { workers?: number },
+    timeoutMs = 180_000,
+  ): Promise<[LoadGenerator, LoadGeneratorReady]> {
+    const k = Math.max(1, Math.min(config.workers ?? 1, config.tokens.length));
+    const shards = Array.from({ length: k }, (_, i) => config.tokens.filter((_, j) => j % k === i));
+    const started = await Promise.allSettled(
+      shards.map((tokens) => LoadWorker.start({ ...config, tokens }, timeoutMs)),
+    );
+    const ok = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const gen = new LoadGenerator(ok.map(([w]) => w));
+    const bad = started.find((s) => s.status === 'rejected');
+    if (bad) {
+      await gen.close();
+      throw bad.reason;
+    }
+    const readies = ok.map(([, r]) => r);
+    return [
+      gen,
+      {
+        connected: readies.reduce((a, r) => a + r.connected, 0),
+        failed: readies.reduce((a, r) => a + r.failed, 0),
+        errors: readies.flatMap((r) => r.errors).slice(0, 5),
+        connectMs: Math.max(...readies.map((r) => r.connectMs)),
+      },
+    ];
+  }
+
+  /** Every publisher starts sending. */
+  async play(): Promise<void> {
+    await Promise.all(this.#workers.map((w) => w.play()));
+  }
+
+  /** Per process. */
+  cpus(): ProcCpuSample[] {
+    return this.#workers.map((w) => w.cpu());
+  }
+
+  cpu(): ProcCpuSample {
+    const s = this.#workers.map((w) => w.cpu());
+    return { cpuUs: s.reduce((a, c) => a + c.cpuUs, 0), atMs: s[0]?.atMs ?? performance.now() };
+  }
+
+  async sample(): Promise<LoadWorkerSample> {
+    return merge(await Promise.all(this.#workers.map((w) => w.sample())));
+  }
+
+  async stopPlaying(): Promise<LoadWorkerSample> {
+    return merge(await Promise.all(this.#workers.map((w) => w.stopPlaying())));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#workers.map((w) => w.close()));
+  }
+}
+
+function merge(s: LoadWorkerSample[]): LoadWorkerSample {
+  return {
+    sent: s.reduce((a, x) => a + x.sent, 0),
+    eventLoopP99Ms: Math.max(...s.map((x) => x.eventLoopP99Ms)),
+    eventLoopMaxMs: Math.max(...s.map((x) => x.eventLoopMaxMs)),
+  };
 }

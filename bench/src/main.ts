@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- [--n 20,50,100] [--m 5] [--seconds 20] [--cycles 10] [--quick]
- *                   [--out bench/results] [--no-docs] [--skip-start-stop]`
+ *                   [--out bench/results] [--no-docs] [--skip-start-stop]
+ *                   [--pairs 3] [--workers 2] [--udp-mux on|off] [--cpu-prof <dir>]`
  *
  * Runs every scenario at each size, writes bench/results/<timestamp>.json, prints a Markdown report
  * and writes it to docs/BENCHMARKS.md (unless --no-docs). Run it in a fresh network namespace so all
@@ -35,6 +36,11 @@ const { values } = parseArgs({
     'no-docs': { type: 'boolean', default: false },
     'skip-start-stop': { type: 'boolean', default: false },
     render: { type: 'string' },
+    pairs: { type: 'string' },
+    workers: { type: 'string', default: '2' },
+    'udp-mux': { type: 'string', default: 'on' },
+    'cpu-prof': { type: 'string' },
+    notes: { type: 'string' },
   },
 });
 
@@ -59,6 +65,7 @@ if (values.render) {
     w.generatorLagging = w.generatorEventLoopP99Ms > GENERATOR_LAG_LIMIT_MS;
   }
   saved.targets = evaluateTargets(saved.load, saved.startStop);
+  if (values.notes) saved.notes = readFileSync(values.notes, 'utf8').trim();
   const md = renderMarkdown(saved, paths.map((p) => relative(root, p)).join('`, `'));
   process.stdout.write(`${md}\n`);
   if (!values['no-docs']) writeFileSync(join(root, 'docs', 'BENCHMARKS.md'), md);
@@ -75,6 +82,10 @@ const ns = (values.n ?? (quick ? '10' : '20,50,100')).split(',').map((s) => Math
 const m = Math.round(num(values.m, 'm'));
 const seconds = num(values.seconds ?? (quick ? '5' : '20'), 'seconds');
 const cycles = Math.round(num(values.cycles ?? (quick ? '5' : '10'), 'cycles'));
+const pairs = Math.round(num(values.pairs ?? (quick ? '1' : '3'), 'pairs'));
+const workers = Math.round(num(values.workers, 'workers'));
+const udpMux = values['udp-mux'] !== 'off';
+const cpuProf = values['cpu-prof'];
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 const began = performance.now();
@@ -83,7 +94,18 @@ const failures: { n: number; error: string }[] = [];
 for (const n of ns) {
   log(`load: N=${n}, meetings of ${m}, ${seconds} s forward + ${seconds} s record`);
   try {
-    load.push(await runLoad({ n, m, seconds, log }));
+    load.push(
+      await runLoad({
+        n,
+        m,
+        seconds,
+        log,
+        pairs,
+        workers,
+        udpMux,
+        ...(cpuProf ? { cpuProfDir: join(cpuProf, `n${n}`) } : {}),
+      }),
+    );
   } catch (err) {
     // A size that breaks is a result too: reported, never hidden; smaller sizes still count.
     log(`  n=${n}: FAILED: ${String(err)}`);
@@ -99,7 +121,7 @@ if (!values['skip-start-stop']) {
 const machine = { ...machineInfo(), nproc: availableParallelism() };
 const result: BenchResult = {
   machine,
-  config: { n: ns, m, seconds, cycles, quick },
+  config: { n: ns, m, seconds, cycles, quick, pairs, workers, udpMux },
   load,
   failures,
   startStop,

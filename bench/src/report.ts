@@ -3,13 +3,24 @@ import type { LoadResult, StartStopResult } from './scenarios.js';
 
 export interface BenchResult {
   machine: { nproc: number; cpuModel: string; node: string; date: string; kernel: string };
-  config: { n: number[]; m: number; seconds: number; cycles: number; quick: boolean };
+  config: {
+    n: number[];
+    m: number;
+    seconds: number;
+    cycles: number;
+    quick: boolean;
+    pairs?: number;
+    workers?: number;
+    udpMux?: boolean;
+  };
   load: LoadResult[];
   /** Sizes whose run broke (connection failures, API errors), with the error. */
   failures?: { n: number; error: string }[];
   startStop: StartStopResult | null;
   targets: TargetResult[];
   durationSec: number;
+  /** Hand-written findings (profile, diagnosis) inserted after the targets, from --notes <file.md>. */
+  notes?: string;
 }
 
 export interface TargetResult {
@@ -22,6 +33,7 @@ export const TRACKS_PER_CORE_TARGET = 300;
 export const RECORDING_OVERHEAD_TARGET_PCT = 10;
 export const START_P95_TARGET_MS = 100;
 export const STOP_P95_TARGET_MS = 1000;
+export const CAPACITY_EVENT_LOOP_P99_MS = 50;
 
 export function evaluateTargets(load: LoadResult[], ss: StartStopResult | null): TargetResult[] {
   const out: TargetResult[] = [];
@@ -52,16 +64,46 @@ export function evaluateTargets(load: LoadResult[], ss: StartStopResult | null):
         `a linear extrapolation would give ≈${perCore} tracks/core — not measured`,
     });
   }
+  // 1b. Capacity: the largest N recorded with zero loss and the server's event loop p99 < 50 ms in
+  // every record window; says whether the generator or the server was the limit there.
+  if (top) {
+    const windowsOf = (l: LoadResult) =>
+      l.windows?.filter((x) => x.scenario === 'record').map((x) => x.w) ?? [l.record];
+    const fits = (l: LoadResult) =>
+      clean(l) &&
+      l.connect.failed === 0 &&
+      windowsOf(l).every((w) => w.eventLoopP99Ms < CAPACITY_EVENT_LOOP_P99_MS);
+    const best = [...recorded].filter(fits).sort((a, b) => b.n - a.n)[0];
+    const above = recorded.filter((l) => !fits(l) && (!best || l.n > best.n)).sort((a, b) => a.n - b.n)[0];
+    const limit = (l: LoadResult) => {
+      const w = l.record;
+      const machine = w.serverCpuPct + w.generatorCpuPct;
+      return `server ${w.serverCpuPct}% + generator ${w.generatorCpuPct}% (busiest generator process ${w.generatorMaxWorkerCpuPct ?? w.generatorCpuPct}%, lag p99 ${w.generatorEventLoopP99Ms} ms) = ${Math.round(machine)}% of the 2 cores' 200%`;
+    };
+    out.push({
+      target: `capacity: largest N recorded with zero loss and server event-loop p99 < ${CAPACITY_EVENT_LOOP_P99_MS} ms`,
+      status: best ? 'met' : 'missed',
+      detail:
+        (best
+          ? `N=${best.n}: loss 0, event-loop p99 ≤ ${Math.max(...windowsOf(best).map((w) => w.eventLoopP99Ms))} ms; ${limit(best)}`
+          : 'no size fits') +
+        (above
+          ? `. Next size N=${above.n} does not fit: loss ${above.totalSent - above.totalRtpReceived}, failed ${above.connect.failed}, event-loop p99 up to ${Math.max(...windowsOf(above).map((w) => w.eventLoopP99Ms))} ms; ${limit(above)}`
+          : `. No larger size was run: ${best ? `N=${best.n}` : 'the largest'} is a floor, not the limit`),
+    });
+  }
   // 2. Recording overhead: judged on runs where forwarding used ≥ 20 % of a core (below that the ratio
-  // of two small figures is mostly clock-tick and neighbour noise). Mixed answers are inconclusive.
+  // of two small figures is mostly clock-tick and neighbour noise), on the median of the ABAB ratios.
   if (top) {
     const judged = recorded.filter((l) => l.forward.serverCpuPct >= 20);
-    const all = recorded.map((l) => `N=${l.n} ${sign(l.recordingOverheadPct)}%`).join(', ');
+    const spread = (l: LoadResult) =>
+      l.overheadSpreadPct ? ` [${sign(l.overheadSpreadPct.min)}…${sign(l.overheadSpreadPct.max)}]` : '';
+    const all = recorded.map((l) => `N=${l.n} ${sign(l.recordingOverheadPct)}%${spread(l)}`).join(', ');
     const ok = judged.filter((l) => l.recordingOverheadPct <= RECORDING_OVERHEAD_TARGET_PCT).length;
     out.push({
       target: `recording adds ≤${RECORDING_OVERHEAD_TARGET_PCT} % server CPU over forwarding`,
       status: judged.length === 0 || (ok > 0 && ok < judged.length) ? 'inconclusive' : ok ? 'met' : 'missed',
-      detail: `${all} (judged on forward ≥ 20 % of a core: ${judged.map((l) => `N=${l.n}`).join(', ') || 'none'}); largest N=${top.n}: ${top.forward.serverCpuPct}% → ${top.record.serverCpuPct}% of a core`,
+      detail: `median of record / mean(neighbouring forward windows) - 1 [min…max]: ${all} (judged on forward ≥ 20 % of a core: ${judged.map((l) => `N=${l.n}`).join(', ') || 'none'}); largest N=${top.n}: ${top.forward.serverCpuPct}% → ${top.record.serverCpuPct}% of a core (median windows)`,
     });
   }
   if (ss) {
@@ -76,6 +118,17 @@ export function evaluateTargets(load: LoadResult[], ss: StartStopResult | null):
       detail:
         `short files (~${Math.round(ss.recordMs / 100) / 10} s, ${ss.m} tracks): p50 ${ss.stopUploadedMs.p50} ms, p95 ${ss.stopUploadedMs.p95} ms` +
         (top ? `; under load (N=${top.n}, ${top.meetings} recordings): p95 ${top.stopLatencyMs.p95} ms` : ''),
+    });
+  }
+  if (load.length) {
+    // The same target under load: every meeting's recording stopped at once while N publishers send.
+    const over = load.filter((l) => l.stopLatencyMs.p95 >= STOP_P95_TARGET_MS);
+    out.push({
+      target: `stop → UPLOADED p95 < ${STOP_P95_TARGET_MS} ms under load (all recordings stopped at once)`,
+      status: over.length === 0 ? 'met' : 'missed',
+      detail: load
+        .map((l) => `N=${l.n} (${l.meetings} recordings): p95 ${l.stopLatencyMs.p95} ms`)
+        .join(', '),
     });
   }
   return out;
@@ -119,7 +172,8 @@ export function renderMarkdown(r: BenchResult, resultFile: string): string {
     for (const f of r.failures) lines.push(`- N=${f.n}: ${f.error}`);
     lines.push('');
   }
-  lines.push('## Forwarding vs recording (same publishers, consecutive windows)', '');
+  if (r.notes) lines.push(r.notes, '');
+  lines.push('## Forwarding vs recording (same publishers, alternating windows)', '');
   lines.push(
     'Ingest only: the bench publishers do not answer `subscribe`, so the SFU forwards nothing ' +
       '(rtpForwarded 0); this is publish + (optionally) record, without fan-out.',
@@ -127,16 +181,17 @@ export function renderMarkdown(r: BenchResult, resultFile: string): string {
   );
   const rows: (string | number)[][] = [];
   for (const l of r.load) {
-    for (const [name, w] of [
-      ['forward', l.forward],
-      ['record', l.record],
-    ] as const) {
+    const ws = l.windows?.map((x, i) => [`${x.scenario} ${i + 1}`, x.w] as const) ?? [
+      ['forward', l.forward] as const,
+      ['record', l.record] as const,
+    ];
+    for (const [name, w] of ws) {
       rows.push([
         l.n,
         name,
         w.activeTrackRecordings,
         w.serverCpuPct,
-        `${w.generatorCpuPct}${w.generatorBound ? ' ⚠' : ''}`,
+        `${w.generatorCpuPct}${w.generatorMaxWorkerCpuPct !== undefined && l.workers && l.workers > 1 ? ` (max ${w.generatorMaxWorkerCpuPct})` : ''}${w.generatorBound ? ' ⚠' : ''}`,
         `${w.generatorEventLoopP99Ms}${w.generatorLagging || (w.generatorLagging === undefined && w.generatorEventLoopP99Ms > 20) ? ' ⚠' : ''}`,
         w.machineBusyPct,
         w.eventLoopP99Ms,
@@ -153,7 +208,7 @@ export function renderMarkdown(r: BenchResult, resultFile: string): string {
         'scenario',
         'active recordings (meetings)',
         'server CPU % of 1 core',
-        'generator CPU %',
+        'generator CPU % (busiest process)',
         'generator lag p99 ms',
         'machine busy % (all cores)',
         'server event-loop p99 ms',
@@ -166,7 +221,7 @@ export function renderMarkdown(r: BenchResult, resultFile: string): string {
     '',
   );
   lines.push(
-    '⚠ on generator CPU = generator-bound (≥ 85 % of a core): the generator, not the server, limits N. ' +
+    '⚠ on generator CPU = generator-bound (its busiest process ≥ 85 % of a core): the generator, not the server, limits N. ' +
       '⚠ on generator lag = its event loop lagged > 20 ms p99 (usually other load on the shared box): ' +
       'packets left in bursts rather than every 20 ms.',
     '',
@@ -178,7 +233,7 @@ export function renderMarkdown(r: BenchResult, resultFile: string): string {
         'N',
         'meetings',
         'connected/failed',
-        'recording overhead',
+        'recording overhead median [min…max] (pairs)',
         'sent total',
         'rtpReceived total',
         'loss',
@@ -194,7 +249,7 @@ export function renderMarkdown(r: BenchResult, resultFile: string): string {
         l.n,
         l.meetings,
         `${l.connect.connected}/${l.connect.failed}`,
-        `${sign(l.recordingOverheadPct)}%`,
+        `${sign(l.recordingOverheadPct)}%${l.overheadSpreadPct ? ` [${sign(l.overheadSpreadPct.min)}…${sign(l.overheadSpreadPct.max)}] (${l.overheadSpreadPct.n})` : ''}`,
         l.totalSent,
         l.totalRtpReceived,
         `${l.totalLossPct}%`,
@@ -267,23 +322,34 @@ export function renderMarkdown(r: BenchResult, resultFile: string): string {
 
 const METHOD = `## Method
 
-Run: \`unshare -n bash -c 'ip link set lo up && cd /work/main && npm run bench -- --n 20,50,100 --seconds 20'\`
+Run: \`unshare -n bash -c 'ip link set lo up && cd /work/main && npm run bench -- --n 100,200,300,400,500 --seconds 6 --pairs 3'\`
+(this page: that run, then \`--render <result.json> --notes bench/FINDINGS.md\` to add the findings;
+about 9.5 minutes on the 2-core box)
 (\`--quick\` = N 10, 5 s windows, 5 cycles; \`--m\` meeting size, default 5; \`--cycles\` start/stop cycles;
 \`--no-docs\` leaves this page alone; \`--render <result.json>\` re-renders this page from a saved result).
 All traffic is on 127.0.0.1 inside a fresh network namespace.
 
 - **Server**: the real server (\`packages/server/src/main.ts\` via tsx, LOG_LEVEL=warn), a fresh process and
   DATA_DIR per scenario and size.
-- **Load generator**: a separate Node process (\`bench/src/load-worker.ts\`, IPC) holding N werift
-  publishers, each sending a real Opus 440 Hz sine (ffmpeg libopus, 48 kbit/s CBR, 20 ms frames) at real
-  pace. Its CPU and event-loop lag are measured; a run where it used ≥ 85 % of a core or lagged
-  > 20 ms p99 is flagged generator-bound (⚠), and then the server figures are a floor, not a capacity.
+- **Load generator**: \`--workers\` (default 2) separate Node processes (\`bench/src/load-worker.ts\`, IPC)
+  holding N werift publishers between them, each sending a real Opus 440 Hz sine (ffmpeg libopus,
+  48 kbit/s CBR, 20 ms frames) at real pace. All publishers connect first (8 at a time in all), and only
+  then start sending. Its CPU (sum over processes, and the busiest one) and event-loop lag (worst
+  process) are measured; a run where a process used ≥ 85 % of a core or lagged > 20 ms p99 is flagged
+  (⚠), and then the server figures are a floor, not a capacity. Before any window, the server must
+  receive ≥ 80 % of the expected 50 packets/s per connected publisher, or the size fails.
+- **Server settings**: \`--udp-mux on\` (default) sets RTC_UDP_MUX_PORT (ICE UDP mux on one port).
+  \`--cpu-prof <dir>\` starts the server with \`--cpu-prof\`; \`bench/src/profile-summary.ts <dir>\`
+  summarises the profile (self time by function and by file).
 - **Ingest only, no fan-out**: the publishers ignore \`subscribe\`, so nothing is forwarded.
-- **Forward vs record**: the same N publishers are measured for \`--seconds\` without recording, then a
-  track recording of every meeting (all publishers) is started, 1 s of warm-up, and a second window
-  of the same length. Recording overhead = record CPU / forward CPU - 1. At small N both figures are a
-  few % of a core and the ratio is mostly noise (clock-tick resolution is 10 ms; the 2 cores are shared
-  with other work — see "machine busy").
+- **Forward vs record (ABAB…A)**: the same N publishers alternate \`--pairs\` times (default 3) between a
+  forward window (no recording) and a record window (a track recording of every meeting started, 1 s of
+  warm-up, measured, then stopped and checked), ending with a forward window. Each record window is
+  compared with the mean of the forward windows before and after it (cancels drift); the overhead is
+  the median of those ratios, with min…max as the spread. The tables show every window; the
+  "forward"/"record" figures elsewhere are the median window of each kind. At small N both figures are
+  a few % of a core and the ratio is mostly noise (clock-tick resolution is 10 ms; the 2 cores are
+  shared with other work — see "machine busy").
 - **CPU**: utime + stime of the whole process (all threads) from /proc/<pid>/stat over the window, as
   % of one core. **Event-loop p99 / RSS**: the server's own \`GET /v1/stats\` (histogram reset at each
   window start). **Loss**: publisher packets handed to werift vs the SFU's \`rtpReceived\`, exact over
@@ -296,7 +362,7 @@ All traffic is on 127.0.0.1 inside a fresh network namespace.
   header-on-disk figure, which is when the recording is live; first audio on disk is reported beside it.
 - **Stop latency**: PUT stop → GET /recordings/:id shows UPLOADED (polled every 10 ms), for the short
   start/stop files and for the load run's recordings (all meetings stopped at once, under load).
-- **File checks**: every file named in each manifest (fetched by its signed link) is ffprobed from the
+- **File checks** (the recordings of the last record window of each size, and every start/stop cycle): every file named in each manifest (fetched by its signed link) is ffprobed from the
   server's disk: Opus, 48 kHz, finite duration; frames_written - frames_filled must equal received -
   duplicated - late - invalid - ignored - overlapped - afterStop (runs before these were added omitted them);
   afterStop counts packets that reached the recorder after the stop instant; ffprobe duration vs

@@ -19,7 +19,7 @@ import {
   systemBusyPercent,
   type ProcCpuSample,
 } from './support/proc-stat.js';
-import { api, startServer, type ServerProcess } from '@trackroom/e2e/support';
+import { api, freePort, startServer, type ServerProcess } from '@trackroom/e2e/support';
 
 /** Tolerance of the duration checks (ms). */
 export const DURATION_TOLERANCE_MS = 40;
@@ -31,7 +31,7 @@ interface ServerStats {
   rss_bytes: number;
   event_loop_delay_ms: { p50: number; p99: number; max: number };
   media: {
-    sfu: { rtpReceived: number; rtpForwarded: number; peers: number };
+    sfu: { rtpReceived: number; rtpForwarded: number; peers: number; publishConnections: number };
     active_track_recordings: number;
   };
 }
@@ -40,8 +40,10 @@ export interface WindowMetrics {
   seconds: number;
   /** Whole server process (all threads) as % of one core, from /proc/<pid>/stat. */
   serverCpuPct: number;
-  /** The load generator process, same measure. */
+  /** The load generator processes together, same measure (may exceed 100 with several workers). */
   generatorCpuPct: number;
+  /** The busiest generator process, % of one core (each is one event loop). */
+  generatorMaxWorkerCpuPct?: number;
   generatorEventLoopP99Ms: number;
   /** Whole machine busy share (all cores, includes other people's work on a shared box). */
   machineBusyPct: number;
@@ -101,10 +103,20 @@ export interface LoadResult {
   m: number;
   meetings: number;
   connect: LoadGeneratorReady;
+  /** Generator processes and whether the server used the ICE UDP mux (one port). */
+  workers?: number;
+  udpMux?: boolean;
+  /** The forward and record windows with the median server CPU of their kind. */
   forward: WindowMetrics;
   record: WindowMetrics;
-  /** Record / forward server CPU - 1, in %. */
+  /** Every window in order: forward, record, forward, record, ..., forward (ABAB...A). */
+  windows?: { scenario: 'forward' | 'record'; w: WindowMetrics }[];
+  /**
+   * Median over the record windows of record CPU / mean(forward window before, forward window after)
+   * - 1, in %; the min and max of those ratios are the spread. One pair: record / forward - 1.
+   */
   recordingOverheadPct: number;
+  overheadSpreadPct?: { min: number; max: number; n: number };
   /** Over the whole run, after the publishers stopped: exact counts. */
   totalSent: number;
   totalRtpReceived: number;
@@ -188,19 +200,22 @@ async function measureWindow(
   const s0 = await stats(server, true);
   const g0 = await gen.sample();
   const c0: ProcCpuSample = readProcCpu(pid);
-  const gc0 = gen.cpu();
+  const gc0 = gen.cpus();
   const m0 = readSystemCpu();
   await sleep(seconds * 1000);
   const c1 = readProcCpu(pid);
-  const gc1 = gen.cpu();
+  const gc1 = gen.cpus();
   const m1 = readSystemCpu();
   const g1 = await gen.sample();
   const s1 = await stats(server, true);
-  const generatorCpuPct = cpuPercent(gc0, gc1);
+  const perWorker = gc0.map((a, i) => cpuPercent(a, gc1[i]!));
+  const generatorCpuPct = perWorker.reduce((a, b) => a + b, 0);
+  const maxWorker = Math.max(...perWorker);
   return {
     seconds,
     serverCpuPct: round(cpuPercent(c0, c1)),
     generatorCpuPct: round(generatorCpuPct),
+    generatorMaxWorkerCpuPct: round(maxWorker),
     generatorEventLoopP99Ms: round(g1.eventLoopP99Ms),
     machineBusyPct: round(systemBusyPercent(m0, m1)),
     eventLoopP50Ms: round(s1.event_loop_delay_ms.p50, 2),
@@ -211,7 +226,7 @@ async function measureWindow(
     rtpReceived: s1.media.sfu.rtpReceived - s0.media.sfu.rtpReceived,
     rtpForwarded: s1.media.sfu.rtpForwarded - s0.media.sfu.rtpForwarded,
     activeTrackRecordings: s1.media.active_track_recordings,
-    generatorBound: generatorCpuPct >= GENERATOR_CPU_LIMIT_PCT,
+    generatorBound: maxWorker >= GENERATOR_CPU_LIMIT_PCT,
     generatorLagging: g1.eventLoopP99Ms > GENERATOR_LAG_LIMIT_MS,
   };
 }
@@ -230,6 +245,44 @@ async function waitUploaded(call: Call, id: string, timeoutMs = 60_000): Promise
     if (Date.now() > end) throw new Error(`recording ${id} not UPLOADED within ${timeoutMs} ms`);
     await sleep(10);
   }
+}
+
+/**
+ * Waits for many recordings at once with one list request per 10 ms (not one GET per recording per
+ * 10 ms, which at 100 recordings is thousands of requests a second: load on the server under test,
+ * and it slowed the very stops being timed). Resolves with when each was first seen UPLOADED.
+ */
+async function waitAllUploaded(
+  call: Call,
+  ids: string[],
+  timeoutMs = 60_000,
+): Promise<Map<string, { at: number; view: RecordingView }>> {
+  const pending = new Set(ids);
+  const seen = new Map<string, number>();
+  const end = Date.now() + timeoutMs;
+  while (pending.size > 0) {
+    const r = await call<{ data: { id: string; status: string }[] }>(
+      'GET',
+      '/recordings?status=UPLOADED&status=ERRORED&per_page=100&sort_order=DESC',
+    );
+    if (r.status !== 200) throw new Error(`list recordings: ${r.status} ${JSON.stringify(r.json)}`);
+    const now = performance.now();
+    for (const row of r.json.data) {
+      if (!pending.has(row.id)) continue;
+      if (row.status === 'ERRORED') throw new Error(`recording ${row.id} ERRORED`);
+      pending.delete(row.id);
+      seen.set(row.id, now);
+    }
+    if (pending.size === 0) break;
+    if (Date.now() > end) throw new Error(`${pending.size} recordings not UPLOADED within ${timeoutMs} ms`);
+    await sleep(10);
+  }
+  const out = new Map<string, { at: number; view: RecordingView }>();
+  for (const id of ids) {
+    const v = await call<{ data: RecordingView }>('GET', `/recordings/${id}`);
+    out.set(id, { at: seen.get(id)!, view: v.json.data });
+  }
+  return out;
 }
 
 interface ManifestFile {
@@ -327,74 +380,175 @@ export interface LoadOptions {
   m: number;
   seconds: number;
   log: (s: string) => void;
+  /** Record windows, each bracketed by forward windows. Default 1. */
+  pairs?: number;
+  /** Generator processes. Default 1. */
+  workers?: number;
+  /** Start the server with RTC_UDP_MUX_PORT (ICE UDP mux on one port). Default false. */
+  udpMux?: boolean;
+  /** Write a V8 CPU profile of the server (--cpu-prof) into this directory. */
+  cpuProfDir?: string;
 }
 
+const median = (v: number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  const k = Math.floor(s.length / 2);
+  return s.length % 2 ? s[k]! : (s[k - 1]! + s[k]!) / 2;
+};
+
+/** The window with the median server CPU (lower median for an even count). */
+const medianWindow = (ws: WindowMetrics[]) =>
+  [...ws].sort((a, b) => a.serverCpuPct - b.serverCpuPct)[Math.floor((ws.length - 1) / 2)]!;
+
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
-  const server = await startServer({ env: { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn' } });
+  const pairs = Math.max(1, o.pairs ?? 1);
+  const workers = Math.max(1, o.workers ?? 1);
+  const env: Record<string, string> = { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn' };
+  // Any free port will do: everything is on 127.0.0.1 inside the benchmark's network namespace.
+  if (o.udpMux) env.RTC_UDP_MUX_PORT = String(await freePort());
+  const spawnedAt = performance.now();
+  // Seconds since the server was spawned: lines up windows with its --cpu-prof timeline.
+  const at = () => round((performance.now() - spawnedAt) / 1000);
+  const server = await startServer({
+    env,
+    ...(o.cpuProfDir ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', o.cpuProfDir] } : {}),
+  });
   const work = mkdtempSync(join(tmpdir(), 'trackroom-bench-load-'));
   let gen: LoadGenerator | undefined;
+  const serverGone = () =>
+    server.proc.exitCode !== null || server.proc.signalCode !== null
+      ? `; the server exited (${server.proc.exitCode ?? server.proc.signalCode}): ${server.output().slice(-1500)}`
+      : '';
   try {
     const call = api(server);
     const { ids, tokens } = await createMeetings(call, o.n, o.m);
-    o.log(`  n=${o.n}: ${ids.length} meetings; connecting publishers`);
+    o.log(`  n=${o.n}: ${ids.length} meetings; connecting publishers (${workers} generator process(es))`);
     const [g, connect] = await LoadGenerator.start({
       wsUrl: server.wsUrl,
       tokens,
       workDir: work,
-      connectConcurrency: 8,
+      connectConcurrency: Math.max(2, Math.ceil(8 / workers)),
+      workers,
     });
     gen = g;
     o.log(
       `  n=${o.n}: ${connect.connected} connected, ${connect.failed} failed in ${Math.round(connect.connectMs)} ms${connect.errors.length ? ` (${connect.errors.join('; ')})` : ''}`,
     );
+    await gen.play();
     await sleep(1000);
-    const forward = await measureWindow(server, gen, o.seconds);
-    o.log(`  n=${o.n}: forward server ${forward.serverCpuPct}% generator ${forward.generatorCpuPct}%`);
-
-    const recs: string[] = [];
-    for (const id of ids) {
-      const r = await call<{ data: { recording: { id: string } } }>('POST', '/recordings/track', {
-        meeting_id: id,
-      });
-      if (r.status !== 200) throw new Error(`start recording: ${r.status} ${JSON.stringify(r.json)}`);
-      recs.push(r.json.data.recording.id);
+    // Media must flow before anything is measured: a run whose connections carry nothing is a failure,
+    // not a low CPU figure.
+    {
+      const a = await stats(server, false);
+      await sleep(1000);
+      const b = await stats(server, false);
+      const rate = b.media.sfu.rtpReceived - a.media.sfu.rtpReceived;
+      const expected = connect.connected * 50;
+      if (rate < expected * 0.8)
+        throw new Error(
+          `media not flowing: ${rate} packets/s at the server for ${connect.connected} connected publishers (expected ≈${expected}); ${b.media.sfu.peers} peers, ${b.media.sfu.publishConnections} publish connections${serverGone()}`,
+        );
     }
-    await sleep(1000);
-    const record = await measureWindow(server, gen, o.seconds);
-    o.log(`  n=${o.n}: record server ${record.serverCpuPct}% generator ${record.generatorCpuPct}%`);
 
-    const stopLatencies = await Promise.all(
-      recs.map(async (id) => {
-        const t = performance.now();
-        const r = await call('PUT', `/recordings/${id}`, { action: 'stop' });
-        if (r.status !== 200) throw new Error(`stop recording: ${r.status}`);
-        const view = await waitUploaded(call, id);
-        return { ms: performance.now() - t, view, id };
-      }),
-    );
+    const windows: { scenario: 'forward' | 'record'; w: WindowMetrics }[] = [];
+    const stopLatencies: number[] = [];
+    const correctness = emptyCorrectness();
+    const forwardWindow = async () => {
+      const from = at();
+      const w = await measureWindow(server, gen!, o.seconds);
+      windows.push({ scenario: 'forward', w });
+      o.log(
+        `  n=${o.n}: forward server ${w.serverCpuPct}% generator ${w.generatorCpuPct}% event-loop p99 ${w.eventLoopP99Ms} ms (${from}-${at()} s)`,
+      );
+    };
+    await forwardWindow();
+    for (let k = 0; k < pairs; k++) {
+      const recs: string[] = [];
+      for (const id of ids) {
+        const r = await call<{ data: { recording: { id: string; status: string } } }>(
+          'POST',
+          '/recordings/track',
+          { meeting_id: id },
+        );
+        if (r.status !== 200) throw new Error(`start recording: ${r.status} ${JSON.stringify(r.json)}`);
+        if (r.json.data.recording.status === 'ERRORED')
+          throw new Error(`start recording: ERRORED ${JSON.stringify(r.json.data.recording)}`);
+        recs.push(r.json.data.recording.id);
+      }
+      await sleep(1000);
+      const from = at();
+      const w = await measureWindow(server, gen, o.seconds);
+      windows.push({ scenario: 'record', w });
+      o.log(
+        `  n=${o.n}: record server ${w.serverCpuPct}% generator ${w.generatorCpuPct}% event-loop p99 ${w.eventLoopP99Ms} ms (${from}-${at()} s)`,
+      );
+      const stopAt = new Map<string, number>();
+      await Promise.all(
+        recs.map(async (id) => {
+          const t = performance.now();
+          stopAt.set(id, t);
+          const r = await call('PUT', `/recordings/${id}`, { action: 'stop' });
+          if (r.status !== 200) {
+            // Say why: a 409 means the recording had already ended (ERRORED at start, or stopped
+            // when every peer left), which is itself the finding.
+            const cur = await call<{
+              data: RecordingView & { stop_reason?: unknown; error_reason?: unknown };
+            }>('GET', `/recordings/${id}`).catch(() => undefined);
+            const d = cur?.json.data;
+            throw new Error(
+              `stop recording: ${r.status} ${JSON.stringify(r.json)}; recording status ${d?.status} stop_reason ${JSON.stringify(d?.stop_reason)} error_reason ${JSON.stringify(d?.error_reason)}${serverGone()}`,
+            );
+          }
+        }),
+      );
+      const uploaded = await waitAllUploaded(call, recs);
+      const stopped = recs.map((id) => ({
+        id,
+        ms: uploaded.get(id)!.at - stopAt.get(id)!,
+        view: uploaded.get(id)!.view,
+      }));
+      for (const x of stopped) stopLatencies.push(x.ms);
+      // Every file is ffprobed; once per size (the last pair) keeps a run within minutes.
+      if (k === pairs - 1) for (const x of stopped) await checkRecording(server, x.view, x.id, correctness);
+      await sleep(1000);
+      await forwardWindow();
+    }
     const final = await gen.stopPlaying();
     await sleep(300);
     const end = await stats(server, false);
     await gen.close();
     gen = undefined;
 
-    const correctness = emptyCorrectness();
-    for (const s of stopLatencies) await checkRecording(server, s.view, s.id, correctness);
+    const fw = windows.filter((x) => x.scenario === 'forward').map((x) => x.w);
+    const rw = windows.filter((x) => x.scenario === 'record').map((x) => x.w);
+    const ratios = rw.map(
+      (r, i) => (r.serverCpuPct / ((fw[i]!.serverCpuPct + fw[i + 1]!.serverCpuPct) / 2) - 1) * 100,
+    );
     const totalRtpReceived = end.media.sfu.rtpReceived;
     return {
       n: o.n,
       m: o.m,
       meetings: ids.length,
       connect,
-      forward,
-      record,
-      recordingOverheadPct: round((record.serverCpuPct / forward.serverCpuPct - 1) * 100),
+      workers,
+      udpMux: Boolean(o.udpMux),
+      forward: medianWindow(fw),
+      record: medianWindow(rw),
+      windows,
+      recordingOverheadPct: round(median(ratios)),
+      overheadSpreadPct: {
+        min: round(Math.min(...ratios)),
+        max: round(Math.max(...ratios)),
+        n: ratios.length,
+      },
       totalSent: final.sent,
       totalRtpReceived,
       totalLossPct: final.sent > 0 ? round(((final.sent - totalRtpReceived) / final.sent) * 100, 3) : 0,
-      stopLatencyMs: summarize(stopLatencies.map((s) => s.ms)),
+      stopLatencyMs: summarize(stopLatencies),
       correctness,
     };
+  } catch (err) {
+    throw new Error(`${String(err)}${String(err).includes('the server exited') ? '' : serverGone()}`);
   } finally {
     await gen?.close();
     await server.stop();
@@ -457,6 +611,7 @@ export async function runStartStop(o: StartStopOptions): Promise<StartStopResult
       connectConcurrency: 4,
     });
     gen = g;
+    await gen.play();
     await sleep(1000);
     const http: number[] = [];
     const file: number[] = [];

@@ -34,14 +34,19 @@ export async function freePort(): Promise<number> {
 }
 
 export async function startServer(
-  opts: { dataDir?: string; env?: Record<string, string> } = {},
+  opts: {
+    dataDir?: string;
+    env?: Record<string, string>;
+    /** Extra Node options before the script, e.g. `--cpu-prof`. */
+    nodeArgs?: string[];
+  } = {},
 ): Promise<ServerProcess> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'trackroom-e2e-'));
   const port = await freePort();
   const token = 'e2e-admin-token-0123456789abcdef';
   const proc = spawn(
     process.execPath,
-    ['--conditions=source', '--import', 'tsx', 'packages/server/src/main.ts'],
+    [...(opts.nodeArgs ?? []), '--conditions=source', '--import', 'tsx', 'packages/server/src/main.ts'],
     {
       cwd: root,
       env: {
