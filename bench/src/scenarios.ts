@@ -405,7 +405,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const workers = Math.max(1, o.workers ?? 1);
   const env: Record<string, string> = { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn' };
   // Any free port will do: everything is on 127.0.0.1 inside the benchmark's network namespace.
-  if (o.udpMux) env.RTC_UDP_MUX_PORT = String(await freePort());
+  env.RTC_UDP_MUX_PORT = o.udpMux ? String(await freePort()) : 'off';
   const spawnedAt = performance.now();
   // Seconds since the server was spawned: lines up windows with its --cpu-prof timeline.
   const at = () => round((performance.now() - spawnedAt) / 1000);

@@ -41,6 +41,18 @@ function intFrom(env: NodeJS.ProcessEnv, name: string, def: number | undefined, 
   return n;
 }
 
+/**
+ * All media on one UDP port (ICE UDP mux), measured cheaper at high track counts. Default: the
+ * HTTP port's number (TCP and UDP do not collide), unless a port range is configured or the
+ * HTTP port is picked by the system (PORT=0). RTC_UDP_MUX_PORT=off disables it.
+ */
+function udpMux(env: NodeJS.ProcessEnv, port: number, hasRange: boolean): number | undefined {
+  const raw = env.RTC_UDP_MUX_PORT;
+  if (raw === 'off') return undefined;
+  if (raw === undefined || raw === '') return hasRange || port < 1024 ? undefined : port;
+  return intFrom(env, 'RTC_UDP_MUX_PORT', undefined, 1024, 65535);
+}
+
 /** Reads the configuration; creates DATA_DIR and, when RTK_API_TOKEN is unset, a persistent token in it. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const port = intFrom(env, 'PORT', 8787, 0, 65535) ?? 8787;
@@ -89,7 +101,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       announcedAddress: env.RTC_ANNOUNCED_ADDRESS || undefined,
       portRangeBegin,
       portRangeEnd,
-      udpMuxPort: intFrom(env, 'RTC_UDP_MUX_PORT', undefined, 1024, 65535),
+      udpMuxPort: udpMux(env, port, portRangeBegin !== undefined),
     },
     downloadUrlTtlSeconds:
       intFrom(env, 'DOWNLOAD_URL_TTL_SECONDS', 7 * 24 * 3600, 1, 365 * 24 * 3600) ?? 604800,
