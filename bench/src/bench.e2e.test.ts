@@ -63,6 +63,10 @@ test('bench harness runs at a tiny size and reports every scenario', () => {
   assert.equal(l.forward.activeTrackRecordings, 0);
   assert.equal(l.record.activeTrackRecordings, 1, 'one track recording of the one meeting');
   assert.ok(Number.isFinite(l.totalLossPct));
+  // Fan-out is the default: the two publishers of the one meeting subscribe to each other.
+  assert.equal(l.fanout, true);
+  assert.deepEqual(l.subscriptions && [l.subscriptions.expected, l.subscriptions.up], [2, 2]);
+  assert.ok(Number.isFinite(l.forwardLossPct) && (l.totalRtpForwarded ?? 0) > 0, 'packets were forwarded');
   assert.ok(Number.isFinite(l.stopLatencyMs.p95));
   assert.equal(l.correctness.files, 2);
   assert.equal(l.correctness.invalid, 0, l.correctness.problems.join('\n'));

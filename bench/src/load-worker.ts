@@ -1,6 +1,8 @@
 /**
  * Load-generator process (see load.ts): N werift publishers, each playing real Opus (a 440 Hz sine
- * encoded by ffmpeg) at real pace. Configured through BENCH_WORKER_CONFIG, driven over IPC.
+ * encoded by ffmpeg) at real pace and, with `fanout`, subscribed to every other member of its
+ * meeting (counting the RTP received per subscription). Configured through BENCH_WORKER_CONFIG,
+ * driven over IPC.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { sineOpusPackets } from '@trackroom/recorder/testing';
@@ -22,7 +24,9 @@ async function main(): Promise<void> {
   const queue = [...config.tokens];
   const connectOne = async (token: string) => {
     try {
-      const p = await OpusPublisher.connect(`${config.wsUrl}?authToken=${token}`);
+      const p = await OpusPublisher.connect(`${config.wsUrl}?authToken=${token}`, {
+        subscribe: config.fanout ?? false,
+      });
       publishers.push(p);
       await p.join();
       await p.publish();
@@ -36,6 +40,9 @@ async function main(): Promise<void> {
       for (let t = queue.shift(); t !== undefined; t = queue.shift()) await connectOne(t);
     }),
   );
+  // Subscriptions offered so far are up (or failed) before anything plays; ones to publishers of the
+  // other generator process may still arrive, which the benchmark waits for (`subscriptions`).
+  await Promise.all(publishers.map((p) => p.settled()));
   eld.enable();
   send({
     type: 'ready',
@@ -48,6 +55,13 @@ async function main(): Promise<void> {
   const sample = (): LoadWorkerSample => {
     const s = {
       sent: publishers.reduce((a, p) => a + p.sent, 0),
+      received: publishers.reduce((a, p) => a + p.received, 0),
+      subscriptions: publishers.reduce((a, p) => a + p.subscribed, 0),
+      silentSubscriptions: publishers.reduce(
+        (a, p) => a + [...p.receivedBySubscription.values()].filter((v) => v === 0).length,
+        0,
+      ),
+      subscribeFailures: publishers.reduce((a, p) => a + p.subscribeErrors.length, 0),
       eventLoopP99Ms: eld.percentile(99) / 1e6,
       eventLoopMaxMs: eld.max / 1e6,
     };

@@ -16,6 +16,11 @@ export interface LoadWorkerConfig {
   workDir: string;
   /** Publishers connecting at the same time. */
   connectConcurrency: number;
+  /**
+   * Fan-out: every publisher also answers the server's `subscribe` (one recvonly peer connection per
+   * other member of its meeting) and counts the RTP it receives. Default false (ingest only).
+   */
+  fanout?: boolean;
 }
 
 export type LoadWorkerRequest =
@@ -24,6 +29,14 @@ export type LoadWorkerRequest =
 export interface LoadWorkerSample {
   /** Packets handed to werift by all publishers since they started. */
   sent: number;
+  /** Packets received over all subscriptions since they started (fan-out only, else 0). */
+  received: number;
+  /** Subscriptions whose peer connection is up. */
+  subscriptions: number;
+  /** Up subscriptions that received nothing so far (meaningful once playing). */
+  silentSubscriptions: number;
+  /** Subscriptions that failed to come up. */
+  subscribeFailures: number;
   /** The worker's event-loop delay since the previous sample (ms); pacing is 20 ms. */
   eventLoopP99Ms: number;
   eventLoopMaxMs: number;
@@ -156,7 +169,8 @@ class LoadWorker {
 }
 
 function strip(m: LoadWorkerSample & { type: string }): LoadWorkerSample {
-  return { sent: m.sent, eventLoopP99Ms: m.eventLoopP99Ms, eventLoopMaxMs: m.eventLoopMaxMs };
+  const { type: _, ...rest } = m;
+  return rest;
 }
 
 /**
@@ -235,6 +249,10 @@ export class LoadGenerator {
 function merge(s: LoadWorkerSample[]): LoadWorkerSample {
   return {
     sent: s.reduce((a, x) => a + x.sent, 0),
+    received: s.reduce((a, x) => a + x.received, 0),
+    subscriptions: s.reduce((a, x) => a + x.subscriptions, 0),
+    silentSubscriptions: s.reduce((a, x) => a + x.silentSubscriptions, 0),
+    subscribeFailures: s.reduce((a, x) => a + x.subscribeFailures, 0),
     eventLoopP99Ms: Math.max(...s.map((x) => x.eventLoopP99Ms)),
     eventLoopMaxMs: Math.max(...s.map((x) => x.eventLoopMaxMs)),
   };

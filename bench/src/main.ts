@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- [--n 20,50,100] [--m 5] [--seconds 20] [--cycles 10] [--quick]
  *                   [--out bench/results] [--no-docs] [--skip-start-stop]
- *                   [--pairs 3] [--workers 2] [--udp-mux on|off] [--cpu-prof <dir>]`
+ *                   [--pairs 3] [--workers 2] [--udp-mux on|off] [--fanout on|off] [--cpu-prof <dir>]`
  *
  * Runs every scenario at each size, writes bench/results/<timestamp>.json, prints a Markdown report
  * and writes it to docs/BENCHMARKS.md (unless --no-docs). Run it in a fresh network namespace so all
@@ -39,6 +39,9 @@ const { values } = parseArgs({
     pairs: { type: 'string' },
     workers: { type: 'string', default: '2' },
     'udp-mux': { type: 'string', default: 'on' },
+    // on: every publisher subscribes to the others of its meeting (forwarding with fan-out);
+    // off: publishers ignore `subscribe` (ingest only, nothing forwarded).
+    fanout: { type: 'string', default: 'on' },
     'cpu-prof': { type: 'string' },
     notes: { type: 'string' },
   },
@@ -85,6 +88,7 @@ const cycles = Math.round(num(values.cycles ?? (quick ? '5' : '10'), 'cycles'));
 const pairs = Math.round(num(values.pairs ?? (quick ? '1' : '3'), 'pairs'));
 const workers = Math.round(num(values.workers, 'workers'));
 const udpMux = values['udp-mux'] !== 'off';
+const fanout = values.fanout !== 'off';
 const cpuProf = values['cpu-prof'];
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -92,7 +96,9 @@ const began = performance.now();
 const load: LoadResult[] = [];
 const failures: { n: number; error: string }[] = [];
 for (const n of ns) {
-  log(`load: N=${n}, meetings of ${m}, ${seconds} s forward + ${seconds} s record`);
+  log(
+    `load: N=${n}, meetings of ${m}, ${fanout ? 'fan-out (everyone subscribed)' : 'ingest only'}, ${seconds} s forward + ${seconds} s record`,
+  );
   try {
     load.push(
       await runLoad({
@@ -103,6 +109,7 @@ for (const n of ns) {
         pairs,
         workers,
         udpMux,
+        fanout,
         ...(cpuProf ? { cpuProfDir: join(cpuProf, `n${n}`) } : {}),
       }),
     );
@@ -121,7 +128,7 @@ if (!values['skip-start-stop']) {
 const machine = { ...machineInfo(), nproc: availableParallelism() };
 const result: BenchResult = {
   machine,
-  config: { n: ns, m, seconds, cycles, quick, pairs, workers, udpMux },
+  config: { n: ns, m, seconds, cycles, quick, pairs, workers, udpMux, fanout },
   load,
   failures,
   startStop,

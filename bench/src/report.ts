@@ -12,6 +12,7 @@ export interface BenchResult {
     pairs?: number;
     workers?: number;
     udpMux?: boolean;
+    fanout?: boolean;
   };
   load: LoadResult[];
   /** Sizes whose run broke (connection failures, API errors), with the error. */
@@ -35,11 +36,34 @@ export const START_P95_TARGET_MS = 100;
 export const STOP_P95_TARGET_MS = 1000;
 export const CAPACITY_EVENT_LOOP_P99_MS = 50;
 
+export const modeOf = (l: LoadResult) => (l.fanout ? 'fan-out' : 'ingest only');
+
+/**
+ * The load targets are judged per mode (fan-out: everyone subscribed; ingest only: nothing forwarded)
+ * when a result holds both, each labelled with its mode; the start/stop targets once.
+ */
 export function evaluateTargets(load: LoadResult[], ss: StartStopResult | null): TargetResult[] {
+  const modes = [...new Set(load.map(modeOf))].sort((a) => (a === 'fan-out' ? -1 : 1));
+  if (modes.length <= 1) return evaluateMode(load, ss);
+  const out: TargetResult[] = [];
+  for (const mode of modes) {
+    const ts = evaluateMode(
+      load.filter((l) => modeOf(l) === mode),
+      null,
+    );
+    out.push(...ts.map((t) => ({ ...t, target: `${t.target} — ${mode}` })));
+  }
+  return [...out, ...evaluateMode([], ss)];
+}
+
+function evaluateMode(load: LoadResult[], ss: StartStopResult | null): TargetResult[] {
   const out: TargetResult[] = [];
   // 1. ≥300 recorded tracks per core, zero loss: only a run that really recorded ≥300 tracks counts.
   const recorded = load.filter((l) => l.record.activeTrackRecordings > 0);
-  const clean = (l: LoadResult) => l.totalSent === l.totalRtpReceived && l.correctness.manifestLost === 0;
+  const clean = (l: LoadResult) =>
+    l.totalSent === l.totalRtpReceived &&
+    l.correctness.manifestLost === 0 &&
+    (l.totalRtpForwarded ?? 0) === (l.totalSubscriberReceived ?? 0);
   const big = recorded.find(
     (l) => l.connect.connected >= TRACKS_PER_CORE_TARGET && l.record.serverCpuPct <= 100 && clean(l),
   );
@@ -60,7 +84,7 @@ export function evaluateTargets(load: LoadResult[], ss: StartStopResult | null):
       status: 'not reached',
       detail:
         `${why}; server ${top.record.serverCpuPct}% of a core for ${top.connect.connected} recorded tracks, ` +
-        `loss ${top.totalSent - top.totalRtpReceived} of ${top.totalSent} packets (manifest lost ${top.correctness.manifestLost}); ` +
+        `loss ${top.totalSent - top.totalRtpReceived} of ${top.totalSent} packets (manifest lost ${top.correctness.manifestLost})${fwdLoss(top)}; ` +
         `a linear extrapolation would give ≈${perCore} tracks/core — not measured`,
     });
   }
@@ -88,7 +112,7 @@ export function evaluateTargets(load: LoadResult[], ss: StartStopResult | null):
           ? `N=${best.n}: loss 0, event-loop p99 ≤ ${Math.max(...windowsOf(best).map((w) => w.eventLoopP99Ms))} ms; ${limit(best)}`
           : 'no size fits') +
         (above
-          ? `. Next size N=${above.n} does not fit: loss ${above.totalSent - above.totalRtpReceived}, failed ${above.connect.failed}, event-loop p99 up to ${Math.max(...windowsOf(above).map((w) => w.eventLoopP99Ms))} ms; ${limit(above)}`
+          ? `. Next size N=${above.n} does not fit: loss ${above.totalSent - above.totalRtpReceived}${fwdLoss(above)}, failed ${above.connect.failed}, event-loop p99 up to ${Math.max(...windowsOf(above).map((w) => w.eventLoopP99Ms))} ms; ${limit(above)}`
           : `. No larger size was run: ${best ? `N=${best.n}` : 'the largest'} is a floor, not the limit`),
     });
   }
@@ -135,6 +159,10 @@ export function evaluateTargets(load: LoadResult[], ss: StartStopResult | null):
 }
 
 const sign = (v: number) => (v >= 0 ? `+${v}` : String(v));
+const fwdLoss = (l: LoadResult) =>
+  l.fanout
+    ? `, forwarded ${l.totalRtpForwarded} → subscribers received ${l.totalSubscriberReceived} (forwarding loss ${l.forwardLossPct}%)`
+    : '';
 
 function table(head: string[], rows: (string | number)[][]): string {
   return [
@@ -175,10 +203,41 @@ export function renderMarkdown(r: BenchResult, resultFile: string): string {
   if (r.notes) lines.push(r.notes, '');
   lines.push('## Forwarding vs recording (same publishers, alternating windows)', '');
   lines.push(
-    'Ingest only: the bench publishers do not answer `subscribe`, so the SFU forwards nothing ' +
-      '(rtpForwarded 0); this is publish + (optionally) record, without fan-out.',
+    '**fan-out**: every publisher also subscribes to the other members of its meeting (meetings of ' +
+      `${r.config.m}: each receives ${r.config.m - 1} streams) and counts what arrives, so the forward windows ` +
+      'are real forwarding. **ingest only**: the publishers ignore `subscribe`, so the SFU forwards nothing ' +
+      '(rtpForwarded 0); that is publish + (optionally) record, without fan-out.',
     '',
   );
+  const both = r.load.filter((l) => l.fanout).filter((f) => r.load.some((i) => !i.fanout && i.n === f.n));
+  if (both.length) {
+    lines.push('### Fan-out next to ingest only (same N; median windows, overhead median [min…max])', '');
+    lines.push(
+      table(
+        [
+          'N',
+          'mode',
+          'forward CPU %',
+          'record CPU %',
+          'recording overhead',
+          'generator CPU % (busiest)',
+          'generator lag p99 ms',
+        ],
+        both.flatMap((f) =>
+          [f, ...r.load.filter((i) => !i.fanout && i.n === f.n)].map((l) => [
+            l.n,
+            modeOf(l),
+            l.forward.serverCpuPct,
+            l.record.serverCpuPct,
+            `${sign(l.recordingOverheadPct)}%${l.overheadSpreadPct ? ` [${sign(l.overheadSpreadPct.min)}…${sign(l.overheadSpreadPct.max)}]` : ''}`,
+            `${l.record.generatorCpuPct} (${l.record.generatorMaxWorkerCpuPct ?? l.record.generatorCpuPct})`,
+            l.record.generatorEventLoopP99Ms,
+          ]),
+        ),
+      ),
+      '',
+    );
+  }
   const rows: (string | number)[][] = [];
   for (const l of r.load) {
     const ws = l.windows?.map((x, i) => [`${x.scenario} ${i + 1}`, x.w] as const) ?? [
@@ -188,6 +247,7 @@ export function renderMarkdown(r: BenchResult, resultFile: string): string {
     for (const [name, w] of ws) {
       rows.push([
         l.n,
+        modeOf(l),
         name,
         w.activeTrackRecordings,
         w.serverCpuPct,
@@ -198,6 +258,8 @@ export function renderMarkdown(r: BenchResult, resultFile: string): string {
         w.rssMb,
         w.sent,
         w.rtpReceived,
+        w.rtpForwarded,
+        l.fanout ? (w.subscriberReceived ?? '') : '–',
       ]);
     }
   }
@@ -205,6 +267,7 @@ export function renderMarkdown(r: BenchResult, resultFile: string): string {
     table(
       [
         'N',
+        'mode',
         'scenario',
         'active recordings (meetings)',
         'server CPU % of 1 core',
@@ -215,6 +278,8 @@ export function renderMarkdown(r: BenchResult, resultFile: string): string {
         'RSS MB',
         'sent (window)',
         'rtpReceived (window)',
+        'rtpForwarded (window)',
+        'received by subscribers (window)',
       ],
       rows,
     ),
@@ -231,12 +296,18 @@ export function renderMarkdown(r: BenchResult, resultFile: string): string {
     table(
       [
         'N',
+        'mode',
         'meetings',
         'connected/failed',
+        'subscriptions up/expected (failed)',
         'recording overhead median [min…max] (pairs)',
         'sent total',
         'rtpReceived total',
         'loss',
+        'rtpForwarded total',
+        'subscribers received total',
+        'forwarding loss',
+        'silent subscriptions',
         'manifest received/lost',
         'stop→UPLOADED p50/p95 ms',
         'files',
@@ -247,12 +318,20 @@ export function renderMarkdown(r: BenchResult, resultFile: string): string {
       ],
       r.load.map((l) => [
         l.n,
+        modeOf(l),
         l.meetings,
         `${l.connect.connected}/${l.connect.failed}`,
+        l.subscriptions
+          ? `${l.subscriptions.up}/${l.subscriptions.expected} (${l.subscriptions.failed})`
+          : '–',
         `${sign(l.recordingOverheadPct)}%${l.overheadSpreadPct ? ` [${sign(l.overheadSpreadPct.min)}…${sign(l.overheadSpreadPct.max)}] (${l.overheadSpreadPct.n})` : ''}`,
         l.totalSent,
         l.totalRtpReceived,
         `${l.totalLossPct}%`,
+        l.fanout ? (l.totalRtpForwarded ?? '') : '–',
+        l.fanout ? (l.totalSubscriberReceived ?? '') : '–',
+        l.fanout ? `${l.forwardLossPct}%` : '–',
+        l.fanout ? (l.silentSubscriptions ?? '') : '–',
         `${l.correctness.manifestReceived}/${l.correctness.manifestLost}`,
         `${l.stopLatencyMs.p50}/${l.stopLatencyMs.p95}`,
         l.correctness.files,
@@ -341,7 +420,16 @@ All traffic is on 127.0.0.1 inside a fresh network namespace.
 - **Server settings**: \`--udp-mux on\` (default) sets RTC_UDP_MUX_PORT (ICE UDP mux on one port).
   \`--cpu-prof <dir>\` starts the server with \`--cpu-prof\`; \`bench/src/profile-summary.ts <dir>\`
   summarises the profile (self time by function and by file).
-- **Ingest only, no fan-out**: the publishers ignore \`subscribe\`, so nothing is forwarded.
+- **Fan-out (\`--fanout on\`, the default)**: every publisher also answers the server's \`subscribe\`
+  for each other member of its meeting (a recvonly werift peer connection per remote publisher, as a
+  browser does) and counts the RTP that arrives per subscription. All subscriptions must be up before
+  anything plays, and the SFU must forward ≥ 80 % of 50 packets/s per subscription. **Forwarding
+  loss**: the SFU's \`rtpForwarded\` vs the packets the subscribers received, exact over the whole run
+  (publishers stopped first); "silent subscriptions" are subscriptions that were up and received
+  nothing. Receiving is the generator's costliest part (SRTP decrypt and RTCP in JS, one peer
+  connection per subscription), so it limits N well below the ingest-only sizes. The start/stop
+  scenario stays ingest only. **Ingest only (\`--fanout off\`)**: the publishers ignore
+  \`subscribe\`, so nothing is forwarded (the runs before fan-out existed are all of this kind).
 - **Forward vs record (ABAB…A)**: the same N publishers alternate \`--pairs\` times (default 3) between a
   forward window (no recording) and a record window (a track recording of every meeting started, 1 s of
   warm-up, measured, then stopped and checked), ending with a forward window. Each record window is

@@ -31,7 +31,13 @@ interface ServerStats {
   rss_bytes: number;
   event_loop_delay_ms: { p50: number; p99: number; max: number };
   media: {
-    sfu: { rtpReceived: number; rtpForwarded: number; peers: number; publishConnections: number };
+    sfu: {
+      rtpReceived: number;
+      rtpForwarded: number;
+      peers: number;
+      publishConnections: number;
+      subscriptions: number;
+    };
     active_track_recordings: number;
   };
 }
@@ -56,6 +62,8 @@ export interface WindowMetrics {
   /** Server rtpReceived over the window (window edges are read ~ms apart: approximate). */
   rtpReceived: number;
   rtpForwarded: number;
+  /** Packets the subscribers received during the window (fan-out; approximate like rtpReceived). */
+  subscriberReceived?: number;
   activeTrackRecordings: number;
   /** Generator at ≥ GENERATOR_CPU_LIMIT_PCT of a core: the generator, not the server, limits N. */
   generatorBound: boolean;
@@ -106,6 +114,13 @@ export interface LoadResult {
   /** Generator processes and whether the server used the ICE UDP mux (one port). */
   workers?: number;
   udpMux?: boolean;
+  /**
+   * Fan-out: every publisher subscribed to the others of its meeting. Absent/false: ingest only
+   * (nothing forwarded).
+   */
+  fanout?: boolean;
+  /** Fan-out: subscriptions expected (Σ k(k-1) over meetings), up before playing, and failed. */
+  subscriptions?: { expected: number; up: number; failed: number; waitMs: number };
   /** The forward and record windows with the median server CPU of their kind. */
   forward: WindowMetrics;
   record: WindowMetrics;
@@ -121,6 +136,14 @@ export interface LoadResult {
   totalSent: number;
   totalRtpReceived: number;
   totalLossPct: number;
+  /**
+   * Fan-out, exact over the whole run: the SFU's rtpForwarded, what the subscribers received, the
+   * loss between the two, and up subscriptions that received nothing at all.
+   */
+  totalRtpForwarded?: number;
+  totalSubscriberReceived?: number;
+  forwardLossPct?: number;
+  silentSubscriptions?: number;
   /** PUT stop → UPLOADED for the recordings of this run (files of `seconds` + warm-up, under load). */
   stopLatencyMs: LatencySummary;
   correctness: CorrectnessResult;
@@ -225,6 +248,7 @@ async function measureWindow(
     sent: g1.sent - g0.sent,
     rtpReceived: s1.media.sfu.rtpReceived - s0.media.sfu.rtpReceived,
     rtpForwarded: s1.media.sfu.rtpForwarded - s0.media.sfu.rtpForwarded,
+    subscriberReceived: g1.received - g0.received,
     activeTrackRecordings: s1.media.active_track_recordings,
     generatorBound: maxWorker >= GENERATOR_CPU_LIMIT_PCT,
     generatorLagging: g1.eventLoopP99Ms > GENERATOR_LAG_LIMIT_MS,
@@ -388,6 +412,8 @@ export interface LoadOptions {
   udpMux?: boolean;
   /** Write a V8 CPU profile of the server (--cpu-prof) into this directory. */
   cpuProfDir?: string;
+  /** Every publisher subscribes to the others of its meeting. Default false (ingest only). */
+  fanout?: boolean;
 }
 
 const median = (v: number[]) => {
@@ -429,11 +455,40 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       workDir: work,
       connectConcurrency: Math.max(2, Math.ceil(8 / workers)),
       workers,
+      fanout: Boolean(o.fanout),
     });
     gen = g;
     o.log(
       `  n=${o.n}: ${connect.connected} connected, ${connect.failed} failed in ${Math.round(connect.connectMs)} ms${connect.errors.length ? ` (${connect.errors.join('; ')})` : ''}`,
     );
+    let subscriptions: LoadResult['subscriptions'];
+    if (o.fanout) {
+      // Everyone subscribed before anything plays: Σ k(k-1) over the meetings.
+      let expected = 0;
+      for (let k = 0; k * o.m < o.n; k++) {
+        const size = Math.min(o.m, o.n - k * o.m);
+        expected += size * (size - 1);
+      }
+      const t = performance.now();
+      let s = await gen.sample();
+      while (s.subscriptions + s.subscribeFailures < expected && performance.now() - t < 60_000) {
+        await sleep(250);
+        s = await gen.sample();
+      }
+      subscriptions = {
+        expected,
+        up: s.subscriptions,
+        failed: s.subscribeFailures,
+        waitMs: round(performance.now() - t, 0),
+      };
+      o.log(
+        `  n=${o.n}: fan-out: ${s.subscriptions} of ${expected} subscriptions up, ${s.subscribeFailures} failed (waited ${subscriptions.waitMs} ms)`,
+      );
+      if (s.subscriptions < expected * 0.95)
+        throw new Error(
+          `fan-out: only ${s.subscriptions} of ${expected} subscriptions up (${s.subscribeFailures} failed)${serverGone()}`,
+        );
+    }
     await gen.play();
     await sleep(1000);
     // Media must flow before anything is measured: a run whose connections carry nothing is a failure,
@@ -448,6 +503,14 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         throw new Error(
           `media not flowing: ${rate} packets/s at the server for ${connect.connected} connected publishers (expected ≈${expected}); ${b.media.sfu.peers} peers, ${b.media.sfu.publishConnections} publish connections${serverGone()}`,
         );
+      if (o.fanout) {
+        const fwd = b.media.sfu.rtpForwarded - a.media.sfu.rtpForwarded;
+        const want = b.media.sfu.subscriptions * 50;
+        if (fwd < want * 0.8)
+          throw new Error(
+            `fan-out not flowing: ${fwd} packets/s forwarded for ${b.media.sfu.subscriptions} subscriptions (expected ≈${want})${serverGone()}`,
+          );
+      }
     }
 
     const windows: { scenario: 'forward' | 'record'; w: WindowMetrics }[] = [];
@@ -458,7 +521,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       const w = await measureWindow(server, gen!, o.seconds);
       windows.push({ scenario: 'forward', w });
       o.log(
-        `  n=${o.n}: forward server ${w.serverCpuPct}% generator ${w.generatorCpuPct}% event-loop p99 ${w.eventLoopP99Ms} ms (${from}-${at()} s)`,
+        `  n=${o.n}: forward server ${w.serverCpuPct}% generator ${w.generatorCpuPct}% event-loop p99 ${w.eventLoopP99Ms} ms${o.fanout ? ` forwarded ${w.rtpForwarded} received ${w.subscriberReceived}` : ''} (${from}-${at()} s)`,
       );
     };
     await forwardWindow();
@@ -480,7 +543,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       const w = await measureWindow(server, gen, o.seconds);
       windows.push({ scenario: 'record', w });
       o.log(
-        `  n=${o.n}: record server ${w.serverCpuPct}% generator ${w.generatorCpuPct}% event-loop p99 ${w.eventLoopP99Ms} ms (${from}-${at()} s)`,
+        `  n=${o.n}: record server ${w.serverCpuPct}% generator ${w.generatorCpuPct}% event-loop p99 ${w.eventLoopP99Ms} ms${o.fanout ? ` forwarded ${w.rtpForwarded} received ${w.subscriberReceived}` : ''} (${from}-${at()} s)`,
       );
       const stopAt = new Map<string, number>();
       await Promise.all(
@@ -516,6 +579,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     const final = await gen.stopPlaying();
     await sleep(300);
     const end = await stats(server, false);
+    // Subscribers counted after the server's last forward (the stopped sample can be a little early).
+    const after = o.fanout ? await gen.sample() : final;
     await gen.close();
     gen = undefined;
 
@@ -525,6 +590,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       (r, i) => (r.serverCpuPct / ((fw[i]!.serverCpuPct + fw[i + 1]!.serverCpuPct) / 2) - 1) * 100,
     );
     const totalRtpReceived = end.media.sfu.rtpReceived;
+    const totalRtpForwarded = end.media.sfu.rtpForwarded;
     return {
       n: o.n,
       m: o.m,
@@ -532,6 +598,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       connect,
       workers,
       udpMux: Boolean(o.udpMux),
+      fanout: Boolean(o.fanout),
+      ...(subscriptions ? { subscriptions } : {}),
       forward: medianWindow(fw),
       record: medianWindow(rw),
       windows,
@@ -544,6 +612,17 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       totalSent: final.sent,
       totalRtpReceived,
       totalLossPct: final.sent > 0 ? round(((final.sent - totalRtpReceived) / final.sent) * 100, 3) : 0,
+      ...(o.fanout
+        ? {
+            totalRtpForwarded,
+            totalSubscriberReceived: after.received,
+            forwardLossPct:
+              totalRtpForwarded > 0
+                ? round(((totalRtpForwarded - after.received) / totalRtpForwarded) * 100, 3)
+                : 0,
+            silentSubscriptions: after.silentSubscriptions,
+          }
+        : {}),
       stopLatencyMs: summarize(stopLatencies),
       correctness,
     };

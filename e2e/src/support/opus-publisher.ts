@@ -2,6 +2,10 @@
  * A werift publisher that joins through the server's real signalling and sends prerecorded Opus at
  * real pace (one packet per 20 ms, paced against the clock so it does not drift). Used by end-to-end
  * tests and by the benchmark's load generator. Loopback only.
+ *
+ * With `subscribe: true` it also answers the server's `subscribe` messages (a recvonly peer
+ * connection per remote publisher, as a browser would) and counts the RTP that arrives; by default
+ * `subscribe` is ignored (ingest only).
  */
 import {
   RTCPeerConnection,
@@ -19,6 +23,48 @@ export interface OpusPublisherOptions {
   /** Payload type to offer for Opus (werift's own default is 96; Chromium uses 111). */
   payloadType?: number;
   timeoutMs?: number;
+  /**
+   * Answer every `subscribe` with a recvonly peer connection and count the RTP received per
+   * subscription (`received`, `receivedBySubscription`). Default false: `subscribe` is ignored.
+   */
+  subscribe?: boolean;
+}
+
+function loopbackOnly(sdp: string): string {
+  return sdp
+    .split('\r\n')
+    .filter((l) => !l.startsWith('a=candidate:') || / 127\.0\.0\.1 /.test(l))
+    .join('\r\n');
+}
+
+async function gathered(pc: RTCPeerConnection): Promise<void> {
+  if (pc.iceGatheringState === 'complete') return;
+  await new Promise<void>((resolve) => {
+    const { unSubscribe } = pc.iceGatheringStateChange.subscribe((s) => {
+      if (s === 'complete') {
+        unSubscribe();
+        resolve();
+      }
+    });
+  });
+}
+
+function connected(pc: RTCPeerConnection, timeoutMs: number, what: string, failFast = false): Promise<void> {
+  if (pc.connectionState === 'connected') return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${what} not up`)), timeoutMs);
+    const { unSubscribe } = pc.connectionStateChange.subscribe((s) => {
+      if (s === 'connected') {
+        clearTimeout(t);
+        unSubscribe();
+        resolve();
+      } else if (failFast && (s === 'failed' || s === 'closed')) {
+        clearTimeout(t);
+        unSubscribe();
+        reject(new Error(`${what} ${s}`));
+      }
+    });
+  });
 }
 
 export class OpusPublisher {
@@ -26,6 +72,18 @@ export class OpusPublisher {
   readonly messages: ServerMessage[] = [];
   peerId = '';
   sent = 0;
+  /** RTP packets received over all subscriptions (only with `subscribe: true`). */
+  received = 0;
+  /** RTP packets received per subscription id (only with `subscribe: true`). */
+  readonly receivedBySubscription = new Map<string, number>();
+  /** Subscriptions whose peer connection is up (and not unsubscribed since). */
+  get subscribed(): number {
+    return this.#up.size;
+  }
+  readonly #up = new Set<string>();
+  readonly subscribeErrors: string[] = [];
+  readonly #subs = new Map<string, RTCPeerConnection>();
+  readonly #pending = new Set<Promise<void>>();
   #pc: RTCPeerConnection | undefined;
   #tr: RTCRtpTransceiver | undefined;
   #waiters = new Set<(m: ServerMessage) => void>();
@@ -36,11 +94,13 @@ export class OpusPublisher {
   #sending = false;
   readonly #pt: number;
   readonly #timeoutMs: number;
+  readonly #subscribe: boolean;
 
   private constructor(ws: WebSocket, o: OpusPublisherOptions) {
     this.ws = ws;
     this.#pt = o.payloadType ?? 111;
     this.#timeoutMs = o.timeoutMs ?? 15_000;
+    this.#subscribe = o.subscribe ?? false;
     ws.on('message', (data) => {
       let m: ServerMessage;
       try {
@@ -50,6 +110,19 @@ export class OpusPublisher {
       }
       this.messages.push(m);
       for (const w of [...this.#waiters]) w(m);
+      if (!this.#subscribe) return;
+      if (m.type === 'subscribe') {
+        const p = this.#subscribeTo(m).catch((err: unknown) => {
+          if (this.subscribeErrors.length < 20) this.subscribeErrors.push(String(err));
+        });
+        this.#pending.add(p);
+        void p.finally(() => this.#pending.delete(p));
+      } else if (m.type === 'unsubscribe') {
+        const pc = this.#subs.get(m.subscriptionId);
+        this.#subs.delete(m.subscriptionId);
+        this.#up.delete(m.subscriptionId);
+        void pc?.close();
+      }
     });
   }
 
@@ -90,9 +163,8 @@ export class OpusPublisher {
     return joined;
   }
 
-  /** Publishes one Opus track; resolves once the peer connection is up. */
-  async publish(): Promise<void> {
-    const pc = new RTCPeerConnection({
+  #newPc(): RTCPeerConnection {
+    return new RTCPeerConnection({
       codecs: {
         audio: [
           new RTCRtpCodecParameters({
@@ -108,38 +180,58 @@ export class OpusPublisher {
       iceAdditionalHostAddresses: ['127.0.0.1'],
       iceUseIpv6: false,
     });
+  }
+
+  /** Answers one `subscribe`: recvonly audio, `subscribeOffer`, `subscribeAnswer`, connected. */
+  async #subscribeTo(m: Msg<'subscribe'>): Promise<void> {
+    const pc = this.#newPc();
+    this.#subs.set(m.subscriptionId, pc);
+    this.receivedBySubscription.set(m.subscriptionId, 0);
+    for (const kind of m.kinds) {
+      const tr = pc.addTransceiver(kind, { direction: 'recvonly' });
+      if (kind !== 'audio') continue;
+      tr.onTrack.subscribe((track) => {
+        track.onReceiveRtp.subscribe(() => {
+          this.received++;
+          this.receivedBySubscription.set(
+            m.subscriptionId,
+            (this.receivedBySubscription.get(m.subscriptionId) ?? 0) + 1,
+          );
+        });
+      });
+    }
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered(pc);
+    this.ws.send(
+      JSON.stringify({
+        type: 'subscribeOffer',
+        subscriptionId: m.subscriptionId,
+        sdp: loopbackOnly(pc.localDescription!.sdp),
+      }),
+    );
+    const answer = await this.waitFor('subscribeAnswer', (a) => a.subscriptionId === m.subscriptionId);
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+    await connected(pc, this.#timeoutMs, `subscription ${m.subscriptionId}`, true);
+    if (this.#subs.get(m.subscriptionId) === pc) this.#up.add(m.subscriptionId);
+  }
+
+  /** Resolves once every subscription answered so far is up or has failed (`subscribeErrors`). */
+  async settled(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+  }
+
+  /** Publishes one Opus track; resolves once the peer connection is up. */
+  async publish(): Promise<void> {
+    const pc = this.#newPc();
     this.#pc = pc;
     this.#tr = pc.addTransceiver('audio', { direction: 'sendonly' });
     await pc.setLocalDescription(await pc.createOffer());
-    if (pc.iceGatheringState !== 'complete') {
-      await new Promise<void>((resolve) => {
-        const { unSubscribe } = pc.iceGatheringStateChange.subscribe((s) => {
-          if (s === 'complete') {
-            unSubscribe();
-            resolve();
-          }
-        });
-      });
-    }
-    const sdp = pc
-      .localDescription!.sdp.split('\r\n')
-      .filter((l) => !l.startsWith('a=candidate:') || / 127\.0\.0\.1 /.test(l))
-      .join('\r\n');
+    await gathered(pc);
+    const sdp = loopbackOnly(pc.localDescription!.sdp);
     this.ws.send(JSON.stringify({ type: 'publishOffer', sdp }));
     const answer = await this.waitFor('publishAnswer');
     await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
-    if (pc.connectionState !== 'connected') {
-      await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error('publish connection not up')), this.#timeoutMs);
-        const { unSubscribe } = pc.connectionStateChange.subscribe((s) => {
-          if (s === 'connected') {
-            clearTimeout(t);
-            unSubscribe();
-            resolve();
-          }
-        });
-      });
-    }
+    await connected(pc, this.#timeoutMs, 'publish connection');
   }
 
   /**
@@ -193,6 +285,8 @@ export class OpusPublisher {
       this.ws.send(JSON.stringify({ type: 'leave' }));
       this.ws.close();
     }
-    await this.#pc?.close();
+    const subs = [...this.#subs.values()];
+    this.#subs.clear();
+    await Promise.allSettled([this.#pc?.close(), ...subs.map((pc) => pc.close())]);
   }
 }
