@@ -401,9 +401,10 @@ export function renderMarkdown(r: BenchResult, resultFile: string): string {
 
 const METHOD = `## Method
 
-Run: \`unshare -n bash -c 'ip link set lo up && cd /work/main && npm run bench -- --n 100,200,300,400,500 --seconds 6 --pairs 3'\`
-(this page: that run, then \`--render <result.json> --notes bench/FINDINGS.md\` to add the findings;
-about 9.5 minutes on the 2-core box)
+Run: \`unshare -n bash -c 'ip link set lo up && cd /work/main && npm run bench -- --n 25,50,75,100 --seconds 6 --pairs 3'\`
+(fan-out, the default) and \`… --n 100,200,300,400,500 --seconds 6 --pairs 3 --fanout off\` (ingest only);
+this page: both results, \`--render <ingest.json>,<fan-out.json> --notes bench/FINDINGS.md\` (load runs
+concatenated, start/stop from the last file); each run takes under 10 minutes on the 2-core box.
 (\`--quick\` = N 10, 5 s windows, 5 cycles; \`--m\` meeting size, default 5; \`--cycles\` start/stop cycles;
 \`--no-docs\` leaves this page alone; \`--render <result.json>\` re-renders this page from a saved result).
 All traffic is on 127.0.0.1 inside a fresh network namespace.
