@@ -793,6 +793,11 @@ export class Sfu extends TypedEmitter<SfuEvents> {
   #offerSubscription(publisher: Peer, subscriber: Peer, attempt: number): void {
     const pub = publisher.publication;
     if (!pub || pub.kinds.length === 0 || subscriber.state !== 'joined') return;
+    // A peer that joins while the publisher's answer is being made is offered the publication by
+    // both the join and the publish path: one subscription per publisher is enough (a failed one is
+    // removed before its retry, so retries pass).
+    for (const other of subscriber.subscriptions.values())
+      if (other.publisher === publisher && !other.closed) return;
     const s: Subscription = {
       id: `sub-${++this.#subCounter}`,
       publisher,
