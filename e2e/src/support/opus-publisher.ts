@@ -15,6 +15,7 @@ import {
   type RTCRtpTransceiver,
 } from 'werift';
 import WebSocket from 'ws';
+import { connected, gathered, loopbackOnly } from '@trackroom/sfu/testing';
 import { parseServerMessage, type ServerMessage } from '@trackroom/protocol';
 
 type Msg<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
@@ -28,43 +29,6 @@ export interface OpusPublisherOptions {
    * subscription (`received`, `receivedBySubscription`). Default false: `subscribe` is ignored.
    */
   subscribe?: boolean;
-}
-
-function loopbackOnly(sdp: string): string {
-  return sdp
-    .split('\r\n')
-    .filter((l) => !l.startsWith('a=candidate:') || / 127\.0\.0\.1 /.test(l))
-    .join('\r\n');
-}
-
-async function gathered(pc: RTCPeerConnection): Promise<void> {
-  if (pc.iceGatheringState === 'complete') return;
-  await new Promise<void>((resolve) => {
-    const { unSubscribe } = pc.iceGatheringStateChange.subscribe((s) => {
-      if (s === 'complete') {
-        unSubscribe();
-        resolve();
-      }
-    });
-  });
-}
-
-function connected(pc: RTCPeerConnection, timeoutMs: number, what: string, failFast = false): Promise<void> {
-  if (pc.connectionState === 'connected') return Promise.resolve();
-  return new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${what} not up`)), timeoutMs);
-    const { unSubscribe } = pc.connectionStateChange.subscribe((s) => {
-      if (s === 'connected') {
-        clearTimeout(t);
-        unSubscribe();
-        resolve();
-      } else if (failFast && (s === 'failed' || s === 'closed')) {
-        clearTimeout(t);
-        unSubscribe();
-        reject(new Error(`${what} ${s}`));
-      }
-    });
-  });
 }
 
 export class OpusPublisher {
@@ -211,7 +175,7 @@ export class OpusPublisher {
     );
     const answer = await this.waitFor('subscribeAnswer', (a) => a.subscriptionId === m.subscriptionId);
     await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
-    await connected(pc, this.#timeoutMs, `subscription ${m.subscriptionId}`, true);
+    await connected(pc, this.#timeoutMs, `subscription ${m.subscriptionId}`);
     if (this.#subs.get(m.subscriptionId) === pc) this.#up.add(m.subscriptionId);
   }
 
@@ -231,7 +195,7 @@ export class OpusPublisher {
     this.ws.send(JSON.stringify({ type: 'publishOffer', sdp }));
     const answer = await this.waitFor('publishAnswer');
     await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
-    await connected(pc, this.#timeoutMs, 'publish connection');
+    await connected(pc, this.#timeoutMs, 'publish connection', false);
   }
 
   /**

@@ -8,6 +8,7 @@ import { RTCPeerConnection, RTCRtpCodecParameters, RtpHeader, RtpPacket } from '
 import type { RTCRtpTransceiver } from 'werift';
 import WebSocket from 'ws';
 import { parseServerMessage } from '@trackroom/protocol';
+import { connected, gathered, loopbackOnly } from './werift-util.js';
 import type { ClientMessage, MediaKind, ServerMessage } from '@trackroom/protocol';
 
 export interface ReceivedRtp {
@@ -27,46 +28,6 @@ export interface WeriftClientOptions {
 }
 
 type Msg<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
-
-function loopbackOnly(sdp: string): string {
-  return sdp
-    .split('\r\n')
-    .filter((l) => !l.startsWith('a=candidate:') || / 127\.0\.0\.1 /.test(l))
-    .join('\r\n');
-}
-
-async function gathered(pc: RTCPeerConnection): Promise<void> {
-  if (pc.iceGatheringState === 'complete') return;
-  await new Promise<void>((resolve) => {
-    const { unSubscribe } = pc.iceGatheringStateChange.subscribe((s) => {
-      if (s === 'complete') {
-        unSubscribe();
-        resolve();
-      }
-    });
-  });
-}
-
-function connected(pc: RTCPeerConnection, timeoutMs: number): Promise<void> {
-  if (pc.connectionState === 'connected') return Promise.resolve();
-  return new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`peer connection not connected in ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    const { unSubscribe } = pc.connectionStateChange.subscribe((s) => {
-      if (s === 'connected') {
-        clearTimeout(timer);
-        unSubscribe();
-        resolve();
-      } else if (s === 'failed') {
-        clearTimeout(timer);
-        unSubscribe();
-        reject(new Error('peer connection failed'));
-      }
-    });
-  });
-}
 
 export class WeriftClient {
   readonly ws: WebSocket;

@@ -1,0 +1,3 @@
+export * from './werift-util.js';
+export * from './werift-client.js';
+export * from './harness.js';
