@@ -15,14 +15,15 @@ import { strongest } from './support/tone.js';
 
 const CLUSTER_MS = 2000;
 
-test('a SIGKILLed recording is finalised on restart with its audio', async () => {
-  const work = mkdtempSync(join(tmpdir(), 'crash-'));
+/** A server with one publishing participant whose track recording has just started. */
+async function recordOnePublisher(title: string, customId: string) {
+  const work = mkdtempSync(join(tmpdir(), `${title}-`));
   const server = await startServer();
   const call = api(server);
-  const meeting = (await call<{ data: { id: string } }>('POST', '/meetings', { title: 'crash' })).json.data;
+  const meeting = (await call<{ data: { id: string } }>('POST', '/meetings', { title })).json.data;
   const p = (
-    await call<{ data: { id: string; token: string } }>('POST', `/meetings/${meeting.id}/participants`, {
-      custom_participant_id: 'dora',
+    await call<{ data: { token: string } }>('POST', `/meetings/${meeting.id}/participants`, {
+      custom_participant_id: customId,
       preset_name: 'group_call_host',
     })
   ).json.data;
@@ -30,12 +31,15 @@ test('a SIGKILLed recording is finalised on restart with its audio', async () =>
   await pub.join();
   await pub.publish();
   pub.play(sineOpusPackets({ dir: work, frequency: 523, seconds: 3, channels: 1 }));
-
   const started = await call<{ data: { recording: { id: string } } }>('POST', '/recordings/track', {
     meeting_id: meeting.id,
   });
   assert.equal(started.status, 200);
-  const id = started.json.data.recording.id;
+  return { work, server, pub, id: started.json.data.recording.id };
+}
+
+test('a SIGKILLed recording is finalised on restart with its audio', async () => {
+  const { work, server, pub, id } = await recordOnePublisher('crash', 'dora');
   const dir = join(server.dataDir, 'recordings', id);
 
   // Wait until at least two clusters are on disk, then kill without warning.
@@ -86,25 +90,7 @@ test('a SIGKILLed recording is finalised on restart with its audio', async () =>
 });
 
 test('a graceful shutdown (SIGTERM) finalises active recordings without a repair', async () => {
-  const work = mkdtempSync(join(tmpdir(), 'term-'));
-  const server = await startServer();
-  const call = api(server);
-  const meeting = (await call<{ data: { id: string } }>('POST', '/meetings', { title: 'term' })).json.data;
-  const p = (
-    await call<{ data: { token: string } }>('POST', `/meetings/${meeting.id}/participants`, {
-      custom_participant_id: 'tess',
-      preset_name: 'group_call_host',
-    })
-  ).json.data;
-  const pub = await OpusPublisher.connect(`${server.wsUrl}?authToken=${p.token}`);
-  await pub.join();
-  await pub.publish();
-  pub.play(sineOpusPackets({ dir: work, frequency: 523, seconds: 3, channels: 1 }));
-  const id = (
-    await call<{ data: { recording: { id: string } } }>('POST', '/recordings/track', {
-      meeting_id: meeting.id,
-    })
-  ).json.data.recording.id;
+  const { server, pub, id } = await recordOnePublisher('term', 'tess');
   await new Promise((r) => setTimeout(r, 1500));
   await server.stop('SIGTERM');
   await pub.leave();

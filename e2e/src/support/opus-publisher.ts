@@ -15,7 +15,7 @@ import {
   type RTCRtpTransceiver,
 } from 'werift';
 import WebSocket from 'ws';
-import { connected, gathered, loopbackOnly } from '@trackroom/sfu/testing';
+import { connected, loopbackIce, gathered, loopbackOnly } from '@trackroom/sfu/testing';
 import { parseServerMessage, type ServerMessage } from '@trackroom/protocol';
 
 type Msg<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
@@ -140,9 +140,7 @@ export class OpusPublisher {
         ],
         video: [],
       },
-      iceInterfaceAddresses: { udp4: '127.0.0.1' },
-      iceAdditionalHostAddresses: ['127.0.0.1'],
-      iceUseIpv6: false,
+      ...loopbackIce(),
     });
   }
 

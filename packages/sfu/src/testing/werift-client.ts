@@ -8,7 +8,7 @@ import { RTCPeerConnection, RTCRtpCodecParameters, RtpHeader, RtpPacket } from '
 import type { RTCRtpTransceiver } from 'werift';
 import WebSocket from 'ws';
 import { parseServerMessage } from '@trackroom/protocol';
-import { connected, gathered, loopbackOnly } from './werift-util.js';
+import { connected, loopbackIce, gathered, loopbackOnly } from './werift-util.js';
 import type { ClientMessage, MediaKind, ServerMessage } from '@trackroom/protocol';
 
 export interface ReceivedRtp {
@@ -164,9 +164,7 @@ export class WeriftClient {
           }),
         ],
       },
-      iceInterfaceAddresses: { udp4: '127.0.0.1' },
-      iceAdditionalHostAddresses: ['127.0.0.1'],
-      iceUseIpv6: false,
+      ...loopbackIce(),
     });
   }
 

@@ -55,9 +55,15 @@ export function connected(
   });
 }
 
-/** werift options that keep ICE on 127.0.0.1. */
-export const LOOPBACK_ICE = {
-  iceInterfaceAddresses: { udp4: '127.0.0.1' },
-  iceAdditionalHostAddresses: ['127.0.0.1'],
-  iceUseIpv6: false,
-} as const;
+/** werift options that keep ICE on 127.0.0.1 (a fresh object each call: werift may keep it). */
+export function loopbackIce(): {
+  iceInterfaceAddresses: { udp4: string };
+  iceAdditionalHostAddresses: string[];
+  iceUseIpv6: boolean;
+} {
+  return {
+    iceInterfaceAddresses: { udp4: '127.0.0.1' },
+    iceAdditionalHostAddresses: ['127.0.0.1'],
+    iceUseIpv6: false,
+  };
+}
