@@ -8,7 +8,8 @@ import { isRecorderError } from './errors.js';
 import { trackManifestEntry } from './manifest.js';
 import { buildRtp } from './rtp-parser.js';
 import { inspectWebm } from './testing/webm-inspect.js';
-import { TrackFileWriter } from './track-file-writer.js';
+import { TrackFileWriter, type TrackFileOpener } from './track-file-writer.js';
+import { open as openFile } from 'node:fs/promises';
 
 const dir = mkdtempSync(join(tmpdir(), 'recorder-writer-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -82,6 +83,77 @@ void describe('TrackFileWriter', () => {
     assert.deepEqual(JSON.parse(JSON.stringify(entry)), entry, 'manifest entry is plain JSON');
     assert.equal(entry.fileEndMs, 6000);
     assert.equal(entry.sha256, res.sha256);
+  });
+
+  void it('a full disk: close() finalises what was written, and the file ends where the disk ran out', async () => {
+    // A real file whose writes fail with ENOSPC once `budget` bytes are on disk (a write that
+    // crosses the budget writes part of its bytes first, as a kernel does on a full disk).
+    let budget = Infinity;
+    const opener: TrackFileOpener = async (path) => {
+      const fh = await openFile(path, 'wx');
+      let used = 0;
+      return {
+        async write(buf, off, len, pos) {
+          const room = budget - used;
+          if (room <= 0)
+            throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+          const r = await fh.write(buf, off, Math.min(len, room), pos);
+          used += r.bytesWritten;
+          return r;
+        },
+        sync: () => fh.sync(),
+        close: () => fh.close(),
+      };
+    };
+    const path = file();
+    const w = new TrackFileWriter({ path, t0Ms: T0, clusterMs: 1000, openFile: opener });
+    const failures: { code: string }[] = [];
+    w.on('writeFailed', (f) => failures.push(f));
+    await w.open();
+    w.attach({ sourceId: 'a', payloadType: 111, atMs: T0 });
+    talk(w, 0, 2100, 0, 0); // two complete 1 s clusters reach the disk
+    await once(w, 'flushed');
+    while (w.stats().muxer.clusters < 2 || w.stats().pendingWrites > 0) await once(w, 'flushed');
+    budget = w.stats().bytesOnDisk + 40; // the third cluster is cut after 40 bytes
+    talk(w, 2100, 3000, 105, 105 * 960);
+    const res = await w.close(T0 + 5100);
+
+    assert.deepEqual(
+      failures.map((f) => f.code),
+      ['ENOSPC'],
+      'one writeFailed event',
+    );
+    assert.equal(res.writeFailure?.code, 'ENOSPC');
+    assert.equal(res.durationMs, 2000, 'the file holds the two clusters that fit');
+    assert.equal(res.writeFailure?.endsAtMs, 2000);
+    const webm = inspectWebm(new Uint8Array(readFileSync(path)));
+    assert.equal(webm.durationMs, 2000);
+    assert.notEqual(webm.segmentSize, undefined, 'the Segment has its size');
+    assert.equal(webm.clusters.flatMap((c) => c.blocks).length, 100);
+    assert.equal(webm.cues.length, 2, 'seekable: one cue per complete cluster');
+    assert.equal(res.sizeBytes, readFileSync(path).length);
+    // A later close answers the same result, at once.
+    assert.equal(await w.close(T0 + 9000), res);
+  });
+
+  void it('a write that fails before any cluster reached the disk leaves nothing usable: close() rejects', async () => {
+    const opener: TrackFileOpener = async (path) => {
+      const fh = await openFile(path, 'wx');
+      let writes = 0;
+      return {
+        async write(buf, off, len, pos) {
+          if (writes++ > 0) throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
+          return fh.write(buf, off, len, pos);
+        },
+        sync: () => fh.sync(),
+        close: () => fh.close(),
+      };
+    };
+    const w = new TrackFileWriter({ path: file(), t0Ms: T0, clusterMs: 1000, openFile: opener });
+    await w.open();
+    w.attach({ sourceId: 'a', payloadType: 111, atMs: T0 });
+    talk(w, 0, 1500, 0, 0);
+    await assert.rejects(w.close(T0 + 1500), expectCode('RECORDER_IO_FAILED'));
   });
 
   void it('appends each cluster as soon as it completes', async () => {

@@ -3,15 +3,32 @@
  * completed clusters are appended with positional writes as soon as they complete; `close()` writes
  * the last cluster, the Cues, and patches the header (Duration, SeekHead, Segment size), then fsyncs.
  */
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { createReadStream } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { RecorderError } from './errors.js';
+import { hashFile } from './file-hash.js';
 import { silentLogger, type RecorderLogger } from './logger.js';
 import { samplesToMs, type TimelineAlign, type TimelineStats } from './timeline.js';
 import { TrackPipeline, type TrackPipelineInput, type TrackPipelineStats } from './track-pipeline.js';
 import { WebmMuxer, type WebmMuxerStats, type WebmWrite } from './webm-muxer.js';
+import { repairWebmFile } from './webm-repair.js';
+
+/** The part of a file handle the writer uses: positional writes, fsync, close. */
+export interface TrackFileHandle {
+  write(
+    buffer: Uint8Array,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<{ bytesWritten: number }>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Creates the track file (it must not exist). The seam that tests use to inject I/O faults. */
+export type TrackFileOpener = (path: string) => Promise<TrackFileHandle>;
+
+const openExclusive: TrackFileOpener = (path) => open(path, 'wx');
 
 export interface TrackFileWriterOptions {
   path: string;
@@ -28,6 +45,8 @@ export interface TrackFileWriterOptions {
   driftSustainMs?: number;
   jumpThresholdMs?: number;
   logger?: RecorderLogger;
+  /** How the file is created; by default `fs.open(path, 'wx')`. */
+  openFile?: TrackFileOpener;
 }
 
 export interface TrackFileAttachOptions {
@@ -95,6 +114,19 @@ export interface TrackFileResult {
   packets: TrackFilePacketStats;
   reanchors: TimelineStats['reanchors'];
   intervals: TrackFileIntervals;
+  /**
+   * Set when a write failed (a full disk, an I/O error): the file holds what was written before it,
+   * finalised (cut after the last complete block, Cues and Duration written), and ends early.
+   */
+  writeFailure?: TrackFileWriteFailure;
+}
+
+export interface TrackFileWriteFailure {
+  /** The system error code (`ENOSPC` for a full disk, `EIO`, ...), or `UNKNOWN`. */
+  code: string;
+  message: string;
+  /** Timeline position (ms from t0) where the file's audio ends. */
+  endsAtMs: number;
 }
 
 export type TrackFileWriterState = 'new' | 'opening' | 'open' | 'closing' | 'closed';
@@ -110,11 +142,15 @@ export interface TrackFileWriterEvents {
   /** A write reached the file (after each completed cluster and the finalize writes). */
   flushed: [info: { bytesOnDisk: number; clusters: number; durationMs: number }];
   closed: [result: TrackFileResult];
+  /** The first write that failed; later writes are skipped and close() finalises what is on disk. */
+  writeFailed: [failure: { code: string; message: string }];
 }
 
 interface OpenInterval {
   fromMs: number | undefined;
 }
+
+export { hashFile };
 
 export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
   private readonly options: Readonly<TrackFileWriterOptions>;
@@ -124,7 +160,7 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
   private readonly muxer: WebmMuxer;
 
   private state: TrackFileWriterState = 'new';
-  private fh: FileHandle | undefined;
+  private fh: TrackFileHandle | undefined;
   private openPromise: Promise<void> | undefined;
   private closePromise: Promise<TrackFileResult> | undefined;
   private readonly queue: WebmWrite[] = [];
@@ -181,7 +217,7 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
     this.state = 'opening';
     this.openPromise = (async () => {
       try {
-        this.fh = await open(this.path, 'wx');
+        this.fh = await (this.options.openFile ?? openExclusive)(this.path);
       } catch (e) {
         this.state = 'closed';
         throw new RecorderError('RECORDER_IO_FAILED', `cannot create ${this.path}`, { path: this.path }, e);
@@ -294,19 +330,17 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
     this.closeInterval(this.pausedSince, stopMs, this.intervals.paused);
     this.mutedSince = undefined;
     this.pausedSince = undefined;
-    const fh = this.fh as FileHandle;
+    const fh = this.fh as TrackFileHandle;
+    while (this.draining) await this.draining;
+    if (this.writeError !== undefined) return this.closeAfterWriteFailure(fh);
     try {
-      while (this.draining) await this.draining;
-      if (this.writeError !== undefined) throw this.writeError;
       await fh.sync();
     } catch (e) {
       this.state = 'closed';
       await fh
         .close()
         .catch((err: unknown) => this.logger.warn({ err, path: this.path }, 'closing the file failed'));
-      throw e instanceof RecorderError
-        ? e
-        : new RecorderError('RECORDER_IO_FAILED', undefined, { path: this.path }, e);
+      throw new RecorderError('RECORDER_IO_FAILED', undefined, { path: this.path }, e);
     }
     await fh.close();
     this.state = 'closed';
@@ -319,6 +353,50 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
         lost: result.packets.lost,
       },
       'track file closed',
+    );
+    this.safeEmit('closed', result);
+    return result;
+  }
+
+  /**
+   * A write failed: what reached the disk is kept. The file is closed, then finalised the way a
+   * crashed file is (the partial tail cut, Cues, Duration and sizes written), so it stays a valid,
+   * seekable WebM that ends where the disk ran out. Throws only when not even that is possible.
+   */
+  private async closeAfterWriteFailure(fh: TrackFileHandle): Promise<TrackFileResult> {
+    this.state = 'closed';
+    await fh
+      .close()
+      .catch((err: unknown) => this.logger.warn({ err, path: this.path }, 'closing the file failed'));
+    const cause = this.writeError;
+    let repaired;
+    try {
+      repaired = await repairWebmFile(this.path);
+    } catch (e) {
+      throw new RecorderError(
+        'RECORDER_IO_FAILED',
+        `cannot finalise ${this.path} after a failed write`,
+        { path: this.path },
+        e,
+      );
+    }
+    if (!repaired.ok) {
+      throw new RecorderError(
+        'RECORDER_IO_FAILED',
+        `nothing usable in ${this.path} after a failed write: ${repaired.reason ?? 'unknown'}`,
+        { path: this.path },
+        cause,
+      );
+    }
+    const base = await this.buildResult();
+    const result: TrackFileResult = {
+      ...base,
+      durationMs: repaired.durationMs,
+      writeFailure: { ...systemErrorOf(cause), endsAtMs: base.fileStartMs + repaired.durationMs },
+    };
+    this.logger.warn(
+      { path: this.path, durationMs: result.durationMs, code: result.writeFailure?.code },
+      'track file finalised after a failed write: it ends early',
     );
     this.safeEmit('closed', result);
     return result;
@@ -378,9 +456,15 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
     this.draining ??= this.drain();
   }
 
-  /** Writes queued chunks in order. Never rejects: the first error is kept for close(). */
+  /**
+   * Writes queued chunks in order. Never rejects: the first error is kept for close(), later writes
+   * are dropped. It yields before it starts, so `draining` always holds a pending promise while it
+   * runs (a drain that finished synchronously would leave a settled promise behind, and close()
+   * would wait on it forever).
+   */
   private async drain(): Promise<void> {
-    const fh = this.fh as FileHandle;
+    await Promise.resolve();
+    const fh = this.fh as TrackFileHandle;
     try {
       for (let w = this.queue.shift(); w !== undefined; w = this.queue.shift()) {
         if (this.writeError !== undefined) continue;
@@ -388,6 +472,7 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
           let done = 0;
           while (done < w.bytes.length) {
             const { bytesWritten } = await fh.write(w.bytes, done, w.bytes.length - done, w.offset + done);
+            if (bytesWritten <= 0) throw Object.assign(new Error('no bytes written'), { code: 'EIO' });
             done += bytesWritten;
           }
           if (w.kind === 'append') this.bytesOnDisk = w.offset + w.bytes.length;
@@ -399,7 +484,9 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
           });
         } catch (e) {
           this.writeError = new RecorderError('RECORDER_IO_FAILED', undefined, { path: this.path }, e);
+          this.queue.length = 0;
           this.logger.error({ err: e, path: this.path }, 'track file write failed; later writes are skipped');
+          this.safeEmit('writeFailed', systemErrorOf(this.writeError));
         }
       }
     } finally {
@@ -457,14 +544,13 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
   }
 }
 
-/** Size and SHA-256 (hex) of a file, streamed. */
-export async function hashFile(path: string): Promise<{ sizeBytes: number; sha256: string }> {
-  const hash = createHash('sha256');
-  let sizeBytes = 0;
-  for await (const chunk of createReadStream(path)) {
-    const b = chunk as Buffer;
-    hash.update(b);
-    sizeBytes += b.length;
+/** The system error code and message under a (possibly wrapped) error. */
+function systemErrorOf(err: unknown): { code: string; message: string } {
+  let e: unknown = err;
+  for (let i = 0; i < 5 && e; i++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return { code, message: (e as Error).message };
+    e = (e as { cause?: unknown }).cause;
   }
-  return { sizeBytes, sha256: hash.digest('hex') };
+  return { code: 'UNKNOWN', message: err instanceof Error ? err.message : String(err) };
 }

@@ -16,7 +16,7 @@ import {
   sizeBytes,
 } from './ebml.js';
 import { opusPacketSamples, OPUS_SAMPLE_RATE } from './opus.js';
-import { hashFile } from './track-file-writer.js';
+import { hashFile } from './file-hash.js';
 import { DURATION_SLOT_BYTES, buildCues, buildSeekHeadRegion, type WebmCuePoint } from './webm-muxer.js';
 
 export interface WebmRepairResult {
