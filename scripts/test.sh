@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what it needs, then lint, typecheck, build and
 # every test layer. End-to-end tests run inside a fresh network namespace that holds only `lo`, so no
-# media or HTTP traffic can reach any address but 127.0.0.1.
+# media or HTTP traffic can reach any address but 127.0.0.1 (and a mount namespace of their own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +23,7 @@ npm run lint
 npm run typecheck
 npm run build
 
-# Tests: in a network namespace of their own with only loopback up.
-if [ "$(id -u)" -eq 0 ]; then NS=(unshare -n); else NS=(unshare -rn); fi
+# Tests: in a network namespace of their own with only loopback up, and a mount namespace of their
+# own (private propagation), so that the disk-full test's tmpfs is seen by nothing outside.
+if [ "$(id -u)" -eq 0 ]; then NS=(unshare -nm); else NS=(unshare -rnm); fi
 exec "${NS[@]}" bash -c 'ip link set lo up && node scripts/run-tests.mjs "$@"' run-tests "$@"

@@ -99,7 +99,7 @@ test('a graceful shutdown (SIGTERM) finalises active recordings without a repair
   try {
     const rec = (await api(again)<{ data: Record<string, unknown> }>('GET', `/recordings/${id}`)).json.data;
     assert.equal(rec.status, 'UPLOADED');
-    assert.equal((rec.stop_reason as { reason: string }).reason, 'INTERNAL_ERROR');
+    assert.equal((rec.stop_reason as { reason: string }).reason, 'SERVER_SHUTDOWN');
     const layer = (rec.download_url as { download_urls: Record<string, { download_url: string }> }[])[0]!;
     const manifest = (await (await fetch(layer.download_urls['manifest.json']!.download_url)).json()) as {
       repaired_after_crash: boolean;

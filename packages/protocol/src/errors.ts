@@ -24,6 +24,7 @@ export const ErrorCodes = {
   SIGNALLING_MESSAGE_TOO_LARGE: { status: 413, message: 'Signalling message is too large' },
   TOKEN_INVALID: { status: 401, message: 'Participant token is invalid' },
   TOKEN_EXPIRED: { status: 401, message: 'Participant token has expired' },
+  INSUFFICIENT_STORAGE: { status: 507, message: 'Insufficient storage: the disk holding DATA_DIR is full' },
   INTERNAL: { status: 500, message: 'Internal server error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -25,6 +25,10 @@ export interface ServerConfig {
   readonly downloadUrlTtlSeconds: number;
   readonly participantTokenTtlSeconds: number;
   readonly webhookRetry: { readonly maxAttempts: number; readonly baseDelayMs: number };
+  /** Free-space floor for new recordings and the reserve released on a full disk (bytes). */
+  readonly disk: { readonly minFreeBytes: number; readonly reserveBytes: number };
+  /** How long a graceful shutdown waits for HTTP and signalling connections before closing them (ms). */
+  readonly shutdownDrainMs: number;
 }
 
 export class ConfigError extends Error {
@@ -39,6 +43,17 @@ function intFrom(env: NodeJS.ProcessEnv, name: string, def: number | undefined, 
     throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
   }
   return n;
+}
+
+/** A decimal number of megabytes (`0.5` is allowed), as bytes. */
+function mbFrom(env: NodeJS.ProcessEnv, name: string, def: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return Math.round(def * 1024 * 1024);
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || n > max) {
+    throw new ConfigError(`${name} must be a number of MB from 0 to ${max}, got "${raw}"`);
+  }
+  return Math.round(n * 1024 * 1024);
 }
 
 /**
@@ -111,5 +126,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       maxAttempts: intFrom(env, 'WEBHOOK_MAX_ATTEMPTS', 8, 1, 100) ?? 8,
       baseDelayMs: intFrom(env, 'WEBHOOK_RETRY_BASE_MS', 1000, 1, 3_600_000) ?? 1000,
     },
+    disk: {
+      minFreeBytes: mbFrom(env, 'DISK_MIN_FREE_MB', 100, 1_000_000),
+      reserveBytes: mbFrom(env, 'DISK_RESERVE_MB', 16, 10_000),
+    },
+    shutdownDrainMs: (intFrom(env, 'SHUTDOWN_DRAIN_SECONDS', 10, 0, 3600) ?? 10) * 1000,
   };
 }

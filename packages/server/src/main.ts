@@ -34,8 +34,22 @@ async function main(): Promise<void> {
       .filter((l) => l !== '')
       .join('\n') + '\n',
   );
+  // Graceful shutdown: recordings are finalised, signalling sockets close with 1001 (going away),
+  // HTTP connections get SHUTDOWN_DRAIN_SECONDS and are then closed. A second signal, or a shutdown
+  // that takes longer than the drain time plus 30 s, exits at once.
+  let stopping = false;
   const shutdown = (sig: string) => {
+    if (stopping) {
+      logger.warn({ sig }, 'second signal during shutdown: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
     logger.info({ sig }, 'shutting down');
+    const hard = setTimeout(() => {
+      logger.error({ sig }, 'shutdown took too long: exiting now');
+      process.exit(1);
+    }, config.shutdownDrainMs + 30_000);
+    hard.unref();
     server.close().then(
       () => process.exit(0),
       (err: unknown) => {
@@ -44,8 +58,8 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.once('SIGINT', () => shutdown('SIGINT'));
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
 }
 
 main().catch((err: unknown) => {

@@ -21,6 +21,7 @@ import { unsupportedRoutes } from './routes/unsupported.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { appOut, createApp } from './services/apps.js';
 import { RecordingService } from './services/recording-service.js';
+import { DiskGuard } from './services/disk-space.js';
 import { SessionService } from './services/session-service.js';
 import { LocalRecordingStorage } from './services/storage.js';
 import type { Repository } from './store/repository.js';
@@ -95,6 +96,13 @@ export async function createServer(
   const sessions = new SessionService({ repo, webhooks, logger: logger.child({ subsystem: 'sessions' }) });
   let publicUrl = config.publicUrl;
   const storage = new LocalRecordingStorage(join(config.dataDir, 'recordings'));
+  const disk = new DiskGuard({
+    dir: config.dataDir,
+    minFreeBytes: config.disk.minFreeBytes,
+    reserveBytes: config.disk.reserveBytes,
+    logger: logger.child({ subsystem: 'disk' }),
+  });
+  await disk.start();
   const recordings = new RecordingService({
     config,
     repo,
@@ -103,6 +111,7 @@ export async function createServer(
     sessions,
     storage,
     signer,
+    disk,
     publicUrl: () => publicUrl,
   });
 
@@ -145,6 +154,7 @@ export async function createServer(
           max: eld.max / 1e6,
         },
         media: media?.stats?.() ?? null,
+        disk: disk.stats(),
       },
     };
     if (q.reset === '1') eld.reset();
@@ -177,12 +187,30 @@ export async function createServer(
       closed = true;
       // Finalise what is being recorded while the media plane is still up: files get their
       // duration and cues now instead of a repair at the next start.
-      if (recordings.engine) await recordings.stopAllActive('INTERNAL_ERROR');
+      if (recordings.engine) await recordings.stopAllActive('SERVER_SHUTDOWN');
       recordings.close();
       sessions.close();
       eld.disable();
+      // Signalling sockets close with 1001 (going away), so clients reconnect elsewhere.
       await media?.close();
-      await http.close();
+      // HTTP: no new connections; idle keep-alive ones close now, busy ones get the drain time.
+      const closing = http.close();
+      http.server.closeIdleConnections();
+      let drainTimer: NodeJS.Timeout | undefined;
+      const drained = await Promise.race([
+        closing.then(() => true),
+        new Promise<boolean>((r) => (drainTimer = setTimeout(() => r(false), config.shutdownDrainMs))),
+      ]);
+      clearTimeout(drainTimer);
+      if (!drained) {
+        logger.warn(
+          { drainMs: config.shutdownDrainMs },
+          'connections still open after the drain time: closing them',
+        );
+        http.server.closeAllConnections();
+        await closing;
+      }
+      await disk.close();
       await webhooks.close();
       await repo.close();
     },

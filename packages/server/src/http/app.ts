@@ -8,6 +8,7 @@ import Fastify, {
 } from 'fastify';
 import { RtkError, isRtkError, type Logger } from '@trackroom/protocol';
 import { adminTokenMatches } from '../auth/jwt.js';
+import { isStorageFull } from '../services/disk-space.js';
 import type { ServerConfig } from '../config.js';
 import type { Repository } from '../store/repository.js';
 
@@ -66,6 +67,10 @@ export function toRtkError(err: unknown, logger: Logger): RtkError {
   }
   if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return new RtkError('VALIDATION_FAILED', fe.message);
+  }
+  if (isStorageFull(err)) {
+    logger.error({ err }, 'a write failed: the disk is full');
+    return new RtkError('INSUFFICIENT_STORAGE');
   }
   logger.error({ err }, 'unhandled error');
   return new RtkError('INTERNAL');

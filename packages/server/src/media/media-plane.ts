@@ -126,7 +126,15 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
   });
 
   const source = new SfuMediaSource(sfu, (pid) => hidden.get(pid) ?? false);
-  const engine = new TrackEngine({ source, logger: logger.child({ subsystem: 'track-engine' }) });
+  const engine = new TrackEngine({
+    source,
+    logger: logger.child({ subsystem: 'track-engine' }),
+    onCaptureFailed: (recordingId, failure) => {
+      recordings
+        .captureFailed(recordingId, failure)
+        .catch((err: unknown) => logger.error({ err, recordingId }, 'stopping a failed recording failed'));
+    },
+  });
   recordings.engine = engine;
 
   sfu.on('peerJoined', (e) => {

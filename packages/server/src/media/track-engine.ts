@@ -48,6 +48,18 @@ export interface TrackEngineOptions {
   /** How often silence is written for quiet or muted tracks (ms). Default 200. */
   tickMs?: number;
   clusterMs?: number;
+  /**
+   * A file of a recording failed to write (a full disk, an I/O error). Called once per recording,
+   * at the first failure; the owner then stops the recording, which finalises what each file holds.
+   */
+  onCaptureFailed?: (recordingId: string, failure: CaptureFailure) => void;
+}
+
+export interface CaptureFailure {
+  fileName: string;
+  /** System error code: `ENOSPC` for a full disk. */
+  code: string;
+  message: string;
 }
 
 interface FileEntry {
@@ -78,6 +90,8 @@ interface Active {
   offs: (() => void)[];
   /** Journal writes, one at a time: concurrent ones would race on the same temporary file. */
   journaling: Promise<void>;
+  /** The first write failure of any of its files. */
+  failure: CaptureFailure | undefined;
 }
 
 /** Written beside the files as they are created, so that a crash never loses who a file belongs to. */
@@ -91,6 +105,24 @@ interface JournalEntry {
 }
 
 const JOURNAL = 'journal.json';
+
+/**
+ * Each id of `user_ids` with what it matched: the files recorded for it, or "never present" (a typo,
+ * or someone who never joined): for compliance, the proof that someone was not recorded.
+ */
+function requestedUsers(rec: RecordingRow, entries: { row: RecordingFileRow }[]) {
+  return (rec.user_ids ?? []).map((id) => {
+    const files = entries.filter((e) => e.row.participant_id === id || e.row.custom_participant_id === id);
+    return files.length > 0
+      ? {
+          user_id: id,
+          status: 'recorded' as const,
+          participant_id: files[0]!.row.participant_id,
+          files: files.map((e) => e.row.file_name),
+        }
+      : { user_id: id, status: 'never_present' as const, participant_id: null, files: [] };
+  });
+}
 
 function selects(rec: RecordingRow, p: MediaPeer): boolean {
   if (p.hidden) return false;
@@ -125,6 +157,7 @@ export class TrackEngine implements TrackRecordingEngine {
       timer: setInterval(() => this.#tick(a), this.#o.tickMs ?? 200),
       offs: [],
       journaling: Promise.resolve(),
+      failure: undefined,
     };
     a.timer.unref();
     this.#active.set(rec.id, a);
@@ -175,8 +208,10 @@ export class TrackEngine implements TrackRecordingEngine {
           path: join(a.dir, fileName),
           t0Ms: a.t0Ms,
           align: a.rec.align === 'first_packet' ? 'first_packet' : 'timeline',
+          logger: this.#o.logger.child({ recordingId: a.rec.id, file: fileName }),
           ...(this.#o.clusterMs ? { clusterMs: this.#o.clusterMs } : {}),
         });
+        writer.on('writeFailed', (f) => this.#failed(a, { fileName, ...f }));
         entry = {
           layer,
           fileName,
@@ -241,6 +276,17 @@ export class TrackEngine implements TrackRecordingEngine {
     }
   }
 
+  #failed(a: Active, failure: CaptureFailure): void {
+    if (a.failure) return;
+    a.failure = failure;
+    this.#o.logger.error({ recordingId: a.rec.id, ...failure }, 'a track file failed to write');
+    try {
+      this.#o.onCaptureFailed?.(a.rec.id, failure);
+    } catch (err) {
+      this.#o.logger.error({ err, recordingId: a.rec.id }, 'the capture failure listener threw');
+    }
+  }
+
   #tick(a: Active): void {
     const now = Date.now();
     for (const f of a.files) if (live(f)) f.writer.tick(now);
@@ -288,20 +334,45 @@ export class TrackEngine implements TrackRecordingEngine {
       f.untap?.();
       f.untap = undefined;
     }
-    const results = await Promise.all(a.files.map(async (f) => ({ f, r: await f.writer.close(atMs) })));
+    // A file that cannot be finalised (a write failed before any audio reached the disk) is
+    // listed in the manifest as unusable; the other files of the recording are kept.
+    const settled = await Promise.all(
+      a.files.map(async (f) => {
+        try {
+          return { f, r: await f.writer.close(atMs), err: undefined };
+        } catch (err) {
+          this.#o.logger.error({ err, recordingId, file: f.fileName }, 'a track file could not be finalised');
+          return { f, r: undefined, err: err as Error };
+        }
+      }),
+    );
+    const unusable = settled.flatMap((x) =>
+      x.err ? [{ file_name: x.f.fileName, participant_id: x.f.participantId, reason: x.err.message }] : [],
+    );
     return this.#writeManifest(
       a.rec,
       a.dir,
       a.t0Ms,
       atMs,
-      results.map(({ f, r }) => this.#entry(f, r)),
+      settled.flatMap((x) => (x.r ? [this.#entry(x.f, x.r)] : [])),
+      { repaired: false, unusable, failure: a.failure },
     );
+  }
+
+  participantsCaptured(recordingId: string): string[] {
+    const a = this.#active.get(recordingId);
+    return a ? [...new Set(a.files.map((f) => f.participantId))] : [];
+  }
+
+  /** The first write failure of an active recording, if any. */
+  failureOf(recordingId: string): CaptureFailure | undefined {
+    return this.#active.get(recordingId)?.failure;
   }
 
   #entry(
     f: FileEntry | JournalEntry,
     r: TrackFileResult,
-  ): { row: RecordingFileRow; manifest: TrackManifestEntry } {
+  ): { row: RecordingFileRow; manifest: TrackManifestEntry; writeFailure?: TrackFileResult['writeFailure'] } {
     const j =
       'writer' in f
         ? {
@@ -321,6 +392,7 @@ export class TrackEngine implements TrackRecordingEngine {
     });
     return {
       manifest,
+      ...(r.writeFailure ? { writeFailure: r.writeFailure } : {}),
       row: {
         layer_name: j.layer,
         file_name: j.file,
@@ -339,9 +411,18 @@ export class TrackEngine implements TrackRecordingEngine {
     dir: string,
     t0Ms: number,
     stopMs: number,
-    entries: { row: RecordingFileRow; manifest: TrackManifestEntry }[],
-    repaired = false,
+    entries: {
+      row: RecordingFileRow;
+      manifest: TrackManifestEntry;
+      writeFailure?: TrackFileResult['writeFailure'];
+    }[],
+    extra: {
+      repaired: boolean;
+      unusable?: { file_name: string; participant_id: string; reason: string }[];
+      failure?: CaptureFailure | undefined;
+    },
   ): Promise<RecordingFileRow[]> {
+    const repaired = extra.repaired;
     const manifest = {
       version: 1,
       recording_id: rec.id,
@@ -355,6 +436,17 @@ export class TrackEngine implements TrackRecordingEngine {
       align: rec.align,
       group_by: rec.group_by,
       repaired_after_crash: repaired,
+      ...(extra.failure
+        ? {
+            write_failure: {
+              code: extra.failure.code,
+              storage_full: extra.failure.code === 'ENOSPC' || extra.failure.code === 'EDQUOT',
+              first_file: extra.failure.fileName,
+            },
+          }
+        : {}),
+      requested_user_ids: requestedUsers(rec, entries),
+      ...(extra.unusable && extra.unusable.length > 0 ? { unusable_files: extra.unusable } : {}),
       files: entries.map((e) => ({
         file_name: e.row.file_name,
         layer: e.row.layer_name,
@@ -371,6 +463,15 @@ export class TrackEngine implements TrackRecordingEngine {
         packets: e.manifest.packets,
         frames_written: e.manifest.framesWritten,
         frames_filled: e.manifest.framesFilled,
+        ...(e.writeFailure
+          ? {
+              write_failure: {
+                code: e.writeFailure.code,
+                message: e.writeFailure.message,
+                ends_at_ms: Math.round(e.writeFailure.endsAtMs),
+              },
+            }
+          : {}),
       })),
     };
     const text = JSON.stringify(manifest, null, 2);
@@ -441,7 +542,7 @@ export class TrackEngine implements TrackRecordingEngine {
     }
     if (entries.length === 0) return [];
     const stopMs = Math.max(...entries.map((e) => t0Ms + e.row.duration_ms));
-    return this.#writeManifest(rec, dir, t0Ms, stopMs, entries, true);
+    return this.#writeManifest(rec, dir, t0Ms, stopMs, entries, { repaired: true });
   }
 
   /** Stops capture without finalising (server shutdown): files stay crash-consistent for repair. */

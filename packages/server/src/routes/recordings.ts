@@ -110,8 +110,15 @@ export function recordingRoutes(app: FastifyInstance, d: RouteDeps): void {
         ),
       },
     },
-    async (req) =>
-      ok({ recording: d.recordings.toApi(await d.recordings.startTrack(req.params.app_id, req.body)) }),
+    async (req) => {
+      const { recording, userMatches } = await d.recordings.startTrack(req.params.app_id, req.body);
+      return ok({
+        recording: {
+          ...d.recordings.toApi(recording),
+          ...(userMatches ? { user_matches: userMatches } : {}),
+        },
+      });
+    },
   );
 
   app.get<{ Params: { app_id: string; meeting_id: string } }>(

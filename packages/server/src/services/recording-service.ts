@@ -6,10 +6,29 @@ import type { RecordingFileRow, RecordingRow, RecordingStatus, SessionRow } from
 import type { WebhookDispatcher } from '../webhooks/dispatcher.js';
 import { newId, nowIso } from './clock.js';
 import { ACTIVE_STATUSES, canTransition, isFinal } from './recording-status.js';
+import type { DiskGuard } from './disk-space.js';
 import type { RecordingStorage } from './storage.js';
 import type { SessionService } from './session-service.js';
 
 export const MANIFEST_FILE = 'manifest.json';
+
+/** A file of a recording could not be written (a full disk, an I/O error). */
+export interface CaptureFailureInfo {
+  fileName: string;
+  code: string;
+  message: string;
+}
+
+/** What one `user_ids` entry matched when the recording started. */
+export interface UserMatch {
+  user_id: string;
+  /** `present`: a live, recordable peer of that participant; `not_present`: a participant of the
+   * meeting who is not connected now (recorded when they join); `unknown`: nobody of the meeting. */
+  matched: 'present' | 'not_present' | 'unknown';
+  participant_id: string | null;
+}
+
+type StopReason = NonNullable<RecordingRow['stop_reason']>['reason'];
 
 /** What the media side of track recording must do; implemented over the SFU and the recorder. */
 export interface TrackRecordingEngine {
@@ -21,6 +40,8 @@ export interface TrackRecordingEngine {
   stop(recordingId: string, atMs: number): Promise<RecordingFileRow[]>;
   /** Finalises files left by a killed process; returns the usable ones (manifest included). */
   repair(rec: RecordingRow, dir: string): Promise<RecordingFileRow[]>;
+  /** Participant ids that an active recording has files for. */
+  participantsCaptured?(recordingId: string): string[];
 }
 
 export interface StartTrackBody {
@@ -46,17 +67,26 @@ export interface RecordingServiceOptions {
   storage: RecordingStorage;
   signer: UrlSigner;
   engine?: TrackRecordingEngine;
+  /** Free-space guard of DATA_DIR: new recordings are refused below its floor. */
+  disk?: DiskGuard;
   /** Base URL for download links; read on every answer so a port bound at listen is honoured. */
   publicUrl: () => string;
 }
 
 export const DEFAULT_MAX_SECONDS = 24 * 3600;
 
+function describeFailure(f: CaptureFailureInfo): string {
+  return f.code === 'ENOSPC' || f.code === 'EDQUOT'
+    ? `disk full (${f.code}) while writing ${f.fileName}`
+    : `write failed (${f.code}) on ${f.fileName}`;
+}
+
 /** Recording lifecycle: INVOKED -> RECORDING (<-> PAUSED) -> UPLOADING -> UPLOADED, or ERRORED. */
 export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
   readonly #o: RecordingServiceOptions;
   readonly #maxTimers = new Map<string, NodeJS.Timeout>();
   readonly #stopping = new Map<string, Promise<RecordingRow>>();
+  readonly #failures = new Map<string, CaptureFailureInfo>();
   engine: TrackRecordingEngine | undefined;
 
   constructor(options: RecordingServiceOptions) {
@@ -77,7 +107,14 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
     }
   }
 
-  async startTrack(appId: string, body: StartTrackBody): Promise<RecordingRow> {
+  /**
+   * Starts a track recording. Answers the recording as invoked and, when `user_ids` was given, what
+   * each id matched: a typo is visible at once instead of recording nobody in silence.
+   */
+  async startTrack(
+    appId: string,
+    body: StartTrackBody,
+  ): Promise<{ recording: RecordingRow; userMatches?: UserMatch[] }> {
     const meeting = await this.#o.repo.meetings.get(body.meeting_id);
     if (!meeting || meeting.app_id !== appId)
       throw new RtkError('NOT_FOUND', `Meeting ${body.meeting_id} not found`);
@@ -89,6 +126,7 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
     const engine = this.engine;
     if (!engine)
       throw new RtkError('NOT_IMPLEMENTED', 'Track recording needs the media plane, which is not running');
+    await this.#o.disk?.assertRoomForRecording();
     const layers: RecordingRow['layers'] = {};
     for (const [name, l] of Object.entries(body.layers ?? { default: { file_name_prefix: 'default' } })) {
       layers[name] = { file_name_prefix: l.file_name_prefix ?? name, media_kind: 'audio' };
@@ -129,9 +167,11 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
       await engine.start(rec, dir);
     } catch (err) {
       this.#o.logger.error({ err, recordingId: rec.id }, 'track recording failed to start');
-      return (await this.transition(rec.id, 'ERRORED', {
-        error_reason: `start failed: ${(err as Error).message}`,
-      }))!;
+      return {
+        recording: (await this.transition(rec.id, 'ERRORED', {
+          error_reason: `start failed: ${(err as Error).message}`,
+        }))!,
+      };
     }
     await this.transition(rec.id, 'RECORDING', { started_time: nowIso() });
     const timer = setTimeout(() => {
@@ -142,7 +182,8 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
     timer.unref();
     this.#maxTimers.set(rec.id, timer);
     // The answer is the recording as it was invoked, as RealtimeKit answers (status INVOKED).
-    return rec;
+    const userMatches = await this.#matchUsers(rec, engine.participantsCaptured?.(rec.id) ?? []);
+    return { recording: rec, ...(userMatches ? { userMatches } : {}) };
   }
 
   async #byId(id: string): Promise<RecordingRow | undefined> {
@@ -228,7 +269,7 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
   }
 
   /** Stops once: concurrent stops share one finalisation. */
-  stop(rec: RecordingRow, reason: NonNullable<RecordingRow['stop_reason']>['reason']): Promise<RecordingRow> {
+  stop(rec: RecordingRow, reason: StopReason): Promise<RecordingRow> {
     const running = this.#stopping.get(rec.id);
     if (running) return running;
     const p = this.#doStop(rec, reason).finally(() => this.#stopping.delete(rec.id));
@@ -236,10 +277,7 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
     return p;
   }
 
-  async #doStop(
-    rec: RecordingRow,
-    reason: NonNullable<RecordingRow['stop_reason']>['reason'],
-  ): Promise<RecordingRow> {
+  async #doStop(rec: RecordingRow, reason: StopReason): Promise<RecordingRow> {
     const timer = this.#maxTimers.get(rec.id);
     if (timer) clearTimeout(timer);
     this.#maxTimers.delete(rec.id);
@@ -253,7 +291,7 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
     });
     try {
       const files = this.engine ? await this.engine.stop(rec.id, stoppedAt) : [];
-      return (await this.#finish(rec.id, files))!;
+      return (await this.#finish(rec.id, files, this.#failures.get(rec.id)))!;
     } catch (err) {
       this.#o.logger.error({ err, recordingId: rec.id }, 'finalising recording failed');
       return (
@@ -264,15 +302,25 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
     }
   }
 
-  async #finish(id: string, files: RecordingFileRow[]): Promise<RecordingRow | undefined> {
+  async #finish(
+    id: string,
+    files: RecordingFileRow[],
+    failure?: CaptureFailureInfo,
+  ): Promise<RecordingRow | undefined> {
+    this.#failures.delete(id);
+    const media = files.filter((f) => f.file_name !== MANIFEST_FILE);
+    const failed = failure ? describeFailure(failure) : undefined;
+    if (failed && media.length === 0) {
+      return this.transition(id, 'ERRORED', { error_reason: `${failed}; no audio could be kept` });
+    }
     if (files.length === 0) {
       // Not even a manifest: nothing was captured (no media plane was attached to this recording).
       return this.transition(id, 'ERRORED', {
         error_reason: 'nothing was captured: no media plane was recording',
       });
     }
-    const media = files.filter((f) => f.file_name !== MANIFEST_FILE);
     return this.transition(id, 'UPLOADED', {
+      ...(failed ? { error_reason: `${failed}; the files end there (see the manifest)` } : {}),
       files,
       file_size: media.reduce((a, f) => a + f.size_bytes, 0),
       recording_duration: Math.round(media.reduce((a, f) => Math.max(a, f.duration_ms), 0) / 1000),
@@ -366,8 +414,35 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
     };
   }
 
+  /**
+   * A file of an active recording failed to write. A full disk: the space reserve is given back so
+   * that finalisation has room, and the recording stops with STORAGE_FULL (UPLOADED with what fit,
+   * or ERRORED when nothing could be kept). Any other I/O error stops it with INTERNAL_ERROR.
+   */
+  async captureFailed(recordingId: string, failure: CaptureFailureInfo): Promise<void> {
+    const full = failure.code === 'ENOSPC' || failure.code === 'EDQUOT';
+    if (full) await this.#o.disk?.releaseReserve();
+    const rec = await this.#o.repo.recordings.get(recordingId);
+    if (!rec || !ACTIVE_STATUSES.includes(rec.status)) return;
+    this.#failures.set(recordingId, failure);
+    this.#o.logger.error({ recordingId, ...failure }, 'recording stops: a file failed to write');
+    await this.stop(rec, full ? 'STORAGE_FULL' : 'INTERNAL_ERROR');
+  }
+
+  /** What each requested user id matches in the meeting right now (for the start answer). */
+  async #matchUsers(rec: RecordingRow, captured: string[]): Promise<UserMatch[] | undefined> {
+    if (!rec.user_ids) return undefined;
+    const { rows } = await this.#o.repo.participants.list({ where: { meeting_id: rec.meeting_id } });
+    const live = new Set(captured);
+    return rec.user_ids.map((uid) => {
+      const p = rows.find((r) => r.id === uid || r.custom_participant_id === uid);
+      if (!p) return { user_id: uid, matched: 'unknown', participant_id: null };
+      return { user_id: uid, matched: live.has(p.id) ? 'present' : 'not_present', participant_id: p.id };
+    });
+  }
+
   /** Stops and finalises every active recording (graceful shutdown). */
-  async stopAllActive(reason: NonNullable<RecordingRow['stop_reason']>['reason']): Promise<number> {
+  async stopAllActive(reason: StopReason): Promise<number> {
     const { rows } = await this.#o.repo.recordings.list({
       whereIn: { field: 'status', values: [...ACTIVE_STATUSES] },
     });

@@ -141,7 +141,8 @@ export interface RecordingRow {
   max_seconds: number;
   start_reason: { reason: 'API_CALL' | 'RECORD_ON_START'; caller?: Record<string, unknown> };
   stop_reason: {
-    reason: 'API_CALL' | 'INTERNAL_ERROR' | 'ALL_PEERS_LEFT' | 'MAX_SECONDS';
+    reason:
+      'API_CALL' | 'INTERNAL_ERROR' | 'ALL_PEERS_LEFT' | 'MAX_SECONDS' | 'STORAGE_FULL' | 'SERVER_SHUTDOWN';
     caller?: Record<string, unknown>;
   } | null;
   error_reason: string | null;
