@@ -76,16 +76,30 @@ test('records the selected participants into aligned, seekable per-peer WebM fil
   const carol = await enter('carol');
   await wait(500);
 
-  const started = await call<{ data: { recording: { id: string; status: string; type: string } } }>(
-    'POST',
-    '/recordings/track',
-    {
-      meeting_id: mid,
-      user_ids: ['alice', people.bob!.id],
-    },
-  );
+  const started = await call<{
+    data: {
+      recording: {
+        id: string;
+        status: string;
+        type: string;
+        user_matches: { user_id: string; matched: string; participant_id: string | null }[];
+      };
+    };
+  }>('POST', '/recordings/track', {
+    meeting_id: mid,
+    user_ids: ['alice', people.bob!.id, 'zed-typo'],
+  });
   assert.equal(started.status, 200, JSON.stringify(started.json));
   const rec = started.json.data.recording;
+  assert.deepEqual(
+    rec.user_matches,
+    [
+      { user_id: 'alice', matched: 'present', participant_id: people.alice!.id },
+      { user_id: people.bob!.id, matched: 'present', participant_id: people.bob!.id },
+      { user_id: 'zed-typo', matched: 'unknown', participant_id: null },
+    ],
+    'the answer says what each requested id matched',
+  );
   assert.equal(rec.status, 'INVOKED');
   assert.equal(rec.type, 'TRACK');
   const t0 = Date.now();
@@ -134,6 +148,7 @@ test('records the selected participants into aligned, seekable per-peer WebM fil
   // Manifest, fetched with its signed link and no admin token.
   const manifestUrl = layers[0]!.download_urls['manifest.json']!.download_url;
   const manifest = (await (await fetch(manifestUrl)).json()) as {
+    requested_user_ids: { user_id: string; status: string; files: string[] }[];
     t0_ms: number;
     files: {
       file_name: string;
@@ -146,6 +161,15 @@ test('records the selected participants into aligned, seekable per-peer WebM fil
   };
   assert.equal(manifest.files.length, 3);
   assert.ok(Math.abs(manifest.t0_ms - t0) < 500, 't0 is the instant the recording started');
+  assert.deepEqual(
+    manifest.requested_user_ids.map((u) => [u.user_id, u.status, u.files.length]),
+    [
+      ['alice', 'recorded', 2],
+      [people.bob!.id, 'recorded', 1],
+      ['zed-typo', 'never_present', 0],
+    ],
+    'the manifest proves who was not recorded',
+  );
 
   for (const [name, { download_url }] of webms) {
     const res = await fetch(download_url);

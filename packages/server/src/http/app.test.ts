@@ -249,6 +249,18 @@ describe('error registry', () => {
     assert.doesNotMatch(e.message, /secret/);
   });
 
+  it('turns a full disk (SQLITE_FULL, ENOSPC) into 507 INSUFFICIENT_STORAGE', () => {
+    for (const code of ['SQLITE_FULL', 'ENOSPC']) {
+      const e = toRtkError(
+        Object.assign(new Error(`${code}: database or disk is full`), { code }),
+        silentLogger,
+      );
+      assert.equal(e.code, 'INSUFFICIENT_STORAGE');
+      assert.equal(e.status, 507);
+      assert.match(e.message, /^Insufficient storage/);
+    }
+  });
+
   it('rebuilds an error crossing a boundary by its code; unknown codes become INTERNAL', () => {
     const e = RtkError.fromPayload(new RtkError('CONFLICT', 'busy', { a: 1 }).toPayload());
     assert.equal(e.code, 'CONFLICT');
