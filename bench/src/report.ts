@@ -453,8 +453,8 @@ All traffic is on 127.0.0.1 inside a fresh network namespace.
   start/stop files and for the load run's recordings (all meetings stopped at once, under load).
 - **File checks** (the recordings of the last record window of each size, and every start/stop cycle): every file named in each manifest (fetched by its signed link) is ffprobed from the
   server's disk: Opus, 48 kHz, finite duration; frames_written - frames_filled must equal received -
-  duplicated - late - invalid - ignored - overlapped - afterStop (runs before these were added omitted them);
-  afterStop counts packets that reached the recorder after the stop instant; ffprobe duration vs
+  duplicated - late - invalid - ignored - overlapped - after_stop (runs before these were added omitted them);
+  after_stop counts packets that reached the recorder after the stop instant; ffprobe duration vs
   manifest, and file_start_ms + duration_ms vs
   the manifest's stop_ms - t0_ms, within 40 ms.
 - The server code is the working tree at run time; other engineers' uncommitted changes may be in it.

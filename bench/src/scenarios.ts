@@ -86,7 +86,7 @@ export interface CorrectnessResult {
   /** Files that do not ffprobe as Opus 48 kHz with a finite duration. */
   invalid: number;
   /**
-   * frames_written - frames_filled != received - duplicated - late - invalid - ignored - overlapped - afterStop.
+   * frames_written - frames_filled != received - duplicated - late - invalid - ignored - overlapped - after_stop.
    * Packets after the stop point (the timeline's droppedAfterEnd) are not in the manifest, so a
    * mismatch of a few frames at stop is unaccounted packets, not necessarily lost audio.
    */
@@ -323,7 +323,7 @@ interface ManifestFile {
     invalid: number;
     ignored: number;
     overlapped?: number;
-    afterStop?: number;
+    after_stop?: number;
   };
 }
 
@@ -367,7 +367,7 @@ async function checkRecording(
     const p = f.packets;
     const real = f.frames_written - f.frames_filled;
     const expected =
-      p.received - p.duplicated - p.late - p.invalid - p.ignored - (p.overlapped ?? 0) - (p.afterStop ?? 0);
+      p.received - p.duplicated - p.late - p.invalid - p.ignored - (p.overlapped ?? 0) - (p.after_stop ?? 0);
     if (real !== expected) {
       into.frameMismatch++;
       if (into.problems.length < 20)

@@ -40,7 +40,10 @@ interface Manifest {
     start_offset_ms: number | null;
     file_start_ms: number;
     duration_ms: number;
-    intervals: { present: { fromMs: number; toMs: number }[]; paused: { fromMs: number; toMs: number }[] };
+    intervals: {
+      present: { from_ms: number; to_ms: number }[];
+      paused: { from_ms: number; to_ms: number }[];
+    };
   }[];
 }
 
@@ -165,7 +168,7 @@ test('pause and resume write silence in between; status webhooks follow every tr
 
   const f = manifest.files[0]!;
   assert.equal(f.intervals.paused.length, 1);
-  assert.ok(Math.abs(f.intervals.paused[0]!.fromMs - pausedAt) < 150);
+  assert.ok(Math.abs(f.intervals.paused[0]!.from_ms - pausedAt) < 150);
   const { samples } = decodeMono(await local(f.file_name));
   assert.ok(
     rms(samples, (pausedAt + EDGE_MS) / 1000, (resumedAt - EDGE_MS) / 1000) < 50,

@@ -143,7 +143,7 @@ test('three browsers, two recorded by custom id, one rejoins: files, manifest, A
       sha256: string;
       size_bytes: number;
       start_offset_ms: number | null;
-      intervals: { present: { fromMs: number; toMs: number }[] };
+      intervals: { present: { from_ms: number; to_ms: number }[] };
     }[];
   };
   const names = Object.keys(urls)

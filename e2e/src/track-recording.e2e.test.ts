@@ -156,7 +156,7 @@ test('records the selected participants into aligned, seekable per-peer WebM fil
       custom_participant_id: string;
       duration_ms: number;
       sha256: string;
-      intervals: { muted: { fromMs: number; toMs: number }[] };
+      intervals: { muted: { from_ms: number; to_ms: number }[] };
     }[];
   };
   assert.equal(manifest.files.length, 3);
@@ -216,7 +216,7 @@ test('records the selected participants into aligned, seekable per-peer WebM fil
       assert.ok(loudRms > 1000, `bob is heard after unmuting (rms ${loudRms.toFixed(1)})`);
       assert.equal(entry.intervals.muted.length, 1);
       assert.ok(
-        Math.abs(entry.intervals.muted[0]!.fromMs - muteAt) < 150,
+        Math.abs(entry.intervals.muted[0]!.from_ms - muteAt) < 150,
         'mute interval in the manifest matches',
       );
     } else {

@@ -2,3 +2,4 @@ export * from './errors.js';
 export * from './logger.js';
 export * from './typed-emitter.js';
 export * from './signalling.js';
+export * from './media.js';

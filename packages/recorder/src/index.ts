@@ -9,4 +9,6 @@ export * from './track-pipeline.js';
 export * from './webm-muxer.js';
 export * from './track-file-writer.js';
 export * from './webm-repair.js';
-export * from './manifest.js';
+export * from './file-hash.js';
+export * from './recording-manifest.js';
+export * from './track-recording.js';

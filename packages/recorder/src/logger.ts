@@ -9,3 +9,14 @@ export interface RecorderLogger {
 const noop = (): void => {};
 
 export const silentLogger: RecorderLogger = { debug: noop, info: noop, warn: noop, error: noop };
+
+/** A logger that adds `context` to every line (the recorder's loggers have no `child`). */
+export function withContext(logger: RecorderLogger, context: Record<string, unknown>): RecorderLogger {
+  if (logger === silentLogger) return logger;
+  return {
+    debug: (c, m) => logger.debug({ ...context, ...c }, m),
+    info: (c, m) => logger.info({ ...context, ...c }, m),
+    warn: (c, m) => logger.warn({ ...context, ...c }, m),
+    error: (c, m) => logger.error({ ...context, ...c }, m),
+  };
+}

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { isRecorderError } from './errors.js';
-import { trackManifestEntry } from './manifest.js';
+import { manifestFile } from './recording-manifest.js';
 import { buildRtp } from './rtp-parser.js';
 import { inspectWebm } from './testing/webm-inspect.js';
 import { TrackFileWriter, type TrackFileOpener } from './track-file-writer.js';
@@ -79,10 +79,22 @@ void describe('TrackFileWriter', () => {
     assert.equal(webm.clusters.flatMap((c) => c.blocks).length, res.framesWritten);
     assert.equal(webm.cues.length, 3, '2 s clusters');
 
-    const entry = trackManifestEntry(res, { participantId: 'alice' });
+    const entry = manifestFile({
+      fileName: 'a.webm',
+      layer: 'default',
+      participantId: 'alice',
+      customParticipantId: 'al',
+      peerId: 'p1',
+      peerIds: ['p1'],
+      sizeBytes: res.sizeBytes,
+      durationMs: res.durationMs,
+      sha256: res.sha256,
+      result: res,
+    });
     assert.deepEqual(JSON.parse(JSON.stringify(entry)), entry, 'manifest entry is plain JSON');
-    assert.equal(entry.fileEndMs, 6000);
-    assert.equal(entry.sha256, res.sha256);
+    assert.equal(entry.file_end_ms, 6000);
+    assert.deepEqual(entry.intervals.muted, [{ from_ms: 1000, to_ms: 2500 }]);
+    assert.equal(entry.packets.after_stop, 0);
   });
 
   void it('a full disk: close() finalises what was written, and the file ends where the disk ran out', async () => {
@@ -180,7 +192,7 @@ void describe('TrackFileWriter', () => {
     assert.equal(res.startOffsetMs, 700);
     assert.equal(res.fileStartMs, 700);
     assert.equal(res.durationMs, 1300);
-    assert.equal(trackManifestEntry(res).fileEndMs, 2000);
+    assert.equal(res.fileStartMs + res.durationMs, 2000, 'the file ends at 2 s on the timeline');
   });
 
   void it('has a forward-only lifecycle with typed errors; close() is idempotent', async () => {

@@ -1,15 +1,24 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { RtkError, TypedEmitter, SIGNALLING_PATH, type RecordingInfo } from '@trackroom/protocol';
+import {
+  RtkError,
+  TypedEmitter,
+  SIGNALLING_PATH,
+  type MediaKind,
+  type MediaPeer,
+  type MediaSourceEvents,
+  type RecordingInfo,
+} from '@trackroom/protocol';
+import type { MediaSource } from '@trackroom/recorder';
 import { Sfu, type PeerIdentity } from '@trackroom/sfu';
 import { webRoutes } from '@trackroom/web';
 import type { MediaControl, RouteDeps } from '../http/deps.js';
 import { presetCapabilities } from '../services/default-presets.js';
 import { ACTIVE_STATUSES } from '../services/recording-status.js';
-import { TrackEngine, type MediaPeer, type MediaSource, type MediaSourceEvents } from './track-engine.js';
+import { TrackEngine } from './track-engine.js';
 
-/** Adapts the SFU's events into the engine's MediaSource and keeps the live peer registry. */
+/** Adapts the SFU's events into the recorder's media source and keeps the live peer registry. */
 class SfuMediaSource extends TypedEmitter<MediaSourceEvents> implements MediaSource {
   readonly #sfu: Sfu;
   readonly #peers = new Map<string, MediaPeer>();
@@ -18,33 +27,40 @@ class SfuMediaSource extends TypedEmitter<MediaSourceEvents> implements MediaSou
     super();
     this.#sfu = sfu;
     sfu.on('peerJoined', (e) => {
+      const info = sfu.listPeers(e.meetingId).find((x) => x.peerId === e.peerId);
       const p: MediaPeer = {
         meetingId: e.meetingId,
         peerId: e.peerId,
         participantId: e.participantId,
         customParticipantId: e.customParticipantId,
         hidden: e.hidden || hiddenOf(e.participantId),
-        audio: undefined,
-        audioEnabled: true,
+        tracks: {},
+        enabled: { audio: info?.audioEnabled ?? true, video: info?.videoEnabled ?? false },
       };
-      const info = sfu.listPeers(e.meetingId).find((x) => x.peerId === e.peerId);
-      if (info) p.audioEnabled = info.audioEnabled;
       this.#peers.set(e.peerId, p);
       this.emit('peerJoined', p);
     });
     sfu.on('audioTrackStarted', (e) => {
       const p = this.#peers.get(e.peerId);
       if (!p) return;
-      p.audio = { payloadType: e.payloadType, clockRate: e.clockRate, channels: e.channels };
-      this.emit('audioStarted', p);
+      const track = {
+        kind: 'audio' as const,
+        codec: 'opus',
+        payloadType: e.payloadType,
+        clockRate: e.clockRate,
+        channels: e.channels,
+      };
+      p.tracks.audio = track;
+      this.emit('trackStarted', { meetingId: e.meetingId, peerId: e.peerId, track });
     });
     sfu.on('mediaStateChanged', (e) => {
       const p = this.#peers.get(e.peerId);
-      if (!p || e.kind !== 'audio') return;
-      p.audioEnabled = e.enabled;
-      this.emit('audioEnabled', {
+      if (!p) return;
+      p.enabled[e.kind] = e.enabled;
+      this.emit('mediaEnabled', {
         meetingId: e.meetingId,
         peerId: e.peerId,
+        kind: e.kind,
         enabled: e.enabled,
         at: e.at.getTime(),
       });
@@ -59,11 +75,13 @@ class SfuMediaSource extends TypedEmitter<MediaSourceEvents> implements MediaSou
     return [...this.#peers.values()].filter((p) => p.meetingId === meetingId);
   }
 
-  tapAudio(
+  tap(
     meetingId: string,
     peerId: string,
+    kind: MediaKind,
     onRtp: (rtp: Uint8Array, arrivalMs: number) => void,
   ): () => void {
+    if (kind !== 'audio') throw new RtkError('NOT_IMPLEMENTED', 'only audio is recorded');
     return this.#sfu.tapAudio(meetingId, peerId, onRtp);
   }
 }

@@ -10,7 +10,8 @@ import type { DiskGuard } from './disk-space.js';
 import type { RecordingStorage } from './storage.js';
 import type { SessionService } from './session-service.js';
 
-export const MANIFEST_FILE = 'manifest.json';
+export { MANIFEST_FILE } from '@trackroom/recorder';
+import { MANIFEST_FILE } from '@trackroom/recorder';
 
 /** A file of a recording could not be written (a full disk, an I/O error). */
 export interface CaptureFailureInfo {

@@ -1,0 +1,211 @@
+/**
+ * The whole manifest of a track recording (`manifest.json`, version 1), in one casing: every key is
+ * snake_case, every time is ms, either wall-clock (`t0_ms`, `stop_ms`) or on the recording timeline
+ * (from t0). Documented field by field in docs/track-recording.md.
+ */
+import type { TrackFileResult } from './track-file-writer.js';
+
+export const MANIFEST_FILE = 'manifest.json';
+export const MANIFEST_VERSION = 1;
+
+export interface ManifestInterval {
+  from_ms: number;
+  to_ms: number;
+}
+
+export interface ManifestFile {
+  file_name: string;
+  layer: string;
+  participant_id: string;
+  custom_participant_id: string;
+  peer_id: string | null;
+  peer_ids: string[];
+  container: 'webm';
+  codec: 'opus';
+  sample_rate: 48000;
+  channels: 1 | 2;
+  start_offset_ms: number | null;
+  file_start_ms: number;
+  duration_ms: number;
+  file_end_ms: number;
+  size_bytes: number;
+  sha256: string;
+  intervals: {
+    present: (ManifestInterval & { source_id: string })[];
+    muted: ManifestInterval[];
+    paused: ManifestInterval[];
+  };
+  packets: {
+    received: number;
+    lost: number;
+    concealed: number;
+    duplicated: number;
+    reordered: number;
+    late: number;
+    invalid: number;
+    ignored: number;
+    overlapped: number;
+    after_stop: number;
+  };
+  frames_written: number;
+  frames_filled: number;
+  concealed_ms: number;
+  write_failure?: { code: string; message: string; ends_at_ms: number };
+}
+
+export interface RecordingManifest {
+  version: typeof MANIFEST_VERSION;
+  recording_id: string;
+  meeting_id: string;
+  session_id: string | null;
+  type: 'TRACK';
+  t0_ms: number;
+  t0: string;
+  stop_ms: number;
+  stopped_at: string;
+  align: 'recording_start' | 'first_packet';
+  group_by: 'peer' | 'user';
+  repaired_after_crash: boolean;
+  write_failure?: { code: string; storage_full: boolean; first_file: string };
+  requested_user_ids: (
+    | { user_id: string; status: 'recorded'; participant_id: string; files: string[] }
+    | { user_id: string; status: 'never_present'; participant_id: null; files: [] }
+  )[];
+  unusable_files?: { file_name: string; participant_id: string; reason: string }[];
+  files: ManifestFile[];
+}
+
+/** One finished file with what is known of it. */
+export interface ManifestFileInput {
+  fileName: string;
+  layer: string;
+  participantId: string;
+  customParticipantId: string;
+  peerId: string | null;
+  peerIds: string[];
+  sizeBytes: number;
+  durationMs: number;
+  sha256: string;
+  result: TrackFileResult;
+}
+
+export interface RecordingManifestInput {
+  recordingId: string;
+  meetingId: string;
+  sessionId: string | null;
+  t0Ms: number;
+  stopMs: number;
+  align: 'recording_start' | 'first_packet';
+  groupBy: 'peer' | 'user';
+  userIds: readonly string[] | null;
+  files: ManifestFileInput[];
+  repaired: boolean;
+  unusable: { file_name: string; participant_id: string; reason: string }[];
+  failure?: { fileName: string; code: string };
+}
+
+/** Rounds to 0.001 ms so that the JSON stays readable and stable. */
+const ms = (v: number) => Math.round(v * 1000) / 1000;
+const iv = (i: { fromMs: number; toMs: number }): ManifestInterval => ({
+  from_ms: ms(i.fromMs),
+  to_ms: ms(i.toMs),
+});
+
+export function manifestFile(f: ManifestFileInput): ManifestFile {
+  const r = f.result;
+  const p = r.packets;
+  return {
+    file_name: f.fileName,
+    layer: f.layer,
+    participant_id: f.participantId,
+    custom_participant_id: f.customParticipantId,
+    peer_id: f.peerId,
+    peer_ids: [...f.peerIds],
+    container: 'webm',
+    codec: 'opus',
+    sample_rate: 48000,
+    channels: r.channels,
+    start_offset_ms: r.startOffsetMs === null ? null : ms(r.startOffsetMs),
+    file_start_ms: ms(r.fileStartMs),
+    duration_ms: ms(r.durationMs),
+    file_end_ms: ms(r.fileStartMs + r.durationMs),
+    size_bytes: f.sizeBytes,
+    sha256: f.sha256,
+    intervals: {
+      present: r.intervals.present.map((i) => ({ source_id: i.sourceId, ...iv(i) })),
+      muted: r.intervals.muted.map(iv),
+      paused: r.intervals.paused.map(iv),
+    },
+    packets: {
+      received: p.received,
+      lost: p.lost,
+      concealed: p.concealed,
+      duplicated: p.duplicated,
+      reordered: p.reordered,
+      late: p.late,
+      invalid: p.invalid,
+      ignored: p.ignored,
+      overlapped: p.overlapped,
+      after_stop: p.afterStop,
+    },
+    frames_written: r.framesWritten,
+    frames_filled: r.framesFilled,
+    concealed_ms: ms(r.concealedMs),
+    ...(r.writeFailure
+      ? {
+          write_failure: {
+            code: r.writeFailure.code,
+            message: r.writeFailure.message,
+            ends_at_ms: Math.round(r.writeFailure.endsAtMs),
+          },
+        }
+      : {}),
+  };
+}
+
+/**
+ * Each id of `user_ids` with what it matched: the files recorded for it, or "never present" (a typo,
+ * or someone who never joined): for compliance, the proof that someone was not recorded.
+ */
+function requestedUsers(userIds: readonly string[] | null, files: ManifestFileInput[]) {
+  return (userIds ?? []).map((id): RecordingManifest['requested_user_ids'][number] => {
+    const mine = files.filter((f) => f.participantId === id || f.customParticipantId === id);
+    return mine.length > 0
+      ? {
+          user_id: id,
+          status: 'recorded',
+          participant_id: mine[0]!.participantId,
+          files: mine.map((f) => f.fileName),
+        }
+      : { user_id: id, status: 'never_present', participant_id: null, files: [] };
+  });
+}
+
+export function buildRecordingManifest(i: RecordingManifestInput): RecordingManifest {
+  return {
+    version: MANIFEST_VERSION,
+    recording_id: i.recordingId,
+    meeting_id: i.meetingId,
+    session_id: i.sessionId,
+    type: 'TRACK',
+    t0_ms: i.t0Ms,
+    t0: new Date(i.t0Ms).toISOString(),
+    stop_ms: i.stopMs,
+    stopped_at: new Date(i.stopMs).toISOString(),
+    align: i.align,
+    group_by: i.groupBy,
+    repaired_after_crash: i.repaired,
+    ...(i.failure
+      ? {
+          write_failure: {
+            code: i.failure.code,
+            storage_full: i.failure.code === 'ENOSPC' || i.failure.code === 'EDQUOT',
+            first_file: i.failure.fileName,
+          },
+        }
+      : {}),
+    requested_user_ids: requestedUsers(i.userIds, i.files),
+    ...(i.unusable.length > 0 ? { unusable_files: i.unusable } : {}),
+    files: i.files.map(manifestFile),
+  };
+}

@@ -1,0 +1,576 @@
+/**
+ * One track recording: the unit that owns all of its work. It selects peers, keeps one
+ * TrackFileWriter per selected peer (or participant, with group_by user) and layer, feeds each from a
+ * raw RTP tap of the media source, writes a journal as files are created (so that a crash never loses
+ * who a file belongs to), and at the end writes the manifest. `repairTrackRecording` finalises what a
+ * killed process left. All files share t0, the instant the recording started.
+ */
+import { readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  TypedEmitter,
+  type MediaPeer,
+  type MediaSourceEvents,
+  type MediaTrackInfo,
+} from '@trackroom/protocol';
+import { RecorderError } from './errors.js';
+import { withContext, silentLogger, type RecorderLogger } from './logger.js';
+import {
+  MANIFEST_FILE,
+  buildRecordingManifest,
+  type ManifestFileInput,
+  type RecordingManifest,
+} from './recording-manifest.js';
+import { TrackFileWriter, type TrackFileOpener, type TrackFileResult } from './track-file-writer.js';
+import { repairWebmFile } from './webm-repair.js';
+
+/** Where the recording's media comes from: who is there, and a raw RTP tap on a kind of their media. */
+export interface MediaSource extends TypedEmitter<MediaSourceEvents> {
+  peers(meetingId: string): MediaPeer[];
+  /** Throws when the peer is not (any more) in the meeting. Returns the untap function. */
+  tap(
+    meetingId: string,
+    peerId: string,
+    kind: MediaTrackInfo['kind'],
+    onRtp: (rtp: Uint8Array, arrivalMs: number) => void,
+  ): () => void;
+}
+
+/** Wall-clock time in ms; injected so that tests drive it. */
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+export interface TrackRecordingLayer {
+  /** Safe file name prefix (`^[-\w]+$`; anything else is replaced by `_`). */
+  filePrefix: string;
+}
+
+export interface TrackRecordingOptions {
+  id: string;
+  meetingId: string;
+  sessionId: string | null;
+  /** The directory the files go into (it exists). */
+  dir: string;
+  /** Participant ids or custom ids to record; null records everyone but hidden peers. */
+  userIds: readonly string[] | null;
+  layers: Readonly<Record<string, TrackRecordingLayer>>;
+  /** `peer`: one file per peer (a reconnect starts a new one); `user`: one per participant. */
+  groupBy: 'peer' | 'user';
+  align: 'recording_start' | 'first_packet';
+  source: MediaSource;
+  logger?: RecorderLogger;
+  clock?: Clock;
+  /**
+   * How often silence is written for quiet or muted tracks (ms). Default 200. 0: no timer, the
+   * owner calls `tick()` (tests that drive an injected clock).
+   */
+  tickMs?: number;
+  clusterMs?: number;
+  openFile?: TrackFileOpener;
+}
+
+/** A finished file of a recording. */
+export interface TrackRecordingFile {
+  fileName: string;
+  layer: string;
+  participantId: string;
+  customParticipantId: string;
+  /** The one peer that fed it, or null when several did (group_by user). */
+  peerId: string | null;
+  peerIds: string[];
+  sizeBytes: number;
+  durationMs: number;
+  sha256: string;
+  writeFailure?: TrackFileResult['writeFailure'];
+}
+
+export interface TrackRecordingResult {
+  t0Ms: number;
+  stopMs: number;
+  files: TrackRecordingFile[];
+  /** The manifest as written to `manifest.json` beside the files. */
+  manifest: RecordingManifest;
+  manifestFile: { fileName: typeof MANIFEST_FILE; sizeBytes: number; sha256: string };
+}
+
+export interface TrackRecordingFailure {
+  fileName: string;
+  /** System error code: `ENOSPC` for a full disk. */
+  code: string;
+  message: string;
+}
+
+export type TrackRecordingEvents = {
+  fileOpened: { fileName: string; participantId: string; peerId: string };
+  /** A peer's audio now feeds the file (at start, on join, on a rejoin with group_by user). */
+  sourceAttached: { fileName: string; peerId: string };
+  fileClosed: TrackRecordingFile;
+  /** The first write failure of any file; the owner should stop the recording (it finalises what fits). */
+  failed: TrackRecordingFailure;
+};
+
+export type TrackRecordingState = 'new' | 'recording' | 'stopping' | 'stopped';
+
+interface FileEntry {
+  layer: string;
+  fileName: string;
+  participantId: string;
+  customParticipantId: string;
+  /** Peer mode: the one peer; user mode: the current peer (null while absent). */
+  peerId: string | null;
+  peerIds: string[];
+  writer: TrackFileWriter;
+  untap: (() => void) | undefined;
+  /** open() has finished: before that every writer call but close() throws. */
+  opened: boolean;
+  closed: boolean;
+  /** Peer mode: the file closed when its peer left. */
+  result: Promise<TrackFileResult> | undefined;
+}
+
+/** A file the timers and peer events may touch: opened (its header is written) and not closed. */
+const live = (f: FileEntry) => f.opened && !f.closed;
+
+/** Written beside the files as they are created. */
+interface JournalEntry {
+  file: string;
+  layer: string;
+  participant_id: string;
+  custom_participant_id: string;
+  peer_ids: string[];
+  t0_ms: number;
+}
+
+export const JOURNAL_FILE = 'journal.json';
+
+const safePrefix = (p: string) => p.replace(/[^-\w]/g, '_');
+
+export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
+  readonly #o: TrackRecordingOptions;
+  readonly #log: RecorderLogger;
+  readonly #clock: Clock;
+  readonly #files: FileEntry[] = [];
+  readonly #offs: (() => void)[] = [];
+  #state: TrackRecordingState = 'new';
+  #t0Ms = 0;
+  #paused = false;
+  #timer: NodeJS.Timeout | undefined;
+  /** Journal writes, one at a time: concurrent ones would race on the same temporary file. */
+  #journaling: Promise<void> = Promise.resolve();
+  #failure: TrackRecordingFailure | undefined;
+  #stopping: Promise<TrackRecordingResult> | undefined;
+
+  constructor(options: TrackRecordingOptions) {
+    super();
+    if (Object.keys(options.layers).length === 0)
+      throw new RecorderError('RECORDER_INVALID_OPTIONS', 'a track recording needs at least one layer');
+    this.#o = options;
+    this.#log = withContext(options.logger ?? silentLogger, { recordingId: options.id });
+    this.#clock = options.clock ?? systemClock;
+    this.onListenerError = (err, event) =>
+      this.#log.error({ err, event: String(event) }, 'a track recording listener threw');
+  }
+
+  get state(): TrackRecordingState {
+    return this.#state;
+  }
+
+  get t0Ms(): number {
+    return this.#t0Ms;
+  }
+
+  /** The first write failure, if any. */
+  get failure(): TrackRecordingFailure | undefined {
+    return this.#failure;
+  }
+
+  /** Participant ids that have a file. */
+  participantsCaptured(): string[] {
+    return [...new Set(this.#files.map((f) => f.participantId))];
+  }
+
+  /** True if this recording selects the peer (hidden peers never). */
+  selects(p: MediaPeer): boolean {
+    if (p.hidden || p.meetingId !== this.#o.meetingId) return false;
+    const ids = this.#o.userIds;
+    return !ids || ids.includes(p.participantId) || ids.includes(p.customParticipantId);
+  }
+
+  /** Starts capturing; resolves once the peers already there have their files. */
+  async start(): Promise<void> {
+    if (this.#state !== 'new')
+      throw new RecorderError('RECORDER_ALREADY_OPEN', 'the track recording was already started');
+    this.#state = 'recording';
+    this.#t0Ms = this.#clock.now();
+    const tickMs = this.#o.tickMs ?? 200;
+    if (tickMs > 0) {
+      this.#timer = setInterval(() => this.tick(), tickMs);
+      this.#timer.unref();
+    }
+    const src = this.#o.source;
+    const meeting = this.#o.meetingId;
+    this.#offs.push(
+      src.on('peerJoined', (p) => {
+        if (this.selects(p))
+          this.#addPeer(p).catch((err: unknown) =>
+            this.#log.error({ err, peerId: p.peerId }, 'adding a peer failed'),
+          );
+      }),
+      src.on('trackStarted', (e) => {
+        if (e.meetingId !== meeting || e.track.kind !== 'audio') return;
+        for (const f of this.#files)
+          if (live(f) && f.peerId === e.peerId && !f.untap) this.#attachFile(f, e.peerId, e.track);
+      }),
+      src.on('mediaEnabled', (e) => {
+        if (e.meetingId !== meeting || e.kind !== 'audio') return;
+        for (const f of this.#files)
+          if (live(f) && f.peerId === e.peerId) f.writer.setMuted(!e.enabled, e.at);
+      }),
+      src.on('peerLeft', (e) => {
+        if (e.meetingId === meeting) this.#removePeer(e.peerId, e.at);
+      }),
+    );
+    for (const p of src.peers(meeting)) if (this.selects(p)) await this.#addPeer(p);
+    this.#log.info({ files: this.#files.length, t0Ms: this.#t0Ms }, 'track recording started');
+  }
+
+  pause(atMs: number = this.#clock.now()): void {
+    if (this.#state !== 'recording' || this.#paused) return;
+    this.#paused = true;
+    for (const f of this.#files) if (live(f)) f.writer.pause(atMs);
+  }
+
+  resume(atMs: number = this.#clock.now()): void {
+    if (this.#state !== 'recording' || !this.#paused) return;
+    this.#paused = false;
+    for (const f of this.#files) if (live(f)) f.writer.resume(atMs);
+  }
+
+  /**
+   * Finalises every file and writes the manifest. Idempotent: a second call answers the same result.
+   * A file that cannot be finalised (a write failed before any audio reached the disk) is listed in
+   * the manifest as unusable; the other files are kept.
+   */
+  stop(atMs: number = this.#clock.now()): Promise<TrackRecordingResult> {
+    this.#stopping ??= this.#stop(atMs);
+    return this.#stopping;
+  }
+
+  async #stop(atMs: number): Promise<TrackRecordingResult> {
+    this.#state = 'stopping';
+    if (this.#timer) clearInterval(this.#timer);
+    for (const off of this.#offs) off();
+    this.#offs.length = 0;
+    for (const f of this.#files) {
+      f.untap?.();
+      f.untap = undefined;
+    }
+    const settled = await Promise.all(
+      this.#files.map(async (f) => {
+        try {
+          f.closed = true;
+          return { f, r: await (f.result ?? f.writer.close(atMs)), err: undefined };
+        } catch (err) {
+          this.#log.error({ err, file: f.fileName }, 'a track file could not be finalised');
+          return { f, r: undefined, err: err as Error };
+        }
+      }),
+    );
+    await this.#journaling.catch(() => undefined);
+    const inputs: ManifestFileInput[] = [];
+    for (const { f, r } of settled) if (r) inputs.push(fileInput(f, r));
+    const result = await writeManifest(this.#o, this.#t0Ms, atMs, inputs, {
+      repaired: false,
+      unusable: settled.flatMap((x) =>
+        x.err ? [{ file_name: x.f.fileName, participant_id: x.f.participantId, reason: x.err.message }] : [],
+      ),
+      failure: this.#failure,
+    });
+    this.#state = 'stopped';
+    this.#log.info({ files: result.files.length, stopMs: atMs }, 'track recording stopped');
+    return result;
+  }
+
+  /** Stops capture without finalising (the process is going away): files stay crash-consistent. */
+  abandon(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    for (const off of this.#offs) off();
+    this.#offs.length = 0;
+    for (const f of this.#files) f.untap?.();
+    this.#state = 'stopped';
+  }
+
+  #fileName(layer: string, p: MediaPeer): string {
+    const prefix = safePrefix(this.#o.layers[layer]?.filePrefix ?? layer);
+    const at = this.#clock.now();
+    return this.#o.groupBy === 'user'
+      ? `${prefix}_${p.participantId}_user_audio_${at}.webm`
+      : `${prefix}_${p.participantId}_${p.peerId}_peer_audio_${at}.webm`;
+  }
+
+  async #addPeer(p: MediaPeer): Promise<void> {
+    if (this.#files.some((f) => f.peerIds.includes(p.peerId))) return;
+    for (const layer of Object.keys(this.#o.layers)) {
+      let entry =
+        this.#o.groupBy === 'user'
+          ? this.#files.find((f) => f.layer === layer && f.participantId === p.participantId)
+          : undefined;
+      if (entry) {
+        entry.peerId = p.peerId;
+        entry.peerIds.push(p.peerId);
+      } else {
+        const fileName = this.#fileName(layer, p);
+        const writer = new TrackFileWriter({
+          path: join(this.#o.dir, fileName),
+          t0Ms: this.#t0Ms,
+          align: this.#o.align === 'first_packet' ? 'first_packet' : 'timeline',
+          logger: withContext(this.#log, { file: fileName }),
+          ...(this.#o.clusterMs ? { clusterMs: this.#o.clusterMs } : {}),
+          ...(this.#o.openFile ? { openFile: this.#o.openFile } : {}),
+        });
+        writer.on('writeFailed', (f) => this.#failed({ fileName, ...f }));
+        entry = {
+          layer,
+          fileName,
+          participantId: p.participantId,
+          customParticipantId: p.customParticipantId,
+          peerId: p.peerId,
+          peerIds: [p.peerId],
+          writer,
+          untap: undefined,
+          opened: false,
+          closed: false,
+          result: undefined,
+        };
+        // Listed before it is open so that a concurrent add of the same peer finds it; the tick
+        // timer and peer events skip it until open() resolves (under load that takes > tickMs).
+        this.#files.push(entry);
+        await writer.open();
+        // Stopped, or the peer left, while the file was being created: stop() owns it now.
+        if (entry.closed || this.#state !== 'recording') return;
+        entry.opened = true;
+        if (this.#paused) writer.pause(this.#clock.now());
+        this.emit('fileOpened', { fileName, participantId: p.participantId, peerId: p.peerId });
+      }
+      await this.#journal();
+      if (!live(entry) || this.#state !== 'recording') continue;
+      const audio = p.tracks.audio;
+      if (audio) this.#attachFile(entry, p.peerId, audio);
+      if (!p.enabled.audio) entry.writer.setMuted(true, this.#clock.now());
+    }
+  }
+
+  #attachFile(f: FileEntry, peerId: string, track: MediaTrackInfo): void {
+    if (f.untap) return;
+    f.writer.attach({ sourceId: peerId, payloadType: track.payloadType, clockRate: track.clockRate });
+    const w = f.writer;
+    try {
+      f.untap = this.#o.source.tap(this.#o.meetingId, peerId, 'audio', (rtp, arrivalMs) =>
+        w.push(rtp, arrivalMs),
+      );
+      this.emit('sourceAttached', { fileName: f.fileName, peerId });
+    } catch (err) {
+      // The peer left while its file was being created (start() works from a snapshot of the
+      // peers): the file keeps its silence, as for any peer that left; the recording goes on.
+      this.#log.info({ err, peerId }, 'peer gone before its tap');
+    }
+  }
+
+  #removePeer(peerId: string, at: number): void {
+    for (const f of this.#files) {
+      if (f.closed || f.peerId !== peerId) continue;
+      f.untap?.();
+      f.untap = undefined;
+      if (f.opened) f.writer.detach(at);
+      f.peerId = null;
+      // Peer mode: the peer's file is complete when it leaves. User mode keeps it for a rejoin.
+      if (this.#o.groupBy === 'peer') {
+        f.closed = true;
+        f.result = f.writer.close(at);
+        f.result.then(
+          (r) => this.emit('fileClosed', fileOf(f, r)),
+          (err: unknown) => this.#log.error({ err, file: f.fileName }, 'closing file failed'),
+        );
+      }
+    }
+  }
+
+  #failed(failure: TrackRecordingFailure): void {
+    if (this.#failure) return;
+    this.#failure = failure;
+    this.#log.error({ ...failure }, 'a track file failed to write');
+    this.emit('failed', failure);
+  }
+
+  /** Time passes: every open file writes silence up to now (less its playout delay). */
+  tick(): void {
+    if (this.#state !== 'recording') return;
+    const now = this.#clock.now();
+    for (const f of this.#files) if (live(f)) f.writer.tick(now);
+  }
+
+  #journal(): Promise<void> {
+    const write = async () => {
+      const entries: JournalEntry[] = this.#files.map((f) => ({
+        file: f.fileName,
+        layer: f.layer,
+        participant_id: f.participantId,
+        custom_participant_id: f.customParticipantId,
+        peer_ids: f.peerIds,
+        t0_ms: this.#t0Ms,
+      }));
+      const tmp = join(this.#o.dir, `${JOURNAL_FILE}.tmp`);
+      await writeFile(tmp, JSON.stringify(entries));
+      await rename(tmp, join(this.#o.dir, JOURNAL_FILE));
+    };
+    this.#journaling = this.#journaling.then(write, write);
+    return this.#journaling;
+  }
+}
+
+function fileOf(f: FileEntry, r: TrackFileResult): TrackRecordingFile {
+  return {
+    fileName: f.fileName,
+    layer: f.layer,
+    participantId: f.participantId,
+    customParticipantId: f.customParticipantId,
+    peerId: f.peerIds.length === 1 ? (f.peerIds[0] as string) : null,
+    peerIds: [...f.peerIds],
+    sizeBytes: r.sizeBytes,
+    durationMs: Math.round(r.durationMs),
+    sha256: r.sha256,
+    ...(r.writeFailure ? { writeFailure: r.writeFailure } : {}),
+  };
+}
+
+function fileInput(
+  f: Pick<FileEntry, 'fileName' | 'layer' | 'participantId' | 'customParticipantId' | 'peerIds'>,
+  r: TrackFileResult,
+): ManifestFileInput {
+  return { ...fileOf(f as FileEntry, r), result: r };
+}
+
+async function writeManifest(
+  o: Pick<TrackRecordingOptions, 'id' | 'meetingId' | 'sessionId' | 'dir' | 'userIds' | 'align' | 'groupBy'>,
+  t0Ms: number,
+  stopMs: number,
+  files: ManifestFileInput[],
+  extra: {
+    repaired: boolean;
+    unusable?: { file_name: string; participant_id: string; reason: string }[];
+    failure?: TrackRecordingFailure | undefined;
+  },
+): Promise<TrackRecordingResult> {
+  const manifest = buildRecordingManifest({
+    recordingId: o.id,
+    meetingId: o.meetingId,
+    sessionId: o.sessionId,
+    t0Ms,
+    stopMs,
+    align: o.align,
+    groupBy: o.groupBy,
+    userIds: o.userIds,
+    files,
+    repaired: extra.repaired,
+    unusable: extra.unusable ?? [],
+    ...(extra.failure ? { failure: extra.failure } : {}),
+  });
+  const text = JSON.stringify(manifest, null, 2);
+  await writeFile(join(o.dir, MANIFEST_FILE), text);
+  const { createHash } = await import('node:crypto');
+  return {
+    t0Ms,
+    stopMs,
+    files: files.map(({ result: _r, ...f }) => f),
+    manifest,
+    manifestFile: {
+      fileName: MANIFEST_FILE,
+      sizeBytes: Buffer.byteLength(text),
+      sha256: createHash('sha256').update(text).digest('hex'),
+    },
+  };
+}
+
+export type TrackRecordingRepairOptions = Pick<
+  TrackRecordingOptions,
+  'id' | 'meetingId' | 'sessionId' | 'dir' | 'userIds' | 'align' | 'groupBy' | 'logger'
+> & {
+  /** t0 to assume when the journal is missing (ms). */
+  fallbackT0Ms: number;
+};
+
+/**
+ * Finalises the files a killed process left in `dir` (known from the journal): each is repaired
+ * (partial tail cut, Cues and Duration written) and a manifest marked `repaired_after_crash` is
+ * written. Resolves undefined when nothing is usable.
+ */
+export async function repairTrackRecording(
+  o: TrackRecordingRepairOptions,
+): Promise<TrackRecordingResult | undefined> {
+  const log = withContext(o.logger ?? silentLogger, { recordingId: o.id });
+  let journal: JournalEntry[] = [];
+  try {
+    journal = JSON.parse(await readFile(join(o.dir, JOURNAL_FILE), 'utf8')) as JournalEntry[];
+  } catch (err) {
+    log.warn({ err }, 'no readable journal: nothing to repair');
+    journal = [];
+  }
+  const present = new Set((await readdir(o.dir)).filter((n) => n.endsWith('.webm')));
+  const inputs: ManifestFileInput[] = [];
+  let t0Ms = o.fallbackT0Ms;
+  for (const j of journal) {
+    if (!present.has(j.file)) continue;
+    t0Ms = j.t0_ms;
+    const res = await repairWebmFile(join(o.dir, j.file));
+    if (!res.ok) {
+      log.warn({ file: j.file, reason: res.reason }, 'file not recoverable');
+      continue;
+    }
+    const r: TrackFileResult = {
+      path: join(o.dir, j.file),
+      sizeBytes: res.sizeBytes,
+      sha256: res.sha256,
+      t0Ms: j.t0_ms,
+      channels: 2,
+      align: o.align === 'first_packet' ? 'first_packet' : 'timeline',
+      fileStartMs: 0,
+      durationMs: res.durationMs,
+      startOffsetMs: null,
+      framesWritten: 0,
+      framesFilled: 0,
+      concealedMs: 0,
+      packets: {
+        received: 0,
+        lost: 0,
+        concealed: 0,
+        duplicated: 0,
+        reordered: 0,
+        late: 0,
+        invalid: 0,
+        ignored: 0,
+        overlapped: 0,
+        afterStop: 0,
+      },
+      reanchors: { start: 0, drift: 0, jump: 0 },
+      intervals: { present: [], muted: [], paused: [] },
+    };
+    inputs.push(
+      fileInput(
+        {
+          fileName: j.file,
+          layer: j.layer,
+          participantId: j.participant_id,
+          customParticipantId: j.custom_participant_id,
+          peerIds: j.peer_ids,
+        },
+        r,
+      ),
+    );
+  }
+  if (inputs.length === 0) return undefined;
+  const stopMs = Math.max(...inputs.map((f) => t0Ms + f.durationMs));
+  return writeManifest(o, t0Ms, stopMs, inputs, { repaired: true });
+}
