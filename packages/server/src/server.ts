@@ -123,7 +123,12 @@ export async function createServer(
   unsupportedRoutes(http);
   downloadRoutes(http, deps, storage);
 
-  http.get('/.well-known/webhooks.json', async () => ({ publicKey: key.publicKeyPem }));
+  // RealtimeKit's shape: receivers read data.publicKey.
+  http.get('/.well-known/webhooks.json', async () => ({
+    success: true,
+    data: { publicKey: key.publicKeyPem },
+    message: '',
+  }));
   http.get('/openapi.json', async () => buildOpenApi(ops, publicUrl));
   http.get('/docs', async (_req, reply) =>
     reply.type('text/html; charset=utf-8').send(docsPage(buildOpenApi(ops, publicUrl))),

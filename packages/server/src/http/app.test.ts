@@ -206,10 +206,14 @@ describe('http app: meta routes', () => {
     assert.match(r.raw, /\/meetings/);
   });
 
-  it('serves the webhook public key as PEM', async () => {
+  it("serves the webhook public key as PEM in RealtimeKit's shape, without a token", async () => {
     const r = await h.req('GET', '/.well-known/webhooks.json', undefined, { authorization: null });
     assert.equal(r.status, 200);
-    assert.match(r.body.publicKey, /^-----BEGIN PUBLIC KEY-----\n[\s\S]+\n-----END PUBLIC KEY-----\n$/);
+    assert.deepEqual(Object.keys(r.body).sort(), ['data', 'message', 'success']);
+    assert.equal(r.body.success, true);
+    assert.equal(r.body.message, '');
+    assert.deepEqual(Object.keys(r.body.data), ['publicKey']);
+    assert.match(r.body.data.publicKey, /^-----BEGIN PUBLIC KEY-----\n[\s\S]+\n-----END PUBLIC KEY-----\n$/);
   });
 });
 
