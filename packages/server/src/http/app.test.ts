@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { errorCodes as fastifyErrorCodes } from 'fastify';
 import { ErrorCodes, RtkError, silentLogger } from '@trackroom/protocol';
-import { toRtkError } from './app.js';
+import { MAX_URL_LENGTH, toRtkError } from './app.js';
 import { MISSING_UUID, PREFIX, TEST_TOKEN, startHarness, type Harness } from './test-harness.js';
 
 /** Auth, account/app scoping, the error envelope, and the meta routes (HTTP layer, in-process). */
@@ -122,6 +123,97 @@ describe('http app: auth and scoping', () => {
     const outside = await h.req('GET', '/nothing-here', undefined, { authorization: null });
     assert.equal(outside.status, 404);
     assert.equal(outside.body.success, false);
+  });
+});
+
+describe('http app: framework errors answer the envelope, after the auth check', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness();
+  });
+  after(() => h.destroy());
+
+  const cases = (h: Harness) => [
+    {
+      what: 'a 201-character meeting id',
+      url: `${h.appBase}/meetings/${'a'.repeat(201)}`,
+      status: 414,
+      message: /path parameter is longer than 200 characters/,
+    },
+    {
+      what: 'a bad percent-encoding',
+      url: `${h.appBase}/meetings/%ZZ`,
+      status: 400,
+      message: /URL is not valid/,
+    },
+    {
+      what: 'a 40 KB query string',
+      url: `${h.appBase}/meetings?search=${'x'.repeat(40 * 1024)}`,
+      status: 414,
+      message: new RegExp(`URL is longer than ${MAX_URL_LENGTH}`),
+    },
+    {
+      what: 'a 40 KB path parameter',
+      url: `${h.appBase}/meetings/${'b'.repeat(40 * 1024)}`,
+      status: 414,
+      message: /path parameter is longer/,
+    },
+    {
+      what: 'a 40 KB unknown path',
+      url: `${h.appBase}/${'c'.repeat(40 * 1024)}/x`,
+      status: 414,
+      message: /longer than 200|URL is longer/,
+    },
+  ];
+
+  it('answers an unauthenticated request with 401 and nothing else', async () => {
+    for (const c of cases(h)) {
+      for (const headers of [{ authorization: null }, { authorization: 'Bearer wrong-wrong-wrong' }]) {
+        const r = await h.req('GET', c.url, undefined, headers);
+        assert.equal(r.status, 401, c.what);
+        assert.deepEqual(r.body, {
+          success: false,
+          error: { code: 401, message: ErrorCodes.UNAUTHORIZED.message },
+        });
+      }
+    }
+  });
+
+  it('answers an authenticated request with the envelope naming the problem, never a Fastify body', async () => {
+    for (const c of cases(h)) {
+      const r = await h.req('GET', c.url);
+      assert.equal(r.status, c.status, `${c.what}: ${r.raw.slice(0, 200)}`);
+      assert.deepEqual(Object.keys(r.body), ['success', 'error'], c.what);
+      assert.equal(r.body.success, false);
+      assert.equal(r.body.error.code, c.status);
+      assert.match(r.body.error.message, c.message, c.what);
+      assert.doesNotMatch(r.raw, /FST_|statusCode/, c.what);
+    }
+  });
+
+  it('answers the envelope outside the API too (no token needed there)', async () => {
+    const bad = await h.req('GET', '/docs/%ZZ', undefined, { authorization: null });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.code, 400);
+    const long = await h.req('GET', `/healthz?${'x'.repeat(MAX_URL_LENGTH)}`, undefined, {
+      authorization: null,
+    });
+    assert.equal(long.status, 414);
+    assert.equal(long.body.error.code, 414);
+  });
+
+  it('turns every Fastify error code into a registry error: its 4xx status, or 500 without internals', () => {
+    const codes = Object.entries(fastifyErrorCodes);
+    assert.ok(codes.length > 50, `${codes.length} codes`);
+    for (const [name, Make] of codes) {
+      const fe = new (Make as new (...a: string[]) => Error & { statusCode?: number })('a', 'b', 'c');
+      const e = toRtkError(fe, silentLogger);
+      assert.ok(e instanceof RtkError, name);
+      assert.doesNotMatch(e.message, /FST_/, name);
+      const status = fe.statusCode ?? 500;
+      if (status >= 400 && status < 500) assert.equal(e.status, status, name);
+      else assert.equal(e.code, 'INTERNAL', name);
+    }
   });
 });
 
