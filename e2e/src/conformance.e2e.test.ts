@@ -722,6 +722,22 @@ describe('RealtimeKit conformance through the cloudflare client', () => {
     assert.match(body.data.publicKey, /^-----BEGIN PUBLIC KEY-----\n/);
   });
 
+  it('the reference of the running server lists the join page and marks the 501 operations', async () => {
+    const doc = (await (await fetch(`${server.baseUrl}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { summary: string; 'x-trackroom-supported': boolean }>>;
+    };
+    assert.match(doc.paths['/join']!.get!.summary, /authToken/);
+    const unsupported = Object.values(doc.paths)
+      .flatMap((item) => Object.values(item))
+      .filter((op) => op['x-trackroom-supported'] === false);
+    assert.ok(unsupported.length >= 19);
+    const docs = await (await fetch(`${server.baseUrl}/docs`)).text();
+    assert.match(docs, /<code>\/join<\/code>/);
+    const landing = await fetch(`${server.baseUrl}/`);
+    assert.equal(landing.status, 200);
+    assert.match(await landing.text(), /href="\/docs"/);
+  });
+
   /** One raw HTTP/1.1 request, so that nothing between us and the server rewrites or refuses it. */
   const raw = (path: string, headers: Record<string, string>) =>
     new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {

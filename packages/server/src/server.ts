@@ -12,7 +12,7 @@ import type { MediaControl, RouteDeps } from './http/deps.js';
 import { appRoutes } from './routes/apps.js';
 import { downloadRoutes } from './routes/downloads.js';
 import { meetingRoutes } from './routes/meetings.js';
-import { buildOpenApi, collectRoutes, docsPage } from './routes/meta.js';
+import { collectRoutes, metaRoutes } from './routes/meta.js';
 import { participantRoutes } from './routes/participants.js';
 import { presetRoutes } from './routes/presets.js';
 import { recordingRoutes } from './routes/recordings.js';
@@ -129,10 +129,8 @@ export async function createServer(
     data: { publicKey: key.publicKeyPem },
     message: '',
   }));
-  http.get('/openapi.json', async () => buildOpenApi(ops, publicUrl));
-  http.get('/docs', async (_req, reply) =>
-    reply.type('text/html; charset=utf-8').send(docsPage(buildOpenApi(ops, publicUrl))),
-  );
+  // GET /, /docs, /openapi.json and the track recording guide.
+  metaRoutes(http, ops, () => publicUrl);
   // Process figures for the benchmark and operators; admin token required.
   const eld = monitorEventLoopDelay({ resolution: 10 });
   eld.enable();

@@ -290,12 +290,105 @@ describe('http app: meta routes', () => {
     assert.ok(meetings.post.requestBody, 'create meeting documents its body');
   });
 
-  it('serves /docs as HTML', async () => {
+  type Operation = { summary: string; description?: string; 'x-trackroom-supported': boolean };
+  const operations = async () => {
+    const doc = (await h.req('GET', '/openapi.json', undefined, { authorization: null })).body as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    return Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.entries(item)
+        .filter(([k]) => k !== 'servers')
+        .map(([method, op]) => ({ method, path, item, op: op as Operation })),
+    );
+  };
+
+  it('gives every operation a one-line purpose', async () => {
+    const ops = await operations();
+    assert.ok(ops.length >= 70, `${ops.length} operations`);
+    for (const { method, path, op } of ops) {
+      assert.ok(op.summary.length > 10 && !op.summary.includes('\n'), `${method} ${path}: "${op.summary}"`);
+    }
+  });
+
+  it('marks exactly the operations that answer 501 as not supported here', async () => {
+    const ops = (await operations()).filter((o) => o.path.startsWith('/accounts/{account_id}/'));
+    const marked = ops.filter((o) => o.op['x-trackroom-supported'] === false);
+    assert.ok(marked.length >= 19, `${marked.length} marked`);
+    for (const { method, path, op } of ops) {
+      const url = `/client/v4${path}`
+        .replace('{account_id}', 'local')
+        .replace('{app_id}', h.appId)
+        .replace(/\{[a-z_]+\}/g, MISSING_UUID);
+      const r = await h.req(
+        method.toUpperCase(),
+        url,
+        method === 'get' || method === 'delete' ? undefined : {},
+      );
+      const what = `${method} ${path} -> ${r.status}`;
+      if (op['x-trackroom-supported'] === false) {
+        assert.equal(r.status, 501, what);
+        assert.match(op.summary, /\(not supported here\)$/, what);
+        assert.match(op.description ?? '', /^Not supported here: .+ answers 501/, what);
+      } else {
+        assert.equal(op['x-trackroom-supported'], true, what);
+        assert.notEqual(r.status, 501, what);
+      }
+    }
+  });
+
+  it("lists this server's own routes at the root, with their own server URL", async () => {
+    const ops = await operations();
+    const own = ops.filter((o) => !o.path.startsWith('/accounts/'));
+    const paths = own.map((o) => `${o.method.toUpperCase()} ${o.path}`);
+    for (const p of [
+      'GET /',
+      'GET /docs',
+      'GET /openapi.json',
+      'GET /healthz',
+      'GET /v1/stats',
+      'GET /v1/downloads/{recording_id}/{file}',
+      'GET /.well-known/webhooks.json',
+    ]) {
+      assert.ok(paths.includes(p), `${p} is listed`);
+    }
+    for (const o of own) {
+      assert.deepEqual(o.item.servers, [{ url: h.server.publicUrl() }], o.path);
+      assert.equal(o.op['x-trackroom-supported'], true);
+    }
+  });
+
+  it('serves /docs as HTML: every operation with its purpose, the unsupported ones marked', async () => {
     const r = await h.req('GET', '/docs', undefined, { authorization: null });
     assert.equal(r.status, 200);
     assert.match(String(r.headers['content-type']), /text\/html/);
-    assert.match(r.raw, /<table>/);
-    assert.match(r.raw, /\/meetings/);
+    const ops = await operations();
+    const escaped = (t: string) =>
+      t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+    for (const { op } of ops) {
+      assert.ok(r.raw.includes(escaped(op.summary.replace(/ \(not supported here\)$/, ''))), op.summary);
+    }
+    const marked = ops.filter((o) => o.op['x-trackroom-supported'] === false).length;
+    assert.equal(
+      r.raw.match(/<span class="badge">Not supported here<\/span> \(answers 501\)/g)?.length,
+      marked,
+    );
+    assert.match(r.raw, /<h2>Routes of this server<\/h2>/);
+    assert.match(r.raw, /<code>\/healthz<\/code>/);
+    assert.match(r.raw, /<code>\/v1\/downloads\/\{recording_id\}\/\{file\}<\/code>/);
+    assert.match(r.raw, /href="\/docs\/track-recording.md"/);
+  });
+
+  it('answers GET / with a landing page linking the reference, the join page and the guide', async () => {
+    const r = await h.req('GET', '/', undefined, { authorization: null });
+    assert.equal(r.status, 200);
+    assert.match(String(r.headers['content-type']), /text\/html/);
+    assert.match(r.raw, /href="\/docs"/);
+    assert.match(r.raw, /\/join\?authToken=&lt;token&gt;/);
+    assert.match(r.raw, /href="\/docs\/track-recording.md"/);
+    const guide = await h.req('GET', '/docs/track-recording.md', undefined, { authorization: null });
+    assert.equal(guide.status, 200);
+    assert.match(String(guide.headers['content-type']), /text\/markdown/);
+    assert.match(guide.raw, /^# /);
   });
 
   it("serves the webhook public key as PEM in RealtimeKit's shape, without a token", async () => {
