@@ -12,7 +12,7 @@ import type { MediaControl, RouteDeps } from './http/deps.js';
 import { appRoutes } from './routes/apps.js';
 import { downloadRoutes } from './routes/downloads.js';
 import { meetingRoutes } from './routes/meetings.js';
-import { collectRoutes, metaRoutes } from './routes/meta.js';
+import { metaRoutes, registerApiReference } from './routes/meta.js';
 import { participantRoutes } from './routes/participants.js';
 import { presetRoutes } from './routes/presets.js';
 import { recordingRoutes } from './routes/recordings.js';
@@ -107,7 +107,7 @@ export async function createServer(
   });
 
   const http = createHttpApp({ config, repo, logger: logger.child({ subsystem: 'http' }) });
-  const ops = collectRoutes(http);
+  await registerApiReference(http);
   const deps: RouteDeps = { config, repo, logger, tokens, signer, webhooks, sessions, recordings };
 
   const media = opts.media ? await opts.media(deps, http) : undefined;
@@ -130,7 +130,7 @@ export async function createServer(
     message: '',
   }));
   // GET /, /docs, /openapi.json and the track recording guide.
-  metaRoutes(http, ops, () => publicUrl);
+  metaRoutes(http, () => publicUrl);
   // Process figures for the benchmark and operators; admin token required.
   const eld = monitorEventLoopDelay({ resolution: 10 });
   eld.enable();

@@ -351,6 +351,9 @@ describe('http app: meta routes', () => {
     ]) {
       assert.ok(paths.includes(p), `${p} is listed`);
     }
+    for (const o of ops.filter((x) => x.path.startsWith('/accounts/'))) {
+      assert.equal(o.item.servers, undefined, `${o.path} uses the document's /client/v4 server`);
+    }
     for (const o of own) {
       assert.deepEqual(o.item.servers, [{ url: h.server.publicUrl() }], o.path);
       assert.equal(o.op['x-trackroom-supported'], true);
@@ -372,7 +375,11 @@ describe('http app: meta routes', () => {
       r.raw.match(/<span class="badge">Not supported here<\/span> \(answers 501\)/g)?.length,
       marked,
     );
-    assert.match(r.raw, /<h2>Routes of this server<\/h2>/);
+    const own = r.raw.indexOf('<h2>Routes of this server</h2>');
+    assert.ok(own > 0);
+    const meetings = r.raw.indexOf('<code>/accounts/{account_id}/realtime/kit/{app_id}/meetings</code>');
+    assert.ok(meetings > 0 && meetings < own, 'RealtimeKit operations are in the first table');
+    assert.ok(r.raw.indexOf('<code>/healthz</code>') > own, 'own routes in the second');
     assert.match(r.raw, /<code>\/healthz<\/code>/);
     assert.match(r.raw, /<code>\/v1\/downloads\/\{recording_id\}\/\{file\}<\/code>/);
     assert.match(r.raw, /href="\/docs\/track-recording.md"/);

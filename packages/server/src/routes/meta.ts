@@ -1,31 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import type { FastifyInstance, RouteOptions } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { FastifyInstance } from 'fastify';
 import { RtkError } from '@trackroom/protocol';
 import { API_PREFIX } from '../http/app.js';
 import { UNSUPPORTED_ROUTES } from './unsupported.js';
-
-interface Op {
-  method: string;
-  url: string;
-  schema: Record<string, unknown> | undefined;
-}
-
-/** Collects routes as they are registered, so /openapi.json describes exactly what this server serves. */
-export function collectRoutes(app: FastifyInstance): Op[] {
-  const ops: Op[] = [];
-  app.addHook('onRoute', (r: RouteOptions) => {
-    const methods = Array.isArray(r.method) ? r.method : [r.method];
-    for (const m of methods) {
-      if (m === 'HEAD' || m === 'OPTIONS') continue;
-      ops.push({
-        method: m.toLowerCase(),
-        url: r.url,
-        schema: r.schema as Record<string, unknown> | undefined,
-      });
-    }
-  });
-  return ops;
-}
 
 /** The OpenAPI extension that marks an operation this server does not support (it answers 501). */
 export const SUPPORTED_MARKER = 'x-trackroom-supported';
@@ -115,8 +93,9 @@ const unsupported = new Map<string, { summary: string; feature: string }>([
   ...Object.entries(UNSUPPORTED_ELSEWHERE),
 ]);
 
-const API_BASE = API_PREFIX.replace(/^\/client\/v4/, '');
 const openapiPath = (url: string) => url.replace(/:([A-Za-z_]+)/g, '{$1}').replace(/^\/client\/v4/, '');
+/** `/accounts/{account_id}/realtime/kit`: where the RealtimeKit paths of the document start. */
+const API_BASE = openapiPath(API_PREFIX);
 const isHidden = (url: string) => url.startsWith('/assets/');
 
 /** What the reference says of one operation; undefined when it has no line yet (a test forbids that). */
@@ -136,62 +115,83 @@ export function describeOperation(
   return own ? { summary: own.summary, supported: true, realtimeKit: false } : undefined;
 }
 
-const parametersOf = (s: Record<string, unknown>) => {
-  const params = (s.params as { properties?: Record<string, unknown> } | undefined)?.properties ?? {};
-  const query = (s.querystring as { properties?: Record<string, unknown> } | undefined)?.properties ?? {};
-  return [
-    ...Object.entries(params).map(([name, schema]) => ({ name, in: 'path', required: true, schema })),
-    ...Object.entries(query).map(([name, schema]) => ({ name, in: 'query', required: false, schema })),
-  ];
+const INFO = {
+  title: 'trackroom REST API (RealtimeKit-compatible)',
+  version: '0.1.0',
+  description:
+    'Self-hosted meetings with per-participant track recording. Paths and shapes follow Cloudflare RealtimeKit; operations marked x-trackroom-supported: false answer 501. Routes tagged "trackroom" are this server’s own and live at the server root.',
 };
 
-export function buildOpenApi(ops: Op[], publicUrl: string) {
-  const paths: Record<string, Record<string, unknown>> = {};
-  for (const op of ops) {
-    if (isHidden(op.url)) continue;
-    const api = op.url.startsWith('/client/v4/');
-    const p = openapiPath(op.url);
-    const s = op.schema ?? {};
-    const d = describeOperation(op.method, op.url);
-    const item = (paths[p] ??= api ? {} : { servers: [{ url: publicUrl }] });
-    const own = api ? undefined : OWN_ROUTES[`${op.method.toUpperCase()} ${op.url}`];
-    item[op.method] = {
-      operationId: `${op.method}${p.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+/g, '_')}`,
-      summary: d ? (d.supported ? d.summary : `${d.summary} (${NOT_SUPPORTED_HERE.toLowerCase()})`) : '',
-      ...(d && !d.supported
-        ? {
-            description: `${NOT_SUPPORTED_HERE}: ${d.feature} is not part of this server; the route authenticates, checks the app and answers 501 NOT_IMPLEMENTED.`,
-          }
-        : {}),
-      [SUPPORTED_MARKER]: d?.supported ?? true,
-      tags: [api ? 'RealtimeKit' : 'trackroom'],
-      parameters: parametersOf(s),
-      ...(s.body
-        ? { requestBody: { required: true, content: { 'application/json': { schema: s.body } } } }
-        : {}),
-      responses:
-        d && !d.supported
-          ? { '501': { description: 'Error envelope: { success: false, error: { code: 501, message } }' } }
-          : {
-              '200': { description: api ? 'Success envelope: { success: true, data }' : 'Success' },
-              '4XX': { description: 'Error envelope: { success: false, error: { code, message } }' },
-            },
-      security: api || own?.auth ? [{ api_token: [] }] : [],
-    };
-  }
-  return {
-    openapi: '3.0.3',
-    info: {
-      title: 'trackroom REST API (RealtimeKit-compatible)',
-      version: '0.1.0',
-      description:
-        'Self-hosted meetings with per-participant track recording. Paths and shapes follow Cloudflare RealtimeKit; operations marked x-trackroom-supported: false answer 501. Routes tagged "trackroom" are this server’s own and live at the server root.',
+const ENVELOPE_ERROR = 'Error envelope: { success: false, error: { code, message } }';
+
+/**
+ * Registers @fastify/swagger, which describes every route from its schema as it is registered:
+ * call (and await) it before any route. Each operation gets its one line, the RealtimeKit ones
+ * their paths under the `/client/v4` server, the unsupported ones the marker.
+ */
+export async function registerApiReference(app: FastifyInstance): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: INFO,
+      // The host is filled in per request (the port is known only after listen); the path makes
+      // @fastify/swagger list the RealtimeKit routes without /client/v4.
+      servers: [{ url: 'http://localhost/client/v4' }],
+      components: { securitySchemes: { api_token: { type: 'http', scheme: 'bearer' } } },
+      security: [{ api_token: [] }],
     },
-    servers: [{ url: `${publicUrl}/client/v4` }],
-    components: { securitySchemes: { api_token: { type: 'http', scheme: 'bearer' } } },
-    security: [{ api_token: [] }],
-    paths,
+    transform: ({ schema, url, route }) => {
+      const method = Array.isArray(route.method) ? String(route.method[0]) : String(route.method);
+      if (isHidden(url) || method === 'HEAD') return { schema: { ...schema, hide: true }, url };
+      const api = url.startsWith('/client/v4/');
+      const d = describeOperation(method, url);
+      const own = api ? undefined : OWN_ROUTES[`${method.toUpperCase()} ${url}`];
+      const supported = d?.supported ?? true;
+      return {
+        url,
+        schema: {
+          ...schema,
+          operationId: `${method.toLowerCase()}${openapiPath(url)
+            .replace(/[{}]/g, '')
+            .replace(/[^A-Za-z0-9]+/g, '_')}`,
+          summary: d ? (supported ? d.summary : `${d.summary} (${NOT_SUPPORTED_HERE.toLowerCase()})`) : '',
+          ...(supported
+            ? {}
+            : {
+                description: `${NOT_SUPPORTED_HERE}: ${d?.feature ?? 'this feature'} is not part of this server; the route authenticates, checks the app and answers 501 NOT_IMPLEMENTED.`,
+              }),
+          [SUPPORTED_MARKER]: supported,
+          tags: [api ? 'RealtimeKit' : 'trackroom'],
+          ...(api || own?.auth ? {} : { security: [] }),
+          response: supported
+            ? {
+                200: {
+                  description: api ? 'Success envelope: { success: true, data }' : 'Success',
+                  type: 'object',
+                },
+                '4XX': { description: ENVELOPE_ERROR, type: 'object' },
+              }
+            : { 501: { description: ENVELOPE_ERROR, type: 'object' } },
+        },
+      };
+    },
+  });
+}
+
+type OpenApiDoc = ReturnType<FastifyInstance['swagger']>;
+
+/** The generated document with the real base URL; this server's own routes get the root as server. */
+export function buildOpenApi(app: FastifyInstance, publicUrl: string) {
+  const doc = structuredClone(app.swagger()) as OpenApiDoc & {
+    paths: Record<string, Record<string, unknown>>;
+    servers: { url: string }[];
+    info: typeof INFO;
   };
+  doc.servers = [{ url: `${publicUrl}/client/v4` }];
+  for (const [path, item] of Object.entries(doc.paths)) {
+    if (!path.startsWith(API_BASE)) item.servers = [{ url: publicUrl }];
+  }
+  return doc;
 }
 
 const escape = (s: string) =>
@@ -206,7 +206,7 @@ interface DocOp {
   summary: string;
   description?: string;
   [SUPPORTED_MARKER]: boolean;
-  parameters: { name: string; in: string }[];
+  parameters?: { name: string; in: string }[];
   requestBody?: { content: Record<string, { schema: unknown }> };
 }
 
@@ -219,7 +219,7 @@ function rows(doc: ReturnType<typeof buildOpenApi>, realtimeKit: boolean, prefix
         .map(([m, op]) => {
           const o = op as DocOp;
           const supported = o[SUPPORTED_MARKER];
-          const q = o.parameters.filter((p) => p.in === 'query').map((p) => p.name);
+          const q = (o.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name);
           const body = o.requestBody
             ? JSON.stringify(o.requestBody.content['application/json']?.schema, null, 1)
             : '';
@@ -268,12 +268,12 @@ export function landingPage(publicUrl: string): string {
 
 const GUIDE = new URL('../../../../docs/track-recording.md', import.meta.url);
 
-/** `/`, `/docs`, `/openapi.json` and the guide. `ops` must have been collected from the start. */
-export function metaRoutes(app: FastifyInstance, ops: Op[], publicUrl: () => string): void {
+/** `/`, `/docs`, `/openapi.json` and the guide (after `registerApiReference`). */
+export function metaRoutes(app: FastifyInstance, publicUrl: () => string): void {
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(landingPage(publicUrl())));
-  app.get('/openapi.json', async () => buildOpenApi(ops, publicUrl()));
+  app.get('/openapi.json', async () => buildOpenApi(app, publicUrl()));
   app.get('/docs', async (_req, reply) =>
-    reply.type('text/html; charset=utf-8').send(docsPage(buildOpenApi(ops, publicUrl()))),
+    reply.type('text/html; charset=utf-8').send(docsPage(buildOpenApi(app, publicUrl()))),
   );
   app.get('/docs/track-recording.md', async (_req, reply) => {
     let text: string;
