@@ -1,4 +1,4 @@
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID, timingSafeEqual, webcrypto } from 'node:crypto';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import { RtkError } from '@trackroom/protocol';
 
@@ -24,11 +24,18 @@ const ALG = 'HS256';
 
 /** HS256 JSON Web Tokens with a server secret, signed and verified by `jose`. */
 export class ParticipantTokens {
-  readonly #secret: Uint8Array;
+  /** Imported once: handing jose raw bytes makes it import the key again on every call. */
+  readonly #key: Promise<webcrypto.CryptoKey>;
   readonly #ttlSeconds: number;
 
   constructor(secret: Buffer, ttlSeconds: number) {
-    this.#secret = new Uint8Array(secret);
+    this.#key = webcrypto.subtle.importKey(
+      'raw',
+      new Uint8Array(secret),
+      { name: 'HMAC', hash: 'SHA-256' },
+      false,
+      ['sign', 'verify'],
+    );
     this.#ttlSeconds = ttlSeconds;
   }
 
@@ -39,7 +46,7 @@ export class ParticipantTokens {
       .setIssuedAt(iat)
       .setExpirationTime(iat + this.#ttlSeconds)
       .setJti(randomUUID())
-      .sign(this.#secret);
+      .sign(await this.#key);
   }
 
   /** Verifies signature, algorithm, kind and expiry; throws TOKEN_INVALID or TOKEN_EXPIRED. */
@@ -47,7 +54,7 @@ export class ParticipantTokens {
     if (typeof token !== 'string') throw new RtkError('TOKEN_INVALID', 'Participant token is not a JWT');
     let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(token, this.#secret, {
+      ({ payload } = await jwtVerify(token, await this.#key, {
         algorithms: [ALG],
         currentDate: new Date(nowMs),
         requiredClaims: ['exp', 'iat', 'jti'],
