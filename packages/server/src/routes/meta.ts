@@ -271,10 +271,20 @@ const GUIDE = new URL('../../../../docs/track-recording.md', import.meta.url);
 /** `/`, `/docs`, `/openapi.json` and the guide (after `registerApiReference`). */
 export function metaRoutes(app: FastifyInstance, publicUrl: () => string): void {
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(landingPage(publicUrl())));
-  app.get('/openapi.json', async () => buildOpenApi(app, publicUrl()));
-  app.get('/docs', async (_req, reply) =>
-    reply.type('text/html; charset=utf-8').send(docsPage(buildOpenApi(app, publicUrl()))),
+  // The routes are fixed once the server is ready: build each answer once per base URL.
+  let built: { url: string; json: string; html: string } | undefined;
+  const reference = () => {
+    const url = publicUrl();
+    if (built?.url !== url) {
+      const doc = buildOpenApi(app, url);
+      built = { url, json: JSON.stringify(doc), html: docsPage(doc) };
+    }
+    return built;
+  };
+  app.get('/openapi.json', async (_req, reply) =>
+    reply.type('application/json; charset=utf-8').send(reference().json),
   );
+  app.get('/docs', async (_req, reply) => reply.type('text/html; charset=utf-8').send(reference().html));
   app.get('/docs/track-recording.md', async (_req, reply) => {
     let text: string;
     try {
