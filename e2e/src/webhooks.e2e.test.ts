@@ -4,7 +4,7 @@
  * while the receiver is down survives a server restart.
  */
 import assert from 'node:assert/strict';
-import { randomUUID, verify } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingHttpHeaders, type Server } from 'node:http';
@@ -14,6 +14,7 @@ import { after, describe, it } from 'node:test';
 import { silentLogger } from '@trackroom/protocol';
 import { createServer, loadConfig, type TrackroomServer } from '@trackroom/server';
 import { freePort } from './support/server-process.js';
+import { fetchWebhookPublicKey, webhookSignatureValid } from './support/webhook-receiver.js';
 
 const TOKEN = 'webhooks-e2e-token-0123456789';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -107,14 +108,16 @@ async function addWebhook(s: { server: TrackroomServer; base: string }, url: str
   return r.json.data.id;
 }
 
+/** The key as a RealtimeKit receiver reads it (`data.publicKey`), after checking the whole answer. */
 async function publicKey(base: string): Promise<string> {
   const r = await fetch(`${base}/.well-known/webhooks.json`);
   assert.equal(r.status, 200);
-  return ((await r.json()) as { publicKey: string }).publicKey;
+  const body = (await r.json()) as { success: boolean; data: { publicKey: string }; message: string };
+  assert.deepEqual(body, { success: true, data: { publicKey: body.data.publicKey }, message: '' });
+  return fetchWebhookPublicKey(base);
 }
 
-const signatureOk = (key: string, hit: Hit) =>
-  verify('RSA-SHA256', hit.raw, key, Buffer.from(String(hit.headers['rtk-signature']), 'base64'));
+const signatureOk = (key: string, hit: Hit) => webhookSignatureValid(key, hit.raw, hit.headers);
 
 describe('webhook delivery', { timeout: 60_000 }, () => {
   it('delivers signed JSON with rtk-signature, rtk-uuid and rtk-webhook-id for real session events', async () => {

@@ -1,7 +1,12 @@
 /**
  * Reads the RealtimeKit contract (the `shared` folder beside the repository; never copied into it)
  * and checks response bodies against its schemas: $ref and allOf resolved, required fields present,
- * types, enums and the uuid/date-time formats right. Extra fields are allowed.
+ * types, enums and the uuid/date-time formats right, `null` only where the schema is `nullable`.
+ * Extra fields are allowed.
+ *
+ * `contractFetch` is a `fetch` that checks every answer it gets against the operation it belongs to
+ * (the success schema, the declared error schema, or RealtimeKit's error envelope), so a test suite
+ * driven through it validates every answer, not only the ones it looks at.
  */
 import { readFileSync } from 'node:fs';
 
@@ -34,14 +39,50 @@ export interface ContractOp {
   responses: Record<string, unknown>;
 }
 
+/**
+ * A documented place where this server answers differently from the contract on purpose. `at`
+ * matches the JSON path of the value (`$.data.download_url`, `$.data[3].download_url`); the value
+ * is let through only if `accepts` says it has the documented shape. Everything else is checked.
+ */
+export interface Deviation {
+  at: RegExp;
+  /** Where docs/api.md explains it (a phrase that must appear there). */
+  documented: string;
+  accepts(value: unknown): boolean;
+}
+
+const isTrackLayers = (v: unknown): boolean =>
+  Array.isArray(v) &&
+  v.every(
+    (l: { layer_name?: unknown; download_urls?: unknown }) =>
+      typeof l?.layer_name === 'string' &&
+      typeof l.download_urls === 'object' &&
+      l.download_urls !== null &&
+      Object.values(l.download_urls).every(
+        (u: { download_url?: unknown }) => typeof u?.download_url === 'string',
+      ),
+  );
+
+/** This server's documented deviations (docs/api.md, "Track recordings"). */
+export const DEVIATIONS: Deviation[] = [
+  {
+    // A track recording has several files: its download_url is a list of layers, not one URL.
+    at: /^\$\.data(\[\d+\]|\.recording)?\.download_url$/,
+    documented: 'its `download_url` is a list of layers',
+    accepts: isTrackLayers,
+  },
+];
+
 export class Contract {
   readonly doc: Json;
-  constructor(doc: Json) {
+  readonly #deviations: Deviation[];
+  constructor(doc: Json, deviations: Deviation[] = []) {
     this.doc = doc;
+    this.#deviations = deviations;
   }
 
-  static load(): Contract {
-    return new Contract(JSON.parse(readFileSync(CONTRACT_URL, 'utf8')) as Json);
+  static load(deviations: Deviation[] = []): Contract {
+    return new Contract(JSON.parse(readFileSync(CONTRACT_URL, 'utf8')) as Json, deviations);
   }
 
   #deref<T>(node: T): T {
@@ -88,13 +129,56 @@ export class Contract {
     return schema;
   }
 
+  /** The contract operation a request path (with or without `/client/v4`) belongs to, if any. */
+  match(method: string, path: string): ContractOp | undefined {
+    const segs = path
+      .replace(/^\/client\/v4/, '')
+      .split('?')[0]!
+      .split('/');
+    let best: { op: ContractOp; literals: number } | undefined;
+    for (const op of this.ops()) {
+      if (op.method !== method.toLowerCase()) continue;
+      const tpl = op.path.split('/');
+      if (tpl.length !== segs.length) continue;
+      let literals = 0;
+      const fits = tpl.every((t, i) => {
+        if (/^\{[^}]+\}$/.test(t)) return segs[i] !== '';
+        literals++;
+        return t === segs[i];
+      });
+      // A literal segment wins over a parameter (`/webhooks/all` over `/webhooks/{webhook_id}`).
+      if (fits && (!best || literals > best.literals)) best = { op, literals };
+    }
+    return best?.op;
+  }
+
+  /**
+   * Every way an answer breaks the contract of `op`: the declared schema for that status; for an
+   * undeclared error status, RealtimeKit's error envelope with `error.code` equal to the status; an
+   * undeclared success status is itself a violation.
+   */
+  checkAnswer(op: ContractOp, status: number, body: unknown): string[] {
+    if (op.responses[String(status)])
+      return this.check(this.responseSchema(op.method, op.path, status), body);
+    if (status >= 200 && status < 300) return [`status ${status}, the contract answers ${op.successStatus}`];
+    const errors = this.check({ $ref: '#/components/schemas/realtimekit_GenericErrorResponse' }, body);
+    const b = body as { success?: unknown; error?: { code?: unknown } } | null;
+    if (b?.success !== false) errors.push('$.success: must be false in an error answer');
+    if (b?.error?.code !== status) errors.push(`$.error.code: must be the HTTP status ${status}`);
+    return errors;
+  }
+
   /** Every way `value` breaks `schema`, as "path: problem" lines; empty when it conforms. */
   check(schema: Schema, value: unknown, at = '$'): string[] {
+    if (this.#deviations.some((d) => d.at.test(at) && d.accepts(value))) return [];
     const s = this.#deref(schema);
     const errors: string[] = [];
     if (value === null) {
       if (s.nullable || s.type === 'null') return [];
-      if (s.anyOf?.some((x) => this.check(x, null, at).length === 0)) return [];
+      const alts = s.anyOf ?? s.oneOf;
+      if (alts?.some((x) => this.check(x, null, at).length === 0)) return [];
+      // allOf: null is allowed only when every part allows it.
+      if (s.allOf?.length && s.allOf.every((x) => this.check(x, null, at).length === 0)) return [];
       return [`${at}: is null but not nullable`];
     }
     for (const part of s.allOf ?? []) errors.push(...this.check(part, value, at));
@@ -144,4 +228,50 @@ export class Contract {
     }
     return errors;
   }
+}
+
+/** One answer `contractFetch` saw, with what is wrong with it (empty: it conforms). */
+export interface CheckedAnswer {
+  method: string;
+  path: string;
+  status: number;
+  /** The contract path it was checked against; undefined for routes outside the contract. */
+  op: string | undefined;
+  errors: string[];
+}
+
+/**
+ * A `fetch` that checks every JSON answer to a contract route against the contract and appends the
+ * result to `log`. Answers of routes outside the contract (`/healthz`, downloads) are logged with
+ * `op: undefined` and not checked.
+ */
+export function contractFetch(contract: Contract, log: CheckedAnswer[]): typeof fetch {
+  return async (input, init) => {
+    const res = await fetch(input, init);
+    const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    const op = contract.match(method, url.pathname);
+    const entry: CheckedAnswer = {
+      method,
+      path: url.pathname,
+      status: res.status,
+      op: op?.path,
+      errors: [],
+    };
+    if (op) {
+      const text = await res.clone().text();
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        entry.errors.push(`not JSON: ${text.slice(0, 200)}`);
+      }
+      if (body !== undefined) {
+        entry.errors.push(...contract.checkAnswer(op, res.status, body));
+        if (entry.errors.length) entry.errors.push(`body: ${text.slice(0, 2000)}`);
+      }
+    }
+    log.push(entry);
+    return res;
+  };
 }

@@ -12,7 +12,7 @@ import type { MediaControl, RouteDeps } from './http/deps.js';
 import { appRoutes } from './routes/apps.js';
 import { downloadRoutes } from './routes/downloads.js';
 import { meetingRoutes } from './routes/meetings.js';
-import { buildOpenApi, collectRoutes, docsPage } from './routes/meta.js';
+import { metaRoutes, registerApiReference } from './routes/meta.js';
 import { participantRoutes } from './routes/participants.js';
 import { presetRoutes } from './routes/presets.js';
 import { recordingRoutes } from './routes/recordings.js';
@@ -116,7 +116,7 @@ export async function createServer(
   });
 
   const http = createHttpApp({ config, repo, logger: logger.child({ subsystem: 'http' }) });
-  const ops = collectRoutes(http);
+  await registerApiReference(http);
   const deps: RouteDeps = { config, repo, logger, tokens, signer, webhooks, sessions, recordings };
 
   const media = opts.media ? await opts.media(deps, http) : undefined;
@@ -132,11 +132,14 @@ export async function createServer(
   unsupportedRoutes(http);
   downloadRoutes(http, deps, storage);
 
-  http.get('/.well-known/webhooks.json', async () => ({ publicKey: key.publicKeyPem }));
-  http.get('/openapi.json', async () => buildOpenApi(ops, publicUrl));
-  http.get('/docs', async (_req, reply) =>
-    reply.type('text/html; charset=utf-8').send(docsPage(buildOpenApi(ops, publicUrl))),
-  );
+  // RealtimeKit's shape: receivers read data.publicKey.
+  http.get('/.well-known/webhooks.json', async () => ({
+    success: true,
+    data: { publicKey: key.publicKeyPem },
+    message: '',
+  }));
+  // GET /, /docs, /openapi.json and the track recording guide.
+  metaRoutes(http, () => publicUrl);
   // Process figures for the benchmark and operators; admin token required.
   const eld = monitorEventLoopDelay({ resolution: 10 });
   eld.enable();

@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { randomUUID, timingSafeEqual, webcrypto } from 'node:crypto';
+import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import { RtkError } from '@trackroom/protocol';
 
 /** Claims of a participant token: scoped to one participant of one meeting of one app. */
@@ -13,67 +14,67 @@ export interface ParticipantClaims {
   iat: number;
   /** Expiry, seconds. */
   exp: number;
+  /** Unique token id, so that two tokens issued in the same second still differ. */
+  jti: string;
   /** Token kind, so that no other signed value can be replayed as a participant token. */
   typ: 'participant';
 }
 
-const b64 = (b: Buffer | string) => Buffer.from(b).toString('base64url');
+const ALG = 'HS256';
 
-/** HS256 JSON Web Tokens with a server secret. */
+/** HS256 JSON Web Tokens with a server secret, signed and verified by `jose`. */
 export class ParticipantTokens {
-  readonly #secret: Buffer;
+  /** Imported once: handing jose raw bytes makes it import the key again on every call. */
+  readonly #key: Promise<webcrypto.CryptoKey>;
   readonly #ttlSeconds: number;
 
   constructor(secret: Buffer, ttlSeconds: number) {
-    this.#secret = secret;
+    this.#key = webcrypto.subtle.importKey(
+      'raw',
+      new Uint8Array(secret),
+      { name: 'HMAC', hash: 'SHA-256' },
+      false,
+      ['sign', 'verify'],
+    );
     this.#ttlSeconds = ttlSeconds;
   }
 
-  issue(appId: string, meetingId: string, participantId: string, nowMs = Date.now()): string {
+  async issue(appId: string, meetingId: string, participantId: string, nowMs = Date.now()): Promise<string> {
     const iat = Math.floor(nowMs / 1000);
-    const claims: ParticipantClaims = {
-      aid: appId,
-      mid: meetingId,
-      pid: participantId,
-      iat,
-      exp: iat + this.#ttlSeconds,
-      typ: 'participant',
-    };
-    const head = b64(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
-    const body = b64(JSON.stringify(claims));
-    const sig = createHmac('sha256', this.#secret).update(`${head}.${body}`).digest('base64url');
-    return `${head}.${body}.${sig}`;
+    return new SignJWT({ aid: appId, mid: meetingId, pid: participantId, typ: 'participant' })
+      .setProtectedHeader({ alg: ALG, typ: 'JWT' })
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + this.#ttlSeconds)
+      .setJti(randomUUID())
+      .sign(await this.#key);
   }
 
-  /** Verifies signature, kind and expiry; throws TOKEN_INVALID or TOKEN_EXPIRED. */
-  verify(token: string, nowMs = Date.now()): ParticipantClaims {
-    const parts = typeof token === 'string' ? token.split('.') : [];
-    if (parts.length !== 3) throw new RtkError('TOKEN_INVALID', 'Participant token is not a JWT');
-    const [head, body, sig] = parts as [string, string, string];
-    const expected = createHmac('sha256', this.#secret).update(`${head}.${body}`).digest();
-    const given = Buffer.from(sig, 'base64url');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      throw new RtkError('TOKEN_INVALID', 'Participant token signature is invalid');
-    }
-    let claims: ParticipantClaims;
+  /** Verifies signature, algorithm, kind and expiry; throws TOKEN_INVALID or TOKEN_EXPIRED. */
+  async verify(token: string, nowMs = Date.now()): Promise<ParticipantClaims> {
+    if (typeof token !== 'string') throw new RtkError('TOKEN_INVALID', 'Participant token is not a JWT');
+    let payload: Record<string, unknown>;
     try {
-      const header = JSON.parse(Buffer.from(head, 'base64url').toString('utf8')) as { alg?: unknown };
-      if (header.alg !== 'HS256') throw new Error('alg');
-      claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as ParticipantClaims;
-    } catch {
+      ({ payload } = await jwtVerify(token, await this.#key, {
+        algorithms: [ALG],
+        currentDate: new Date(nowMs),
+        requiredClaims: ['exp', 'iat', 'jti'],
+      }));
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) throw new RtkError('TOKEN_EXPIRED');
+      if (err instanceof joseErrors.JWSSignatureVerificationFailed)
+        throw new RtkError('TOKEN_INVALID', 'Participant token signature is invalid');
       throw new RtkError('TOKEN_INVALID', 'Participant token is malformed');
     }
     if (
-      claims.typ !== 'participant' ||
-      typeof claims.aid !== 'string' ||
-      typeof claims.mid !== 'string' ||
-      typeof claims.pid !== 'string' ||
-      typeof claims.exp !== 'number'
+      payload.typ !== 'participant' ||
+      typeof payload.aid !== 'string' ||
+      typeof payload.mid !== 'string' ||
+      typeof payload.pid !== 'string' ||
+      typeof payload.jti !== 'string'
     ) {
       throw new RtkError('TOKEN_INVALID', 'Participant token has the wrong claims');
     }
-    if (claims.exp * 1000 <= nowMs) throw new RtkError('TOKEN_EXPIRED');
-    return claims;
+    return payload as unknown as ParticipantClaims;
   }
 }
 

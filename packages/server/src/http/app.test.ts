@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { errorCodes as fastifyErrorCodes } from 'fastify';
 import { ErrorCodes, RtkError, silentLogger } from '@trackroom/protocol';
-import { toRtkError } from './app.js';
+import { MAX_URL_LENGTH, toRtkError } from './app.js';
 import { MISSING_UUID, PREFIX, TEST_TOKEN, startHarness, type Harness } from './test-harness.js';
 
 /** Auth, account/app scoping, the error envelope, and the meta routes (HTTP layer, in-process). */
@@ -125,6 +126,97 @@ describe('http app: auth and scoping', () => {
   });
 });
 
+describe('http app: framework errors answer the envelope, after the auth check', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness();
+  });
+  after(() => h.destroy());
+
+  const cases = (h: Harness) => [
+    {
+      what: 'a 201-character meeting id',
+      url: `${h.appBase}/meetings/${'a'.repeat(201)}`,
+      status: 414,
+      message: /path parameter is longer than 200 characters/,
+    },
+    {
+      what: 'a bad percent-encoding',
+      url: `${h.appBase}/meetings/%ZZ`,
+      status: 400,
+      message: /URL is not valid/,
+    },
+    {
+      what: 'a 40 KB query string',
+      url: `${h.appBase}/meetings?search=${'x'.repeat(40 * 1024)}`,
+      status: 414,
+      message: new RegExp(`URL is longer than ${MAX_URL_LENGTH}`),
+    },
+    {
+      what: 'a 40 KB path parameter',
+      url: `${h.appBase}/meetings/${'b'.repeat(40 * 1024)}`,
+      status: 414,
+      message: /path parameter is longer/,
+    },
+    {
+      what: 'a 40 KB unknown path',
+      url: `${h.appBase}/${'c'.repeat(40 * 1024)}/x`,
+      status: 414,
+      message: /longer than 200|URL is longer/,
+    },
+  ];
+
+  it('answers an unauthenticated request with 401 and nothing else', async () => {
+    for (const c of cases(h)) {
+      for (const headers of [{ authorization: null }, { authorization: 'Bearer wrong-wrong-wrong' }]) {
+        const r = await h.req('GET', c.url, undefined, headers);
+        assert.equal(r.status, 401, c.what);
+        assert.deepEqual(r.body, {
+          success: false,
+          error: { code: 401, message: ErrorCodes.UNAUTHORIZED.message },
+        });
+      }
+    }
+  });
+
+  it('answers an authenticated request with the envelope naming the problem, never a Fastify body', async () => {
+    for (const c of cases(h)) {
+      const r = await h.req('GET', c.url);
+      assert.equal(r.status, c.status, `${c.what}: ${r.raw.slice(0, 200)}`);
+      assert.deepEqual(Object.keys(r.body), ['success', 'error'], c.what);
+      assert.equal(r.body.success, false);
+      assert.equal(r.body.error.code, c.status);
+      assert.match(r.body.error.message, c.message, c.what);
+      assert.doesNotMatch(r.raw, /FST_|statusCode/, c.what);
+    }
+  });
+
+  it('answers the envelope outside the API too (no token needed there)', async () => {
+    const bad = await h.req('GET', '/docs/%ZZ', undefined, { authorization: null });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.code, 400);
+    const long = await h.req('GET', `/healthz?${'x'.repeat(MAX_URL_LENGTH)}`, undefined, {
+      authorization: null,
+    });
+    assert.equal(long.status, 414);
+    assert.equal(long.body.error.code, 414);
+  });
+
+  it('turns every Fastify error code into a registry error: its 4xx status, or 500 without internals', () => {
+    const codes = Object.entries(fastifyErrorCodes);
+    assert.ok(codes.length > 50, `${codes.length} codes`);
+    for (const [name, Make] of codes) {
+      const fe = new (Make as new (...a: string[]) => Error & { statusCode?: number })('a', 'b', 'c');
+      const e = toRtkError(fe, silentLogger);
+      assert.ok(e instanceof RtkError, name);
+      assert.doesNotMatch(e.message, /FST_/, name);
+      const status = fe.statusCode ?? 500;
+      if (status >= 400 && status < 500) assert.equal(e.status, status, name);
+      else assert.equal(e.code, 'INTERNAL', name);
+    }
+  });
+});
+
 describe('http app: request bodies', () => {
   let h: Harness;
   before(async () => {
@@ -198,18 +290,122 @@ describe('http app: meta routes', () => {
     assert.ok(meetings.post.requestBody, 'create meeting documents its body');
   });
 
-  it('serves /docs as HTML', async () => {
+  type Operation = { summary: string; description?: string; 'x-trackroom-supported': boolean };
+  const operations = async () => {
+    const doc = (await h.req('GET', '/openapi.json', undefined, { authorization: null })).body as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    return Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.entries(item)
+        .filter(([k]) => k !== 'servers')
+        .map(([method, op]) => ({ method, path, item, op: op as Operation })),
+    );
+  };
+
+  it('gives every operation a one-line purpose', async () => {
+    const ops = await operations();
+    assert.ok(ops.length >= 70, `${ops.length} operations`);
+    for (const { method, path, op } of ops) {
+      assert.ok(op.summary.length > 10 && !op.summary.includes('\n'), `${method} ${path}: "${op.summary}"`);
+    }
+  });
+
+  it('marks exactly the operations that answer 501 as not supported here', async () => {
+    const ops = (await operations()).filter((o) => o.path.startsWith('/accounts/{account_id}/'));
+    const marked = ops.filter((o) => o.op['x-trackroom-supported'] === false);
+    assert.ok(marked.length >= 19, `${marked.length} marked`);
+    for (const { method, path, op } of ops) {
+      const url = `/client/v4${path}`
+        .replace('{account_id}', 'local')
+        .replace('{app_id}', h.appId)
+        .replace(/\{[a-z_]+\}/g, MISSING_UUID);
+      const r = await h.req(
+        method.toUpperCase(),
+        url,
+        method === 'get' || method === 'delete' ? undefined : {},
+      );
+      const what = `${method} ${path} -> ${r.status}`;
+      if (op['x-trackroom-supported'] === false) {
+        assert.equal(r.status, 501, what);
+        assert.match(op.summary, /\(not supported here\)$/, what);
+        assert.match(op.description ?? '', /^Not supported here: .+ answers 501/, what);
+      } else {
+        assert.equal(op['x-trackroom-supported'], true, what);
+        assert.notEqual(r.status, 501, what);
+      }
+    }
+  });
+
+  it("lists this server's own routes at the root, with their own server URL", async () => {
+    const ops = await operations();
+    const own = ops.filter((o) => !o.path.startsWith('/accounts/'));
+    const paths = own.map((o) => `${o.method.toUpperCase()} ${o.path}`);
+    for (const p of [
+      'GET /',
+      'GET /docs',
+      'GET /openapi.json',
+      'GET /healthz',
+      'GET /v1/stats',
+      'GET /v1/downloads/{recording_id}/{file}',
+      'GET /.well-known/webhooks.json',
+    ]) {
+      assert.ok(paths.includes(p), `${p} is listed`);
+    }
+    for (const o of ops.filter((x) => x.path.startsWith('/accounts/'))) {
+      assert.equal(o.item.servers, undefined, `${o.path} uses the document's /client/v4 server`);
+    }
+    for (const o of own) {
+      assert.deepEqual(o.item.servers, [{ url: h.server.publicUrl() }], o.path);
+      assert.equal(o.op['x-trackroom-supported'], true);
+    }
+  });
+
+  it('serves /docs as HTML: every operation with its purpose, the unsupported ones marked', async () => {
     const r = await h.req('GET', '/docs', undefined, { authorization: null });
     assert.equal(r.status, 200);
     assert.match(String(r.headers['content-type']), /text\/html/);
-    assert.match(r.raw, /<table>/);
-    assert.match(r.raw, /\/meetings/);
+    const ops = await operations();
+    const escaped = (t: string) =>
+      t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+    for (const { op } of ops) {
+      assert.ok(r.raw.includes(escaped(op.summary.replace(/ \(not supported here\)$/, ''))), op.summary);
+    }
+    const marked = ops.filter((o) => o.op['x-trackroom-supported'] === false).length;
+    assert.equal(
+      r.raw.match(/<span class="badge">Not supported here<\/span> \(answers 501\)/g)?.length,
+      marked,
+    );
+    const own = r.raw.indexOf('<h2>Routes of this server</h2>');
+    assert.ok(own > 0);
+    const meetings = r.raw.indexOf('<code>/accounts/{account_id}/realtime/kit/{app_id}/meetings</code>');
+    assert.ok(meetings > 0 && meetings < own, 'RealtimeKit operations are in the first table');
+    assert.ok(r.raw.indexOf('<code>/healthz</code>') > own, 'own routes in the second');
+    assert.match(r.raw, /<code>\/healthz<\/code>/);
+    assert.match(r.raw, /<code>\/v1\/downloads\/\{recording_id\}\/\{file\}<\/code>/);
+    assert.match(r.raw, /href="\/docs\/track-recording.md"/);
   });
 
-  it('serves the webhook public key as PEM', async () => {
+  it('answers GET / with a landing page linking the reference, the join page and the guide', async () => {
+    const r = await h.req('GET', '/', undefined, { authorization: null });
+    assert.equal(r.status, 200);
+    assert.match(String(r.headers['content-type']), /text\/html/);
+    assert.match(r.raw, /href="\/docs"/);
+    assert.match(r.raw, /\/join\?authToken=&lt;token&gt;/);
+    assert.match(r.raw, /href="\/docs\/track-recording.md"/);
+    const guide = await h.req('GET', '/docs/track-recording.md', undefined, { authorization: null });
+    assert.equal(guide.status, 200);
+    assert.match(String(guide.headers['content-type']), /text\/markdown/);
+    assert.match(guide.raw, /^# /);
+  });
+
+  it("serves the webhook public key as PEM in RealtimeKit's shape, without a token", async () => {
     const r = await h.req('GET', '/.well-known/webhooks.json', undefined, { authorization: null });
     assert.equal(r.status, 200);
-    assert.match(r.body.publicKey, /^-----BEGIN PUBLIC KEY-----\n[\s\S]+\n-----END PUBLIC KEY-----\n$/);
+    assert.deepEqual(Object.keys(r.body).sort(), ['data', 'message', 'success']);
+    assert.equal(r.body.success, true);
+    assert.equal(r.body.message, '');
+    assert.deepEqual(Object.keys(r.body.data), ['publicKey']);
+    assert.match(r.body.data.publicKey, /^-----BEGIN PUBLIC KEY-----\n[\s\S]+\n-----END PUBLIC KEY-----\n$/);
   });
 });
 

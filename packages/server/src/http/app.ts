@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import Fastify, {
@@ -6,7 +8,7 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
-import { RtkError, isRtkError, type Logger } from '@trackroom/protocol';
+import { RtkError, isRtkError, type ErrorCode, type Logger } from '@trackroom/protocol';
 import { adminTokenMatches } from '../auth/jwt.js';
 import { isStorageFull } from '../services/disk-space.js';
 import type { ServerConfig } from '../config.js';
@@ -14,6 +16,16 @@ import type { Repository } from '../store/repository.js';
 
 export const API_PREFIX = '/client/v4/accounts/:account_id/realtime/kit';
 const BODY_LIMIT = 1024 * 1024;
+/** A path parameter longer than this is refused (414) before routing reads it. */
+export const MAX_PARAM_LENGTH = 200;
+/** A URL (path and query) longer than this is refused with 414 in the envelope, after the auth check. */
+export const MAX_URL_LENGTH = 8 * 1024;
+/**
+ * What Node's HTTP parser accepts for the request line plus headers. Above it the parser gives up
+ * before any header is read, so the answer (431) cannot wait for the auth check; up to it, a long
+ * URL reaches the router and gets 401 or 414 like any other request.
+ */
+export const MAX_HEADER_BYTES = 64 * 1024;
 
 export interface HttpAppOptions {
   config: ServerConfig;
@@ -44,8 +56,50 @@ export function describeValidation(context: string | undefined, issues: Validati
     .join('; ');
 }
 
+const envelope = (err: RtkError) => ({ success: false, error: { code: err.status, message: err.message } });
+
 function sendError(reply: FastifyReply, err: RtkError): void {
-  void reply.status(err.status).send({ success: false, error: { code: err.status, message: err.message } });
+  void reply.status(err.status).send(envelope(err));
+}
+
+/** Routes under /client/v4/ need the admin token, checked before anything else is revealed. */
+const isAdminUrl = (url: string) => url.startsWith('/client/v4/');
+
+/** Registry codes for the HTTP statuses Fastify's own 4xx errors carry. */
+const BY_STATUS: Partial<Record<number, ErrorCode>> = {
+  404: 'ROUTE_NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  408: 'REQUEST_TIMEOUT',
+  413: 'BODY_TOO_LARGE',
+  414: 'URI_TOO_LONG',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  431: 'HEADERS_TOO_LARGE',
+};
+
+/**
+ * Errors of the HTTP parser, before Fastify has a request (the headers were never read, so no auth
+ * check is possible): the envelope written straight to the socket, then the connection is closed.
+ */
+function clientErrorHandler(logger: Logger) {
+  return (err: NodeJS.ErrnoException, socket: Socket): void => {
+    // A reset connection has nobody to answer.
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    const e =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? new RtkError('HEADERS_TOO_LARGE')
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? new RtkError('REQUEST_TIMEOUT')
+          : new RtkError('MALFORMED_REQUEST');
+    logger.debug({ code: err.code, status: e.status }, 'refused a request the HTTP parser could not read');
+    const body = JSON.stringify(envelope(e));
+    if (socket.writable) {
+      socket.write(
+        `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+          `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    }
+    socket.destroy();
+  };
 }
 
 /** One place turns any error into RealtimeKit's envelope; unknown errors become 500 without internals. */
@@ -56,6 +110,11 @@ export function toRtkError(err: unknown, logger: Logger): RtkError {
     return new RtkError('VALIDATION_FAILED', describeValidation(fe.validationContext, fe.validation));
   }
   switch (fe?.code) {
+    case 'FST_ERR_BAD_URL':
+    case 'FST_ERR_INVALID_URL':
+      return new RtkError('VALIDATION_FAILED', 'The URL is not valid (bad percent-encoding or characters)');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new RtkError('URI_TOO_LONG', `A path parameter is longer than ${MAX_PARAM_LENGTH} characters`);
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new RtkError('BODY_TOO_LARGE');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
@@ -66,7 +125,8 @@ export function toRtkError(err: unknown, logger: Logger): RtkError {
       return new RtkError('INVALID_JSON');
   }
   if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-    return new RtkError('VALIDATION_FAILED', fe.message);
+    const code = BY_STATUS[fe.statusCode];
+    return code ? new RtkError(code) : new RtkError('VALIDATION_FAILED', fe.message);
   }
   if (isStorageFull(err)) {
     logger.error({ err }, 'a write failed: the disk is full');
@@ -81,7 +141,18 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
   const app = Fastify({
     bodyLimit: BODY_LIMIT,
     logger: false,
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    http: { maxHeaderSize: MAX_HEADER_BYTES },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
+    // Errors of the router (bad percent-encoding, an over-long parameter) come before the hooks:
+    // the auth check is made here too, so an unauthenticated request learns nothing but 401.
+    frameworkErrors: (err, req, reply) => {
+      if (isAdminUrl(req.url) && !adminTokenMatches(config.apiToken, req.headers.authorization)) {
+        sendError(reply, new RtkError('UNAUTHORIZED'));
+        return;
+      }
+      sendError(reply, toRtkError(err, logger));
+    },
+    clientErrorHandler: clientErrorHandler(logger),
   });
 
   // Bodies are validated strictly (a number is never coerced into a string); query strings and
@@ -126,9 +197,11 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
 
   // Admin auth and account/app scoping for every API route.
   app.addHook('onRequest', async (req: FastifyRequest) => {
-    if (!req.url.startsWith('/client/v4/')) return;
-    if (!adminTokenMatches(config.apiToken, req.headers.authorization)) {
+    if (isAdminUrl(req.url) && !adminTokenMatches(config.apiToken, req.headers.authorization)) {
       throw new RtkError('UNAUTHORIZED');
+    }
+    if (req.url.length > MAX_URL_LENGTH) {
+      throw new RtkError('URI_TOO_LONG', `The URL is longer than ${MAX_URL_LENGTH} characters`);
     }
   });
   app.addHook('preHandler', async (req: FastifyRequest) => {

@@ -119,7 +119,7 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
     logger: logger.child({ subsystem: 'sfu' }),
     initialState: async (meetingId) => ({ recordings: await recordingInfos(meetingId) }),
     async authenticate(token: string): Promise<PeerIdentity> {
-      const claims = tokens.verify(token);
+      const claims = await tokens.verify(token);
       const participant = await repo.participants.get(claims.pid);
       if (!participant || participant.meeting_id !== claims.mid) {
         throw new RtkError('TOKEN_INVALID', 'The participant of this token no longer exists');

@@ -15,9 +15,10 @@ describe('bad input on every route', () => {
     const doc = (await h.req('GET', '/openapi.json')).body as {
       paths: Record<string, Record<string, unknown>>;
     };
-    routes = Object.entries(doc.paths).flatMap(([path, ops]) =>
-      Object.keys(ops).map((method) => ({ method: method.toUpperCase(), path })),
-    );
+    // The RealtimeKit routes (this server's own, at the root, have their own tests).
+    routes = Object.entries(doc.paths)
+      .filter(([path]) => path.startsWith('/accounts/{account_id}/'))
+      .flatMap(([path, ops]) => Object.keys(ops).map((method) => ({ method: method.toUpperCase(), path })));
     assert.ok(routes.length >= 60, `only ${routes.length} routes`);
   });
   after(() => h.destroy());

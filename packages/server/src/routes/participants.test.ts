@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { ParticipantClaims } from '../auth/jwt.js';
 import { ISO_RE, MISSING_UUID, UUID_RE, startHarness, type Harness } from '../http/test-harness.js';
 
 describe('participants routes', () => {
@@ -32,7 +33,7 @@ describe('participants routes', () => {
     assert.equal(p.picture, 'https://example.com/a.png');
     assert.match(p.created_at, ISO_RE);
     assert.equal(typeof p.token, 'string');
-    const claims = h.server.deps.tokens.verify(p.token);
+    const claims = await h.server.deps.tokens.verify(p.token);
     assert.equal(claims.pid, p.id);
     assert.equal(claims.mid, meetingId);
     assert.equal(claims.aid, h.appId);
@@ -76,13 +77,41 @@ describe('participants routes', () => {
     assert.equal(r.status, 200);
     assert.deepEqual(Object.keys(r.body.data), ['token']);
     const fresh = r.body.data.token as string;
-    assert.equal(h.server.deps.tokens.verify(fresh).pid, a.id);
+    assert.equal((await h.server.deps.tokens.verify(fresh)).pid, a.id);
     assert.equal(
-      h.server.deps.tokens.verify(a.token).pid,
+      (await h.server.deps.tokens.verify(a.token)).pid,
       a.id,
       'the old token of the same participant still works',
     );
-    assert.equal(h.server.deps.tokens.verify(b.token).pid, b.id, 'other participants are untouched');
+    assert.equal((await h.server.deps.tokens.verify(b.token)).pid, b.id, 'other participants are untouched');
+  });
+
+  it('two refreshes in the same second give two different tokens, and both work', async () => {
+    const a = (await add({ custom_participant_id: 'refresh-twice', preset_name: 'group_call_host' })).body
+      .data;
+    const refresh = async () => {
+      const r = await h.req('POST', `${base}/${a.id}/token`);
+      assert.equal(r.status, 200);
+      return r.body.data.token as string;
+    };
+    // Two refreshes at once land in the same second unless they straddle a second boundary; a
+    // second pair cannot straddle one too.
+    let pair: (ParticipantClaims & { token: string })[] = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const tokens = await Promise.all([refresh(), refresh()]);
+      pair = await Promise.all(
+        tokens.map(async (token) => ({ token, ...(await h.server.deps.tokens.verify(token)) })),
+      );
+      if (pair[0]!.iat === pair[1]!.iat) break;
+    }
+    const [one, two] = pair as [(typeof pair)[0], (typeof pair)[0]];
+    assert.equal(one.iat, two.iat, 'the two refreshes were issued in the same second');
+    assert.notEqual(one.token, two.token);
+    assert.notEqual(one.jti, two.jti);
+    for (const t of [one, two]) {
+      assert.equal(t.pid, a.id);
+      assert.equal(t.mid, meetingId);
+    }
   });
 
   it('PATCH edits only given fields; PUT replaces; preset must exist', async () => {

@@ -99,7 +99,9 @@ export function participantRoutes(app: FastifyInstance, d: RouteDeps): void {
         if (isUniqueViolation(err)) throw duplicate();
         throw err;
       }
-      return reply.status(201).send(ok(participantOut(row, d.tokens.issue(app_id, meeting_id, row.id))));
+      return reply
+        .status(201)
+        .send(ok(participantOut(row, await d.tokens.issue(app_id, meeting_id, row.id))));
     },
   );
 
@@ -168,6 +170,6 @@ export function participantRoutes(app: FastifyInstance, d: RouteDeps): void {
 
   app.post<{ Params: P }>(`${base}/:participant_id/token`, { schema: { params: oneParams } }, async (req) => {
     const row = await getOr404(req.params);
-    return ok({ token: d.tokens.issue(row.app_id, row.meeting_id, row.id) });
+    return ok({ token: await d.tokens.issue(row.app_id, row.meeting_id, row.id) });
   });
 }

@@ -74,6 +74,24 @@ describe('recordings routes', () => {
     assert.deepEqual(asc.body.paging, { total_count: 5, start_offset: 2, end_offset: 2 });
   });
 
+  it('leaves stop_reason and error_reason out until there is one (never null)', async () => {
+    const running = await h.req('GET', `${h.appBase}/recordings/${recs[4]!.id}`);
+    assert.equal(running.status, 200);
+    assert.equal(running.body.data.status, 'RECORDING');
+    assert.equal(Object.hasOwn(running.body.data, 'stop_reason'), false);
+    assert.equal(Object.hasOwn(running.body.data, 'error_reason'), false);
+    const listed = (await h.req('GET', `${h.appBase}/recordings?status=RECORDING`)).body.data[0];
+    assert.equal(Object.hasOwn(listed, 'stop_reason'), false);
+    const stopped = { ...recording(h.appId, m1, 'ERRORED', new Date().toISOString()) };
+    stopped.stop_reason = { reason: 'API_CALL' };
+    stopped.error_reason = 'nothing was captured';
+    await h.server.repo.recordings.insert(stopped);
+    const done = await h.req('GET', `${h.appBase}/recordings/${stopped.id}`);
+    assert.deepEqual(done.body.data.stop_reason, { reason: 'API_CALL' });
+    assert.equal(done.body.data.error_reason, 'nothing was captured');
+    await h.server.repo.recordings.delete(stopped.id);
+  });
+
   it('filters by meeting, status (one or many), time range, search and expired', async () => {
     const ids = async (q: string) =>
       ((await h.req('GET', `${h.appBase}/recordings?${q}`)).body.data as { id: string }[])

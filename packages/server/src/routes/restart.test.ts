@@ -35,7 +35,7 @@ describe('restart on the same DATA_DIR', () => {
         events: ['meeting.ended'],
       })
     ).body.data;
-    const key = (await h.req('GET', '/.well-known/webhooks.json')).body.publicKey;
+    const key = (await h.req('GET', '/.well-known/webhooks.json')).body.data.publicKey;
     const snapshot = await h.snapshot();
 
     h = await h.restart();
@@ -51,9 +51,13 @@ describe('restart on the same DATA_DIR', () => {
       withoutToken,
     );
     assert.deepEqual((await h.req('GET', `${h.appBase}/webhooks/${webhook.id}`)).body.data, webhook);
-    assert.equal((await h.req('GET', '/.well-known/webhooks.json')).body.publicKey, key, 'same signing key');
     assert.equal(
-      h.server.deps.tokens.verify(token as string).pid,
+      (await h.req('GET', '/.well-known/webhooks.json')).body.data.publicKey,
+      key,
+      'same signing key',
+    );
+    assert.equal(
+      (await h.server.deps.tokens.verify(token as string)).pid,
       participant.id,
       'tokens from before still verify',
     );

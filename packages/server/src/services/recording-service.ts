@@ -409,8 +409,10 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
       group_by: rec.group_by,
       align: rec.align,
       start_reason: rec.start_reason,
-      stop_reason: rec.stop_reason,
-      error_reason: rec.error_reason,
+      // The contract's stop_reason is an object, not nullable: left out until the recording stops.
+      // error_reason (an extension) likewise appears only once there is one.
+      ...(rec.stop_reason ? { stop_reason: rec.stop_reason } : {}),
+      ...(rec.error_reason ? { error_reason: rec.error_reason } : {}),
       storage_config: null,
     };
   }
