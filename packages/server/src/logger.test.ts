@@ -64,6 +64,13 @@ void describe('createLogger', () => {
     assert.equal(b?.peerId, undefined, 'a child does not change its parent');
   });
 
+  void it('a child overriding a binding writes the key once, with the value of the child', () => {
+    const { logger, raw, lines } = capture('info', { subsystem: 'media' });
+    logger.child({ subsystem: 'sfu' }).info('closed');
+    assert.equal(raw[0]?.match(/"subsystem"/g)?.length, 1, raw[0]);
+    assert.equal(lines()[0]?.subsystem, 'sfu');
+  });
+
   void it('serialises errors under err and error with type, message and stack', () => {
     const { logger, lines } = capture();
     const e = new TypeError('bad thing');

@@ -1,4 +1,4 @@
-import { pino, type DestinationStream } from 'pino';
+import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
 import type { Logger } from '@trackroom/protocol';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -58,7 +58,22 @@ export function createLogger(
     },
     opts.destination ?? pino.destination({ fd: 2, sync: false }),
   );
-  return Object.keys(bindings).length > 0 ? root.child(bindings) : root;
+  return withBindings(root, bindings);
+}
+
+/**
+ * A child of `root` with `bindings`. Children are made from the root with the merged bindings (a
+ * pino child of a child would repeat a key it overrides, e.g. `subsystem`, in the same line).
+ */
+function withBindings(root: PinoLogger, bindings: Record<string, unknown>): Logger {
+  const l = Object.keys(bindings).length > 0 ? root.child(bindings) : root;
+  return {
+    debug: l.debug.bind(l),
+    info: l.info.bind(l),
+    warn: l.warn.bind(l),
+    error: l.error.bind(l),
+    child: (more) => withBindings(root, { ...bindings, ...more }),
+  };
 }
 
 /** LOG_LEVEL's value, or `info` when it is unset or not one of the levels. */
