@@ -3,6 +3,7 @@
 // dependencies only when node_modules is missing or package-lock.json (or the Node ABI) changed
 // since the last install, builds only what is older than its sources, then runs
 // packages/server/dist/main.js in this same process, so signals reach the server directly.
+// `--no-install` fails instead of installing (a machine without registry access).
 // Node built-ins only: it runs before anything is installed.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -54,20 +55,26 @@ function newest(dir) {
   return max;
 }
 
-// 1. Install when needed.
-const lock = readFileSync(join(root, 'package-lock.json'));
-const want = `${createHash('sha256').update(lock).digest('hex')} node-abi-${process.versions.modules}\n`;
-const have = existsSync(stamp) ? readFileSync(stamp, 'utf8') : '';
-const install = have !== want;
+// 1. Install when needed: node_modules missing, or the stamp of our last install names another
+// package-lock.json or Node ABI (native modules). Without a stamp, an install made by hand
+// (`npm ci`, as scripts/test.sh does) counts when npm's own record of it,
+// node_modules/.package-lock.json, is newer than package-lock.json.
+const lockFile = join(root, 'package-lock.json');
+const want = `${createHash('sha256').update(readFileSync(lockFile)).digest('hex')} node-abi-${process.versions.modules}\n`;
+const have = existsSync(stamp) ? readFileSync(stamp, 'utf8') : undefined;
+const hiddenLock = mtime(join(root, 'node_modules', '.package-lock.json'));
+let why;
+if (!existsSync(join(root, 'node_modules'))) why = 'first start: no node_modules';
+else if (have !== undefined && have !== want) why = 'package-lock.json or the Node version changed';
+else if (have === undefined && hiddenLock < mtime(lockFile))
+  why = 'package-lock.json is newer than node_modules';
+const install = why !== undefined;
 if (install) {
-  say(
-    existsSync(join(root, 'node_modules'))
-      ? 'installing dependencies (package-lock.json or the Node version changed since the last install)'
-      : 'installing dependencies (first start)',
-  );
+  if (process.argv.includes('--no-install')) fail(`dependencies need installing (${why}); run npm ci`);
+  say(`installing dependencies (${why})`);
   run('npm', ['ci', '--no-fund', '--no-audit'], 'npm ci');
-  writeFileSync(stamp, want);
 }
+if (have !== want) writeFileSync(stamp, want);
 
 // 2. Build what is stale (everything after an install): the workspace packages of tsconfig.json,
 // each against its sources, its tsconfig and the shared tsconfig.base.json.

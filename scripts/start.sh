@@ -4,4 +4,4 @@
 # than its sources, then runs the server (scripts/start.mjs; `npm start` is the same).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec node scripts/start.mjs
+exec node scripts/start.mjs "$@"
