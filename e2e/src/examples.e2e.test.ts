@@ -183,9 +183,9 @@ describe('the README quick start and examples/, run as copied', () => {
     ).json()) as { files: Array<{ custom_participant_id?: string; user_id?: string }> };
     assert.equal(manifest.files.length, 1, JSON.stringify(manifest));
 
-    // alice.webm, downloaded by the last block, is the tone.
-    assert.ok(existsSync(join(work, 'alice.webm')), res.stdout);
-    assertTone(join(work, 'alice.webm'), 'alice.webm');
+    // data/alice.webm, downloaded by the last block, is the tone.
+    assert.ok(existsSync(join(dataDir, 'alice.webm')), res.stdout);
+    assertTone(join(dataDir, 'alice.webm'), 'alice.webm');
   });
 
   it('runs examples/official-client.mjs as the README shows it; its js excerpts are in the file', async () => {
