@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs, builds and starts the server on the embedded defaults (SQLite and local disk in ./data).
+# Starts the server on the embedded defaults (SQLite and local disk in ./data). Installs the
+# dependencies only on the first start or when package-lock.json changed, builds only what is older
+# than its sources, then runs the server (scripts/start.mjs; `npm start` is the same).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-npm ci --no-fund --no-audit
-npm run build
-exec node packages/server/dist/main.js
+exec node scripts/start.mjs "$@"
