@@ -232,7 +232,7 @@ test('browsers exchange audio through the SFU and follow the meeting state', asy
   await t.test('recording state reaches the page', async () => {
     harness.sfu.broadcast(MEETING, {
       type: 'recordingUpdate',
-      recordings: [{ id: 'rec-1', type: 'TRACK', status: 'RECORDING' }],
+      recordings: [{ id: 'rec-1', type: 'TRACK', status: 'RECORDING', recordedParticipantIds: [] }],
     });
     const text = await waitInPage(
       a.page,

@@ -92,7 +92,11 @@ interface JournalEntry {
 
 const JOURNAL = 'journal.json';
 
-function selects(rec: RecordingRow, p: MediaPeer): boolean {
+/** Whether a track recording captures a peer: never hidden ones; `user_ids` null = everyone. */
+export function selects(
+  rec: Pick<RecordingRow, 'user_ids'>,
+  p: Pick<MediaPeer, 'hidden' | 'participantId' | 'customParticipantId'>,
+): boolean {
   if (p.hidden) return false;
   if (!rec.user_ids) return true;
   return rec.user_ids.includes(p.participantId) || rec.user_ids.includes(p.customParticipantId);
