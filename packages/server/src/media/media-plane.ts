@@ -34,7 +34,10 @@ export function recordingInfo(rec: RecordingRow, present: readonly Selectable[])
  * The startup warning for an address setup where remote browsers would get signalling but no media:
  * HOST is a wildcard while ICE binds loopback and nothing announces a reachable address.
  */
-export function mediaAddressWarning(config: Pick<ServerConfig, 'host' | 'ice'>): string | undefined {
+export function mediaAddressWarning(config: {
+  host: ServerConfig['host'];
+  ice: Pick<ServerConfig['ice'], 'bindAddress'> & { announcedAddress?: string | undefined };
+}): string | undefined {
   const wildcard = config.host === '0.0.0.0' || config.host === '::';
   if (!wildcard || config.ice.announcedAddress) return undefined;
   const bind = config.ice.bindAddress;
