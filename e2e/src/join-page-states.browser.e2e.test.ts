@@ -191,12 +191,12 @@ test('recording consent, removal by a host, leaving and rejoining', async (t) =>
     );
 
   await t.test('a track recording selecting ann shows on ann as recorded and on ben as not', async () => {
-    const started = await call<{ data: { id: string } }>('POST', '/recordings/track', {
+    const started = await call<{ data: { recording: { id: string } } }>('POST', '/recordings/track', {
       meeting_id: meetingId,
       user_ids: [ann.id],
     });
     assert.equal(started.status, 200, JSON.stringify(started.json));
-    const recId = started.json.data.id;
+    const recId = started.json.data.recording.id;
     const [aLine, bLine] = await Promise.all([
       consent(a, true, ben.id, false, 'ann recorded, ben not (on ann)'),
       consent(b, false, ann.id, true, 'ben not recorded, ann recorded (on ben)'),
@@ -208,15 +208,18 @@ test('recording consent, removal by a host, leaving and rejoining', async (t) =>
     await shot(a, 'recording-selected');
     await shot(b, 'recording-not-selected');
 
-    const put = (action: string) => call('PUT', `/recordings/${recId}`, { action });
-    assert.equal((await put('pause')).status, 200);
+    const put = async (action: string) => {
+      const res = await call('PUT', `/recordings/${recId}`, { action });
+      assert.equal(res.status, 200, `${action}: ${JSON.stringify(res.json)}`);
+    };
+    await put('pause');
     const paused = await consent(a, false, ben.id, false, 'paused: ann not recorded right now');
     assert.match(paused ?? '', /paused/);
     await consent(b, false, ann.id, false, 'paused: ben sees ann not recorded');
     await shot(a, 'recording-paused');
-    assert.equal((await put('resume')).status, 200);
+    await put('resume');
     await consent(a, true, ben.id, false, 'resumed');
-    assert.equal((await put('stop')).status, 200);
+    await put('stop');
     const [aStop, bStop] = await Promise.all([
       consent(a, false, ben.id, false, 'stopped (ann)'),
       consent(b, false, ann.id, false, 'stopped (ben)'),
