@@ -152,6 +152,7 @@ test('an insecure origin: the microphone cannot work, the page says why and stil
 test('recording consent, removal by a host, leaving and rejoining', async (t) => {
   const ann = await addParticipant('ann');
   const ben = await addParticipant('ben');
+  const cy = await addParticipant('cy');
   const a = await open(browser, `/join?authToken=${ann.token}`);
   const b = await open(browser, `/join?authToken=${ben.token}`);
   await Promise.all([waitState(a, 'joined', 'ann joined'), waitState(b, 'joined', 'ben joined')]);
@@ -193,7 +194,8 @@ test('recording consent, removal by a host, leaving and rejoining', async (t) =>
   await t.test('a track recording selecting ann shows on ann as recorded and on ben as not', async () => {
     const started = await call<{ data: { recording: { id: string } } }>('POST', '/recordings/track', {
       meeting_id: meetingId,
-      user_ids: [ann.id],
+      // cy (by custom id) is selected but not there yet.
+      user_ids: [ann.id, 'cy'],
     });
     assert.equal(started.status, 200, JSON.stringify(started.json));
     const recId = started.json.data.recording.id;
@@ -207,6 +209,23 @@ test('recording consent, removal by a host, leaving and rejoining', async (t) =>
     assert.equal(await visible(a, `#participants li[data-user-id="${ben.id}"] .rec`), false);
     await shot(a, 'recording-selected');
     await shot(b, 'recording-not-selected');
+
+    // A selected participant joining during the recording sees it at once, and the others see it too.
+    const c = await open(browser, `/join?authToken=${cy.token}`);
+    await waitState(c, 'joined', 'cy joined');
+    await consent(c, true, ann.id, true, 'cy recorded on joining (on cy)');
+    await consent(b, false, cy.id, true, 'cy recorded (on ben)');
+    await consent(a, true, cy.id, true, 'cy recorded (on ann)');
+    await c.page.context().close();
+    await waitInPage(
+      b.page,
+      (u) => document.querySelector(`#participants li[data-user-id="${u}"]`) === null,
+      cy.id,
+      {
+        what: 'cy gone from ben',
+        logs: b.logs,
+      },
+    );
 
     const put = async (action: string) => {
       const res = await call('PUT', `/recordings/${recId}`, { action });
