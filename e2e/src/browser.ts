@@ -45,6 +45,8 @@ export function writeSineWav(
 export interface LaunchOptions {
   /** WAV the fake microphone plays (looped). Without it Chromium's fake device beeps. */
   audioWav?: string;
+  /** `deny`: every camera/microphone prompt is refused, as when a user blocks the site. Default `accept`. */
+  mediaPrompts?: 'accept' | 'deny';
   extraArgs?: string[];
 }
 
@@ -62,7 +64,7 @@ export async function launchChromium(opts: LaunchOptions = {}): Promise<Browser>
     '--disable-component-update',
     '--disable-sync',
     '--allow-loopback-in-peer-connection',
-    '--use-fake-ui-for-media-stream',
+    opts.mediaPrompts === 'deny' ? '--deny-permission-prompts' : '--use-fake-ui-for-media-stream',
     '--use-fake-device-for-media-stream',
     '--autoplay-policy=no-user-gesture-required',
     // Keep real host candidates (127.0.0.1) rather than mDNS names nobody can resolve in the namespace.

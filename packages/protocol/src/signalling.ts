@@ -115,6 +115,13 @@ export interface RecordingInfo {
   id: string;
   type: RecordingType;
   status: string;
+  /**
+   * Participant ids (`participantId`, not peer ids) of the visible peers present now whose audio this
+   * recording captures while its status is RECORDING (a track recording selects people by `user_ids`;
+   * hidden peers never appear). Sent again whenever someone joins or leaves while a recording is
+   * active. A participant not listed is not recorded by it. Empty for recordings that have ended.
+   */
+  recordedParticipantIds: string[];
 }
 
 // ---------------------------------------------------------------- client → server
@@ -182,6 +189,8 @@ export interface JoinedMessage {
   type: 'joined';
   protocolVersion: number;
   meetingId: string;
+  /** The meeting's title ('' when it has none). */
+  meetingTitle: string;
   self: SelfInfo;
   peers: PeerInfo[];
   recordings: RecordingInfo[];
@@ -244,7 +253,10 @@ export interface KickedMessage {
   type: 'kicked';
   reason: string;
 }
-/** The meeting's recordings changed; the full current list. */
+/**
+ * The meeting's recordings changed, or who they capture did (a peer joined or left while a recording
+ * was active); the full current list.
+ */
 export interface RecordingUpdateMessage {
   type: 'recordingUpdate';
   recordings: RecordingInfo[];

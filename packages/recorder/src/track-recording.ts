@@ -148,6 +148,15 @@ export const JOURNAL_FILE = 'journal.json';
 
 const safePrefix = (p: string) => p.replace(/[^-\w]/g, '_');
 
+/** Whether a recording of `userIds` captures a peer: never hidden peers; null records everyone else. */
+export function selectsPeer(
+  userIds: readonly string[] | null,
+  p: Pick<MediaPeer, 'hidden' | 'participantId' | 'customParticipantId'>,
+): boolean {
+  if (p.hidden) return false;
+  return !userIds || userIds.includes(p.participantId) || userIds.includes(p.customParticipantId);
+}
+
 export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
   readonly #o: TrackRecordingOptions;
   readonly #log: RecorderLogger;
@@ -194,9 +203,7 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
 
   /** True if this recording selects the peer (hidden peers never). */
   selects(p: MediaPeer): boolean {
-    if (p.hidden || p.meetingId !== this.#o.meetingId) return false;
-    const ids = this.#o.userIds;
-    return !ids || ids.includes(p.participantId) || ids.includes(p.customParticipantId);
+    return p.meetingId === this.#o.meetingId && selectsPeer(this.#o.userIds, p);
   }
 
   /** Starts capturing; resolves once the peers already there have their files. */

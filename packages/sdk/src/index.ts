@@ -4,13 +4,19 @@
  */
 export { RealtimeKitClient, MeetingMeta, signallingUrl, finalStateForClose } from './realtimekit-client.js';
 export type { RealtimeKitClientOptions, MeetingMetaEvents, SocketState } from './realtimekit-client.js';
-export { SelfParticipant } from './self-participant.js';
-export type { SelfEvents, RoomLeftState, RoomState, GetUserMedia } from './self-participant.js';
+export { SelfParticipant, permissionOfError } from './self-participant.js';
+export type {
+  SelfEvents,
+  RoomLeftState,
+  RoomState,
+  GetUserMedia,
+  MediaPermission,
+} from './self-participant.js';
 export { RemoteParticipant } from './remote-participant.js';
 export type { RemoteParticipantEvents } from './remote-participant.js';
 export { ParticipantMap } from './participant-map.js';
 export type { ParticipantMapEvents } from './participant-map.js';
-export { Recording, recordingStateOf } from './recording.js';
+export { Recording, recordingStateOf, recordedNow } from './recording.js';
 export type { RecordingEntry, RecordingEvents, RecordingState } from './recording.js';
 export { Backoff, backoffBaseDelay } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';

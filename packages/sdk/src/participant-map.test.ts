@@ -33,6 +33,7 @@ test('joined, peerJoined, media updates and peerLeft keep the map in step', () =
     type: 'joined',
     protocolVersion: 1,
     meetingId: 'm',
+    meetingTitle: '',
     self: {
       peerId: 'me',
       participantId: 'u-me',

@@ -14,6 +14,8 @@ export type ParticipantMapEvents = {
   audioUpdate: RemoteParticipant;
   /** A participant's `videoEnabled` or `videoTrack` changed. */
   videoUpdate: RemoteParticipant;
+  /** A participant's `isBeingRecorded` changed. */
+  beingRecordedUpdate: RemoteParticipant;
 };
 
 export class ParticipantMap
@@ -21,6 +23,7 @@ export class ParticipantMap
   implements ReadonlyMap<string, RemoteParticipant>
 {
   readonly #byPeer = new Map<string, RemoteParticipant>();
+  #recorded: ReadonlySet<string> = new Set();
 
   get size(): number {
     return this.#byPeer.size;
@@ -111,13 +114,23 @@ export class ParticipantMap
     } else if (p.setVideo(p.videoEnabled, track)) this.emit('videoUpdate', p);
   }
 
+  /**
+   * @internal Who is being recorded right now, by participant id: updates every participant and
+   * applies to those who join later.
+   */
+  setRecorded(userIds: ReadonlySet<string>): void {
+    this.#recorded = userIds;
+    for (const p of [...this.#byPeer.values()])
+      if (p.setBeingRecorded(userIds.has(p.userId))) this.emit('beingRecordedUpdate', p);
+  }
+
   /** @internal Everyone leaves (this client left the meeting). */
   clear(reason = 'left'): void {
     for (const id of [...this.#byPeer.keys()]) this.#remove(id, reason);
   }
 
   #add(info: PeerInfo): void {
-    const p = new RemoteParticipant(info);
+    const p = new RemoteParticipant(info, this.#recorded.has(info.participantId));
     this.#byPeer.set(p.id, p);
     this.emit('participantJoined', p);
   }

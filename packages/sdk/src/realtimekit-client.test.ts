@@ -39,6 +39,7 @@ function joined(peerId: string, peers: string[] = []): ServerMessage {
     type: 'joined',
     protocolVersion: 1,
     meetingId: 'm1',
+    meetingTitle: 'Standup',
     self: {
       peerId,
       participantId: 'user-me',
@@ -59,7 +60,7 @@ function joined(peerId: string, peers: string[] = []): ServerMessage {
       videoEnabled: false,
       joinedAt: new Date(0).toISOString(),
     })),
-    recordings: [{ id: 'r1', type: 'TRACK', status: 'RECORDING' }],
+    recordings: [{ id: 'r1', type: 'TRACK', status: 'RECORDING', recordedParticipantIds: [] }],
   };
 }
 
@@ -238,4 +239,134 @@ test('media updates and host mute reach the objects', async () => {
   ws.deliver({ type: 'peerLeft', peerId: 'peer-a', participantId: 'user-peer-a', reason: 'left' });
   assert.equal(m.participants.joined.size, 0);
   await m.leave();
+});
+
+test('a refused token ends in rejected even when the close code comes late', async () => {
+  const env = setup();
+  const m = await env.meeting;
+  const next = env.nextSocket();
+  const joining = m.join();
+  const s = await next;
+  s.open();
+  s.deliver({ type: 'error', code: 'TOKEN_EXPIRED', message: 'Participant token has expired' });
+  const err = await joining.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.equal((err as { code?: string } | undefined)?.code, 'TOKEN_EXPIRED');
+  assert.equal(m.self.roomState, 'rejected');
+});
+
+test('the meeting title and who is being recorded come from the server', async () => {
+  const env = setup();
+  const m0 = await env.meeting;
+  // Listeners of roomJoined and participantJoined already see the recorded state.
+  let selfAtJoin: boolean | undefined;
+  m0.self.once('roomJoined', () => (selfAtJoin = m0.self.isBeingRecorded));
+  const atJoin = new Map<string, boolean>();
+  m0.participants.joined.on('participantJoined', (p) => atJoin.set(p.id, p.isBeingRecorded));
+  const next = env.nextSocket();
+  const joining = m0.join();
+  const ws = await next;
+  ws.open();
+  await Promise.resolve();
+  const first = joined('peer-me', ['peer-a', 'peer-b']);
+  assert.equal(first.type, 'joined');
+  ws.deliver({
+    ...first,
+    recordings: [
+      { id: 'r1', type: 'TRACK', status: 'RECORDING', recordedParticipantIds: ['user-me', 'user-peer-a'] },
+    ],
+  } as ServerMessage);
+  await joining;
+  const m = m0;
+  assert.equal(m.meta.meetingTitle, 'Standup');
+  assert.equal(selfAtJoin, true);
+  assert.deepEqual(
+    [...atJoin],
+    [
+      ['peer-a', true],
+      ['peer-b', false],
+    ],
+  );
+
+  const events: string[] = [];
+  m.self.on('beingRecordedUpdate', (e) => events.push(`self ${e.isBeingRecorded}`));
+  m.participants.joined.on('beingRecordedUpdate', (p) => events.push(`${p.id} ${p.isBeingRecorded}`));
+  m.participants.joined
+    .get('peer-b')!
+    .on('beingRecordedUpdate', (e) => events.push(`peer-b own ${e.isBeingRecorded}`));
+
+  // Paused: nobody is being recorded right now, although the recording still selects them.
+  ws.deliver({
+    type: 'recordingUpdate',
+    recordings: [
+      { id: 'r1', type: 'TRACK', status: 'PAUSED', recordedParticipantIds: ['user-me', 'user-peer-a'] },
+    ],
+  });
+  assert.equal(m.recording.recordingState, 'PAUSED');
+  assert.equal(m.self.isBeingRecorded, false);
+  assert.deepEqual(events, ['peer-a false', 'self false']);
+
+  // Resumed, now selecting b instead of me (a new recording).
+  events.length = 0;
+  ws.deliver({
+    type: 'recordingUpdate',
+    recordings: [{ id: 'r2', type: 'TRACK', status: 'RECORDING', recordedParticipantIds: ['user-peer-b'] }],
+  });
+  assert.deepEqual(events, ['peer-b own true', 'peer-b true']);
+  assert.equal(m.self.isBeingRecorded, false);
+  assert.equal(m.recording.isRecording('user-peer-b'), true);
+
+  // A selected participant joining later arrives already marked.
+  ws.deliver({
+    type: 'recordingUpdate',
+    recordings: [
+      {
+        id: 'r2',
+        type: 'TRACK',
+        status: 'RECORDING',
+        recordedParticipantIds: ['user-peer-b', 'user-peer-c'],
+      },
+    ],
+  });
+  ws.deliver({
+    type: 'peerJoined',
+    peer: {
+      peerId: 'peer-c',
+      participantId: 'user-peer-c',
+      customParticipantId: '',
+      name: 'C',
+      presetName: 'p',
+      audioEnabled: true,
+      videoEnabled: false,
+      joinedAt: new Date(0).toISOString(),
+    },
+  });
+  assert.equal(atJoin.get('peer-c'), true);
+
+  // The same list again changes nothing.
+  events.length = 0;
+  ws.deliver({
+    type: 'recordingUpdate',
+    recordings: [
+      {
+        id: 'r2',
+        type: 'TRACK',
+        status: 'RECORDING',
+        recordedParticipantIds: ['user-peer-b', 'user-peer-c'],
+      },
+    ],
+  });
+  assert.deepEqual(events, []);
+
+  // Selecting me again, then leaving: not recorded any more.
+  ws.deliver({
+    type: 'recordingUpdate',
+    recordings: [{ id: 'r2', type: 'TRACK', status: 'RECORDING', recordedParticipantIds: ['user-me'] }],
+  });
+  assert.equal(m.self.isBeingRecorded, true);
+  await m.leave();
+  assert.equal(m.self.isBeingRecorded, false);
+  assert.equal(events.at(-1), 'self false');
 });

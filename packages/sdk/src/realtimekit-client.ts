@@ -56,18 +56,24 @@ export type MeetingMetaEvents = {
 /** `meeting.meta`: meeting-level facts and the signalling connection's state. */
 export class MeetingMeta extends TypedEmitter<MeetingMetaEvents> {
   #meetingId = '';
+  #meetingTitle = '';
   #socketState: SocketState = 'idle';
   #attempt = 0;
 
   get meetingId(): string {
     return this.#meetingId;
   }
+  /** The meeting's title as the server sent it on joining ('' before, or when it has none). */
+  get meetingTitle(): string {
+    return this.#meetingTitle;
+  }
   get socketState(): SocketState {
     return this.#socketState;
   }
   /** @internal */
-  setMeetingId(id: string): void {
+  setMeetingId(id: string, title = ''): void {
     this.#meetingId = id;
+    this.#meetingTitle = title;
   }
   /** @internal */
   setSocketState(state: SocketState, reconnectionAttempt = 0): void {
@@ -109,6 +115,8 @@ interface Session {
 }
 
 const MAX_PUBLISH_ATTEMPTS = 3;
+/** Error codes of a join the server refused for good (the token or the meeting): no retry helps. */
+const REFUSED_CODES: ReadonlySet<string> = new Set(['TOKEN_INVALID', 'TOKEN_EXPIRED', 'FORBIDDEN']);
 
 export class RealtimeKitClient {
   readonly self: SelfParticipant;
@@ -194,8 +202,11 @@ export class RealtimeKitClient {
     try {
       await this.#connect(false);
     } catch (err) {
-      const code = this.#session?.closeCode;
-      this.#finish(code === SignallingCloseCodes.AUTH_FAILED ? 'rejected' : 'failed');
+      // The server's error for a refused token may arrive before its close code: either says so.
+      const refused =
+        this.#session?.closeCode === SignallingCloseCodes.AUTH_FAILED ||
+        (err instanceof RtkError && REFUSED_CODES.has(err.code));
+      this.#finish(refused ? 'rejected' : 'failed');
       throw err;
     }
   }
@@ -257,10 +268,14 @@ export class RealtimeKitClient {
 
   #onJoined(session: Session, msg: Extract<ServerMessage, { type: 'joined' }>): void {
     session.joined = true;
-    this.meta.setMeetingId(msg.meetingId);
+    this.meta.setMeetingId(msg.meetingId, msg.meetingTitle ?? '');
     this.meta.setSocketState('connected');
-    this.participants.joined.reset(msg.peers);
     this.recording.update(msg.recordings);
+    // Before the participants and the self are updated, so their events already carry it.
+    const recorded = this.recording.recordedParticipantIds;
+    this.participants.joined.setRecorded(recorded);
+    this.participants.joined.reset(msg.peers);
+    this.self.setBeingRecorded(recorded.has(msg.self.participantId));
     const sink: LocalMediaSink = {
       setTrack: async (kind, track) => {
         if (this.#session !== session) return;
@@ -375,7 +390,7 @@ export class RealtimeKitClient {
         session.kicked = true;
         return;
       case 'recordingUpdate':
-        this.recording.update(msg.recordings);
+        if (this.recording.update(msg.recordings)) this.#syncRecorded();
         return;
       case 'pong':
         return;
@@ -408,6 +423,13 @@ export class RealtimeKitClient {
     if (!session.joined) return;
     this.#log.info({ code }, 'signalling socket dropped; rejoining');
     this.#scheduleReconnect();
+  }
+
+  /** Who is being recorded right now: the participants' and the self's `isBeingRecorded`. */
+  #syncRecorded(): void {
+    const recorded = this.recording.recordedParticipantIds;
+    this.participants.joined.setRecorded(recorded);
+    if (this.self.userId !== '') this.self.setBeingRecorded(recorded.has(this.self.userId));
   }
 
   // ------------------------------------------------------------------ reconnecting and leaving

@@ -5,6 +5,8 @@ import type { PeerInfo } from '@trackroom/protocol';
 export type RemoteParticipantEvents = {
   audioUpdate: { audioEnabled: boolean; audioTrack: MediaStreamTrack | undefined };
   videoUpdate: { videoEnabled: boolean; videoTrack: MediaStreamTrack | undefined };
+  /** A recording started or stopped capturing this participant's audio (see `isBeingRecorded`). */
+  beingRecordedUpdate: { isBeingRecorded: boolean };
   /** The participant left the meeting (or this client lost sight of it on a reconnect). */
   left: { reason: string };
 };
@@ -22,8 +24,9 @@ export class RemoteParticipant extends TypedEmitter<RemoteParticipantEvents> {
   #videoEnabled: boolean;
   #audioTrack: MediaStreamTrack | undefined;
   #videoTrack: MediaStreamTrack | undefined;
+  #beingRecorded: boolean;
 
-  constructor(info: PeerInfo) {
+  constructor(info: PeerInfo, beingRecorded = false) {
     super();
     this.id = info.peerId;
     this.userId = info.participantId;
@@ -33,6 +36,7 @@ export class RemoteParticipant extends TypedEmitter<RemoteParticipantEvents> {
     this.#name = info.name;
     this.#audioEnabled = info.audioEnabled;
     this.#videoEnabled = info.videoEnabled;
+    this.#beingRecorded = beingRecorded;
   }
 
   get name(): string {
@@ -51,6 +55,19 @@ export class RemoteParticipant extends TypedEmitter<RemoteParticipantEvents> {
   /** The received camera track, once subscribed (it carries nothing while `videoEnabled` is false). */
   get videoTrack(): MediaStreamTrack | undefined {
     return this.#videoTrack;
+  }
+
+  /** Whether a recording captures this participant's audio right now (a paused one does not). */
+  get isBeingRecorded(): boolean {
+    return this.#beingRecorded;
+  }
+
+  /** @internal Returns whether it changed (and emitted). */
+  setBeingRecorded(recorded: boolean): boolean {
+    if (recorded === this.#beingRecorded) return false;
+    this.#beingRecorded = recorded;
+    this.emit('beingRecordedUpdate', { isBeingRecorded: recorded });
+    return true;
   }
 
   /** @internal Applies a state change; returns whether anything changed (and emitted). */
@@ -80,6 +97,7 @@ export class RemoteParticipant extends TypedEmitter<RemoteParticipantEvents> {
     id: string;
     userId: string;
     joinedAt: string;
+    isBeingRecorded: boolean;
   } {
     return {
       id: this.id,
@@ -90,6 +108,7 @@ export class RemoteParticipant extends TypedEmitter<RemoteParticipantEvents> {
       audioEnabled: this.#audioEnabled,
       videoEnabled: this.#videoEnabled,
       joinedAt: this.joinedAt.toISOString(),
+      isBeingRecorded: this.#beingRecorded,
     };
   }
 }

@@ -9,6 +9,25 @@ import type { Logger, MediaKind, SelfInfo } from '@trackroom/protocol';
 export type RoomLeftState = 'left' | 'kicked' | 'disconnected' | 'failed' | 'rejected';
 export type RoomState = 'init' | 'joining' | 'joined' | 'reconnecting' | RoomLeftState;
 
+/**
+ * What came of asking for a device (RealtimeKit's `mediaPermissions` values, plus `UNAVAILABLE`):
+ * `NOT_REQUESTED` not asked yet; `ACCEPTED`; `DENIED` the user or the site settings refused;
+ * `SYSTEM_DENIED` the operating system refused the browser; `COULD_NOT_START` no such device, or it
+ * is busy or failed; `UNAVAILABLE` the page cannot ask at all (`navigator.mediaDevices` is missing:
+ * an insecure origin, i.e. not https and not localhost).
+ */
+export type MediaPermission =
+  'NOT_REQUESTED' | 'ACCEPTED' | 'DENIED' | 'SYSTEM_DENIED' | 'COULD_NOT_START' | 'UNAVAILABLE';
+
+/** The permission a failed `getUserMedia` means, from the DOMException name (and message). */
+export function permissionOfError(err: unknown): MediaPermission {
+  const name = err instanceof Error || (typeof err === 'object' && err !== null) ? (err as Error).name : '';
+  const message = err instanceof Error ? err.message : '';
+  if (name === 'NotAllowedError' || name === 'SecurityError' || name === 'PermissionDeniedError')
+    return /system/i.test(message) ? 'SYSTEM_DENIED' : 'DENIED';
+  return 'COULD_NOT_START';
+}
+
 export type SelfEvents = {
   audioUpdate: { audioEnabled: boolean; audioTrack: MediaStreamTrack | undefined };
   videoUpdate: { videoEnabled: boolean; videoTrack: MediaStreamTrack | undefined };
@@ -18,6 +37,10 @@ export type SelfEvents = {
   roomLeft: { state: RoomLeftState };
   /** A host muted this participant's microphone (already disabled locally when this fires). */
   mutedByHost: { kind: MediaKind };
+  /** Asking for a device gave a new answer (`mediaPermissions[kind]` is already `message`). */
+  mediaPermissionUpdate: { kind: MediaKind; message: MediaPermission };
+  /** A recording started or stopped capturing this participant's audio (see `isBeingRecorded`). */
+  beingRecordedUpdate: { isBeingRecorded: boolean };
 };
 
 /** Where local media changes go once the participant is connected. */
@@ -45,6 +68,8 @@ export class SelfParticipant extends TypedEmitter<SelfEvents> {
   #videoTrack: MediaStreamTrack | undefined;
   #sink: LocalMediaSink | undefined;
   #roomState: RoomState = 'init';
+  #beingRecorded = false;
+  #permissions: Record<MediaKind, MediaPermission> = { audio: 'NOT_REQUESTED', video: 'NOT_REQUESTED' };
   /** Serialises enable/disable calls so a quick unmute-mute ends in the last requested state. */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -93,6 +118,19 @@ export class SelfParticipant extends TypedEmitter<SelfEvents> {
   }
   get roomState(): RoomState {
     return this.#roomState;
+  }
+
+  /**
+   * Whether a recording captures this participant's audio right now. A track recording selects
+   * people (`user_ids`), so this can be false while `meeting.recording.recordingState` is RECORDING;
+   * it is false while the recording is paused, and after leaving.
+   */
+  get isBeingRecorded(): boolean {
+    return this.#beingRecorded;
+  }
+  /** What came of asking for the microphone and the camera; see {@link MediaPermission}. */
+  get mediaPermissions(): Readonly<Record<MediaKind, MediaPermission>> {
+    return { ...this.#permissions };
   }
 
   /** Sets the display name sent with `join` (before joining only). */
@@ -180,6 +218,13 @@ export class SelfParticipant extends TypedEmitter<SelfEvents> {
   }
 
   /** @internal */
+  setBeingRecorded(recorded: boolean): void {
+    if (recorded === this.#beingRecorded) return;
+    this.#beingRecorded = recorded;
+    this.emit('beingRecordedUpdate', { isBeingRecorded: recorded });
+  }
+
+  /** @internal */
   setRoomState(state: 'joining' | 'reconnecting'): void {
     this.#roomState = state;
   }
@@ -189,6 +234,7 @@ export class SelfParticipant extends TypedEmitter<SelfEvents> {
     if (this.#roomState === state || this.#isLeft()) return;
     this.#roomState = state;
     this.#sink = undefined;
+    this.setBeingRecorded(false);
     this.#audioTrack?.stop();
     this.#videoTrack?.stop();
     this.emit('roomLeft', { state });
@@ -245,17 +291,41 @@ export class SelfParticipant extends TypedEmitter<SelfEvents> {
   async #ensureTrack(kind: MediaKind): Promise<MediaStreamTrack> {
     const current = kind === 'audio' ? this.#audioTrack : this.#videoTrack;
     if (current && current.readyState === 'live') return current;
-    const gum: GetUserMedia = this.#opts.getUserMedia ?? ((c) => navigator.mediaDevices.getUserMedia(c));
-    const stream = await gum(
-      kind === 'audio'
-        ? { audio: this.#opts.audioConstraints ?? true }
-        : { video: this.#opts.videoConstraints ?? true },
-    );
+    const gum = this.#opts.getUserMedia ?? browserGetUserMedia();
+    if (!gum) {
+      this.#setPermission(kind, 'UNAVAILABLE');
+      throw new RtkError(
+        'FORBIDDEN',
+        `this page cannot use the ${kind === 'audio' ? 'microphone' : 'camera'}: navigator.mediaDevices ` +
+          'is missing (browsers offer it only on https:// or localhost pages)',
+      );
+    }
+    let stream: MediaStream;
+    try {
+      stream = await gum(
+        kind === 'audio'
+          ? { audio: this.#opts.audioConstraints ?? true }
+          : { video: this.#opts.videoConstraints ?? true },
+      );
+    } catch (err) {
+      this.#setPermission(kind, permissionOfError(err));
+      throw err;
+    }
     const track = (kind === 'audio' ? stream.getAudioTracks() : stream.getVideoTracks())[0];
-    if (!track) throw new RtkError('INTERNAL', `getUserMedia returned no ${kind} track`);
+    if (!track) {
+      this.#setPermission(kind, 'COULD_NOT_START');
+      throw new RtkError('INTERNAL', `getUserMedia returned no ${kind} track`);
+    }
+    this.#setPermission(kind, 'ACCEPTED');
     if (kind === 'audio') this.#audioTrack = track;
     else this.#videoTrack = track;
     return track;
+  }
+
+  #setPermission(kind: MediaKind, message: MediaPermission): void {
+    if (this.#permissions[kind] === message) return;
+    this.#permissions[kind] = message;
+    this.emit('mediaPermissionUpdate', { kind, message });
   }
 
   #serial<T>(work: () => Promise<T>): Promise<T> {
@@ -263,4 +333,12 @@ export class SelfParticipant extends TypedEmitter<SelfEvents> {
     this.#queue = run.catch(() => undefined);
     return run;
   }
+}
+
+/** The browser's getUserMedia, or undefined where the page may not use devices (insecure origins). */
+function browserGetUserMedia(): GetUserMedia | undefined {
+  const devices =
+    typeof navigator === 'undefined' ? undefined : (navigator.mediaDevices as MediaDevices | undefined);
+  if (!devices || typeof devices.getUserMedia !== 'function') return undefined;
+  return (c) => devices.getUserMedia(c);
 }

@@ -55,7 +55,9 @@ describe('Sfu with werift peers', () => {
   }
 
   before(async () => {
-    t = await startTestSfu({ recordings: [{ id: 'rec-1', type: 'TRACK', status: 'RECORDING' }] });
+    t = await startTestSfu({
+      recordings: [{ id: 'rec-1', type: 'TRACK', status: 'RECORDING', recordedParticipantIds: [] }],
+    });
     for (const [tok, m, p] of [
       ['a', 'm1', 'pa'],
       ['b', 'm1', 'pb'],
@@ -85,7 +87,9 @@ describe('Sfu with werift peers', () => {
     assert.deepEqual(ja.peers, []);
     assert.equal(ja.self.participantId, 'pa');
     assert.equal(ja.self.name, 'Alice');
-    assert.deepEqual(ja.recordings, [{ id: 'rec-1', type: 'TRACK', status: 'RECORDING' }]);
+    assert.deepEqual(ja.recordings, [
+      { id: 'rec-1', type: 'TRACK', status: 'RECORDING', recordedParticipantIds: [] },
+    ]);
     const b = await client('b', 109); // a different Opus payload type: the SFU must rewrite it
     const jb = await b.join();
     assert.deepEqual(

@@ -48,6 +48,8 @@ export interface PeerIdentity {
   canProduceVideo: boolean;
   /** Hidden peers (recorders, bots) are not listed, not announced, and their media is not forwarded. */
   hidden?: boolean;
+  /** The meeting's title, sent in `joined`. Default ''. */
+  meetingTitle?: string;
 }
 
 export interface SfuOptions {
@@ -55,8 +57,11 @@ export interface SfuOptions {
   authenticate(token: string): Promise<PeerIdentity>;
   ice: IceOptions;
   logger?: Logger;
-  /** The meeting's state for `joined`. Without it, the last `recordingUpdate` broadcast is used. */
-  initialState?(meetingId: string): Promise<{ recordings: RecordingInfo[] }>;
+  /**
+   * The meeting's state for the `joined` of `joining` (who is not yet among the meeting's peers).
+   * Without it, the last `recordingUpdate` broadcast is used.
+   */
+  initialState?(meetingId: string, joining: PeerIdentity): Promise<{ recordings: RecordingInfo[] }>;
   /** Largest accepted signalling message. Default {@link MAX_SIGNALLING_MESSAGE_BYTES}. */
   maxMessageBytes?: number;
   /** Injected media transport; default node-datachannel with `ice`. Closed by {@link Sfu.close}. */
@@ -543,7 +548,7 @@ export class Sfu extends TypedEmitter<SfuEvents> {
   async #join(peer: Peer, name: string | undefined, audio: boolean, video: boolean): Promise<void> {
     const id = peer.identity!;
     const state = this.#opts.initialState
-      ? await this.#opts.initialState(id.meetingId)
+      ? await this.#opts.initialState(id.meetingId, id)
       : { recordings: this.#recordings.get(id.meetingId) ?? [] };
     if (peer.state !== 'ready') return;
     if (name !== undefined && name.trim() !== '') peer.name = name.trim();
@@ -563,6 +568,7 @@ export class Sfu extends TypedEmitter<SfuEvents> {
       type: 'joined',
       protocolVersion: SIGNALLING_PROTOCOL_VERSION,
       meetingId: id.meetingId,
+      meetingTitle: id.meetingTitle ?? '',
       self: {
         peerId: peer.id,
         participantId: id.participantId,

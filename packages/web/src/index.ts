@@ -81,36 +81,55 @@ export function joinPageHtml(opts: { title?: string; assetsPrefix?: string } = {
 <title>${title}</title>
 <style>
   body { font: 15px/1.4 system-ui, sans-serif; margin: 0; background: #111418; color: #e8eaed; }
-  header { display: flex; gap: 1rem; align-items: center; padding: .75rem 1rem; background: #1b1f24; }
-  header h1 { font-size: 1rem; margin: 0; }
-  #recording { color: #ff5252; font-weight: 600; }
+  header { display: flex; gap: 1rem; align-items: center; flex-wrap: wrap; padding: .75rem 1rem; background: #1b1f24; }
+  header h1 { font-size: 1.1rem; margin: 0; }
+  .icon { width: 1.1em; height: 1.1em; vertical-align: -.2em; }
+  #recording { color: #ff6b6b; font-weight: 600; }
   main { padding: 1rem; max-width: 48rem; }
   ul { list-style: none; padding: 0; }
   li, #self { display: flex; gap: .5rem; align-items: center; padding: .4rem .6rem; border-radius: .4rem;
     border: 2px solid transparent; flex-wrap: wrap; }
   .speaking { border-color: #34a853; }
   .name { min-width: 10rem; font-weight: 600; }
+  .rec { color: #ff6b6b; font-weight: 600; }
   meter { width: 8rem; }
   video { width: 100%; max-width: 20rem; border-radius: .4rem; background: #000; }
   .controls { display: flex; gap: .5rem; margin: 1rem 0; }
   button { font: inherit; padding: .4rem .9rem; border-radius: .4rem; border: 0; cursor: pointer; }
+  button:disabled { opacity: .55; cursor: not-allowed; }
   #leave { background: #d93025; color: #fff; }
+  #rejoin { background: #1a73e8; color: #fff; }
+  .panel { border-radius: .5rem; padding: .75rem 1rem; margin: 0 0 1rem; }
+  .panel h2 { font-size: 1.05rem; margin: 0 0 .35rem; }
+  .panel p { margin: 0 0 .5rem; }
+  #outside { background: #2a2f36; border-left: 4px solid #8ab4f8; }
+  #mic-problem { background: #3a2f12; border-left: 4px solid #fbbc04; }
+  #consent { padding: .4rem .6rem; border-radius: .4rem; margin: 0 0 .5rem; background: #1b1f24; }
+  #consent[data-recorded="true"] { background: #4a1c1c; color: #ffb4ab; font-weight: 600; }
   #notice { color: #fbbc04; }
 </style>
 </head>
 <body data-state="init">
-<header><h1>${title}</h1><span id="status">Loading…</span><span id="recording" hidden></span></header>
+<header><h1 id="title">${title}</h1><span id="status" role="status">Loading…</span><span id="recording" hidden></span></header>
 <main>
-  <div id="self"><span class="name" id="self-name">you</span> <span id="self-mic"></span>
-    <meter id="self-level" min="0" max="0.3" value="0"></meter><video id="self-video" autoplay muted playsinline hidden></video></div>
-  <div class="controls">
-    <button id="mute" type="button">Mute</button>
-    <button id="camera" type="button">Start camera</button>
-    <button id="leave" type="button">Leave</button>
+  <section id="outside" class="panel" role="alert" hidden>
+    <h2 id="outside-title"></h2><p id="outside-text"></p>
+    <button id="rejoin" type="button" hidden>Rejoin</button>
+  </section>
+  <div id="room" hidden>
+    <section id="mic-problem" class="panel" role="alert" hidden><h2 id="mic-problem-title"></h2><p id="mic-problem-text"></p></section>
+    <p id="consent" role="status" data-recorded="false"></p>
+    <div id="self"><span class="name" id="self-name">You (you)</span> <span id="self-mic"></span>
+      <meter id="self-level" min="0" max="0.3" value="0"></meter><video id="self-video" autoplay muted playsinline hidden></video></div>
+    <div class="controls">
+      <button id="mute" type="button">Mute</button>
+      <button id="camera" type="button">Start camera</button>
+      <button id="leave" type="button">Leave</button>
+    </div>
+    <p id="notice" role="status"></p>
+    <h2>Participants</h2>
+    <ul id="participants"></ul>
   </div>
-  <p id="notice" role="status"></p>
-  <h2>Participants</h2>
-  <ul id="participants"></ul>
 </main>
 <script type="module" src="${escapeHtml(prefix)}/join-page.js"></script>
 </body>

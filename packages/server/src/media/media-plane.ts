@@ -15,8 +15,42 @@ import { Sfu, type PeerIdentity } from '@trackroom/sfu';
 import { webRoutes } from '@trackroom/web';
 import type { MediaControl, RouteDeps } from '../http/deps.js';
 import { presetCapabilities } from '../services/default-presets.js';
+import type { ServerConfig } from '../config.js';
 import { ACTIVE_STATUSES } from '../services/recording-status.js';
-import { TrackEngine } from './track-engine.js';
+import type { RecordingRow } from '../store/types.js';
+import { TrackEngine, selects } from './track-engine.js';
+
+type Selectable = Pick<MediaPeer, 'hidden' | 'participantId' | 'customParticipantId'>;
+
+/**
+ * The signalling view of a recording: who it captures among the peers present (the track engine's
+ * own selection rule). Ended recordings capture nobody.
+ */
+export function recordingInfo(rec: RecordingRow, present: readonly Selectable[]): RecordingInfo {
+  const captured = ACTIVE_STATUSES.includes(rec.status)
+    ? present.filter((p) => selects(rec, p)).map((p) => p.participantId)
+    : [];
+  return { id: rec.id, type: rec.type, status: rec.status, recordedParticipantIds: [...new Set(captured)] };
+}
+
+/**
+ * The startup warning for an address setup where remote browsers would get signalling but no media:
+ * HOST is a wildcard while ICE binds loopback and nothing announces a reachable address.
+ */
+export function mediaAddressWarning(config: {
+  host: ServerConfig['host'];
+  ice: Pick<ServerConfig['ice'], 'bindAddress'> & { announcedAddress?: string | undefined };
+}): string | undefined {
+  const wildcard = config.host === '0.0.0.0' || config.host === '::';
+  if (!wildcard || config.ice.announcedAddress) return undefined;
+  const bind = config.ice.bindAddress;
+  if (bind !== '127.0.0.1' && bind !== '::1' && bind !== '0.0.0.0' && bind !== '::') return undefined;
+  return (
+    `HOST is ${config.host} but RTC_ANNOUNCED_ADDRESS is unset: browsers on other machines will reach ` +
+    `the page and signalling but get no audio (media is offered on ${bind}). Set RTC_ANNOUNCED_ADDRESS ` +
+    `to this machine's address as browsers reach it (and RTC_BIND_ADDRESS to a local interface address).`
+  );
+}
 
 /** Adapts the SFU's events into the recorder's media source and keeps the live peer registry. */
 class SfuMediaSource extends TypedEmitter<MediaSourceEvents> implements MediaSource {
@@ -99,14 +133,20 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
   const { repo, tokens, sessions, recordings, config } = d;
   const logger = d.logger.child({ subsystem: 'media' });
   const hidden = new Map<string, boolean>();
+  let closing = false;
+  const addressWarning = mediaAddressWarning(config);
+  if (addressWarning)
+    logger.warn({ host: config.host, rtcBindAddress: config.ice.bindAddress }, addressWarning);
 
-  const recordingInfos = async (meetingId: string): Promise<RecordingInfo[]> => {
-    const { rows } = await repo.recordings.list({
-      where: { meeting_id: meetingId },
-      whereIn: { field: 'status', values: [...ACTIVE_STATUSES] },
-    });
-    return rows.map((r) => ({ id: r.id, type: r.type, status: r.status }));
-  };
+  const activeRecordings = async (meetingId: string): Promise<RecordingRow[]> =>
+    (
+      await repo.recordings.list({
+        where: { meeting_id: meetingId },
+        whereIn: { field: 'status', values: [...ACTIVE_STATUSES] },
+      })
+    ).rows;
+  // `source` is assigned below, before the SFU accepts any socket.
+  const present = (meetingId: string): Selectable[] => source.peers(meetingId);
 
   const sfu = new Sfu({
     ice: {
@@ -117,7 +157,10 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
       ...(config.ice.udpMuxPort !== undefined ? { udpMuxPort: config.ice.udpMuxPort } : {}),
     },
     logger: logger.child({ subsystem: 'sfu' }),
-    initialState: async (meetingId) => ({ recordings: await recordingInfos(meetingId) }),
+    initialState: async (meetingId, joining) => {
+      const peers: Selectable[] = [...present(meetingId), { ...joining, hidden: joining.hidden === true }];
+      return { recordings: (await activeRecordings(meetingId)).map((r) => recordingInfo(r, peers)) };
+    },
     async authenticate(token: string): Promise<PeerIdentity> {
       const claims = await tokens.verify(token);
       const participant = await repo.participants.get(claims.pid);
@@ -139,6 +182,7 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
         canProduceAudio: caps.canProduceAudio,
         canProduceVideo: caps.canProduceVideo,
         hidden: caps.hidden || caps.isRecorder,
+        meetingTitle: meeting.title ?? '',
       };
     },
   });
@@ -173,17 +217,38 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
       .peerLeft({ meetingId: e.meetingId, peerId: e.peerId, leftAt: e.leftAt })
       .catch((err: unknown) => logger.error({ err, peerId: e.peerId }, 'recording a leave failed'));
   });
+  /**
+   * Sends every peer of the meeting the current recordings and whom each captures. `changed` (a
+   * recording whose status just moved) is listed even once it has ended, so clients see it stop.
+   */
+  const announceRecordings = async (meetingId: string, changed?: RecordingRow): Promise<void> => {
+    const active = await activeRecordings(meetingId);
+    if (closing || (!changed && active.length === 0)) return;
+    const rows = changed
+      ? [...active.filter((r) => r.id !== changed.id), changed].sort((x, y) =>
+          x.invoked_time.localeCompare(y.invoked_time),
+        )
+      : active;
+    const peers = present(meetingId);
+    sfu.broadcast(meetingId, {
+      type: 'recordingUpdate',
+      recordings: rows.map((r) => recordingInfo(r, peers)),
+    });
+  };
   recordings.on('statusChanged', ({ recording }) => {
-    void recordingInfos(recording.meeting_id).then(
-      (active) => {
-        const all = active.some((r) => r.id === recording.id)
-          ? active
-          : [...active, { id: recording.id, type: recording.type, status: recording.status }];
-        sfu.broadcast(recording.meeting_id, { type: 'recordingUpdate', recordings: all });
-      },
-      (err: unknown) => logger.error({ err }, 'recording broadcast failed'),
+    announceRecordings(recording.meeting_id, recording).catch((err: unknown) =>
+      logger.error({ err, recordingId: recording.id }, 'recording broadcast failed'),
     );
   });
+  // Who a live recording captures changes when selected people come and go.
+  const onPresenceChanged = (e: { meetingId: string; participantId: string }) => {
+    if (hidden.get(e.participantId)) return;
+    announceRecordings(e.meetingId).catch((err: unknown) =>
+      logger.error({ err, meetingId: e.meetingId }, 'recording broadcast failed'),
+    );
+  };
+  sfu.on('peerJoined', onPresenceChanged);
+  sfu.on('peerLeft', onPresenceChanged);
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? '').split('?')[0];
@@ -208,6 +273,7 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
     },
     stats: () => ({ sfu: sfu.stats(), active_track_recordings: engine.activeCount }),
     async close() {
+      closing = true;
       http.server.off('upgrade', onUpgrade);
       await engine.abandonAll();
       await sfu.close();

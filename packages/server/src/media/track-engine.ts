@@ -1,7 +1,8 @@
-import type { Logger } from '@trackroom/protocol';
+import type { Logger, MediaPeer } from '@trackroom/protocol';
 import {
   TrackRecording,
   repairTrackRecording,
+  selectsPeer,
   type MediaSource,
   type TrackRecordingFailure,
   type TrackRecordingResult,
@@ -23,6 +24,14 @@ export interface TrackEngineOptions {
    * at the first failure; the owner then stops the recording, which finalises what each file holds.
    */
   onCaptureFailed?: (recordingId: string, failure: CaptureFailure) => void;
+}
+
+/** Whether a track recording captures a peer (the recorder's rule: never hidden peers; `user_ids` null = everyone). */
+export function selects(
+  rec: Pick<RecordingRow, 'user_ids'>,
+  p: Pick<MediaPeer, 'hidden' | 'participantId' | 'customParticipantId'>,
+): boolean {
+  return selectsPeer(rec.user_ids, p);
 }
 
 /** The recorder's options for a recording row: what to record, where, how. */

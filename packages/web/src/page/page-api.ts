@@ -19,11 +19,16 @@ export interface ParticipantAnalysis {
 
 export interface TrackroomPageApi {
   meeting: RealtimeKitClient | undefined;
-  /** 'init' | 'joining' | 'joined' | 'reconnecting' | 'left' | 'kicked' | 'failed' | 'rejected' | 'error' */
+  /**
+   * 'init' | 'joining' | 'joined' | 'reconnecting' | 'left' | 'kicked' | 'failed' | 'rejected' |
+   * 'disconnected' | 'error' (no token in the address, or the page itself failed)
+   */
   state: string;
   error: string | undefined;
-  /** Milliseconds from page script start to `joined`. */
+  /** Milliseconds from page script start to the first `joined`. */
   joinMs: number | undefined;
+  /** How many times the page joined (a rejoin after leaving or being removed counts again). */
+  joins: number;
   /** Per remote participant, by peer id: what its received audio sounds like right now. */
   analysis(): Record<string, ParticipantAnalysis>;
 }
