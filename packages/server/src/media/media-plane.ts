@@ -14,7 +14,7 @@ class SfuMediaSource extends TypedEmitter<MediaSourceEvents> implements MediaSou
   readonly #sfu: Sfu;
   readonly #peers = new Map<string, MediaPeer>();
 
-  constructor(sfu: Sfu, hiddenOf: (participantId: string) => boolean) {
+  constructor(sfu: Sfu) {
     super();
     this.#sfu = sfu;
     sfu.on('peerJoined', (e) => {
@@ -23,7 +23,7 @@ class SfuMediaSource extends TypedEmitter<MediaSourceEvents> implements MediaSou
         peerId: e.peerId,
         participantId: e.participantId,
         customParticipantId: e.customParticipantId,
-        hidden: e.hidden || hiddenOf(e.participantId),
+        hidden: e.hidden,
         audio: undefined,
         audioEnabled: true,
       };
@@ -55,6 +55,11 @@ class SfuMediaSource extends TypedEmitter<MediaSourceEvents> implements MediaSou
     });
   }
 
+  /** Live peers known to the engine's source (0 once everyone left). */
+  get size(): number {
+    return this.#peers.size;
+  }
+
   peers(meetingId: string): MediaPeer[] {
     return [...this.#peers.values()].filter((p) => p.meetingId === meetingId);
   }
@@ -80,7 +85,6 @@ export interface MediaPlane {
 export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Promise<MediaPlane> {
   const { repo, tokens, sessions, recordings, config } = d;
   const logger = d.logger.child({ subsystem: 'media' });
-  const hidden = new Map<string, boolean>();
 
   const recordingInfos = async (meetingId: string): Promise<RecordingInfo[]> => {
     const { rows } = await repo.recordings.list({
@@ -111,7 +115,6 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
       if (meeting.status === 'INACTIVE') throw new RtkError('FORBIDDEN', 'This meeting is INACTIVE');
       const preset = await repo.presets.findOne({ app_id: meeting.app_id, name: participant.preset_name });
       const caps = presetCapabilities(preset?.permissions);
-      hidden.set(participant.id, caps.hidden || caps.isRecorder);
       return {
         meetingId: meeting.id,
         participantId: participant.id,
@@ -125,7 +128,9 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
     },
   });
 
-  const source = new SfuMediaSource(sfu, (pid) => hidden.get(pid) ?? false);
+  // Hidden and recorder peers come marked from authenticate() (PeerIdentity.hidden): no registry
+  // of them is kept here (one keyed by participant id grew with every participant ever admitted).
+  const source = new SfuMediaSource(sfu);
   const engine = new TrackEngine({ source, logger: logger.child({ subsystem: 'track-engine' }) });
   recordings.engine = engine;
 
@@ -180,7 +185,12 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
       kick: (meetingId, peerIds) => sfu.kick(meetingId, peerIds),
       muteAudio: (meetingId, peerIds) => sfu.muteAudio(meetingId, peerIds),
     },
-    stats: () => ({ sfu: sfu.stats(), active_track_recordings: engine.activeCount }),
+    stats: () => ({
+      sfu: sfu.stats(),
+      media_peers: source.size,
+      active_track_recordings: engine.activeCount,
+      track_files: engine.fileCount,
+    }),
     async close() {
       http.server.off('upgrade', onUpgrade);
       await engine.abandonAll();

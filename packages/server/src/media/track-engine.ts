@@ -114,6 +114,13 @@ export class TrackEngine implements TrackRecordingEngine {
     return this.#active.size;
   }
 
+  /** Track files of the active recordings (open, and closed ones kept for the manifest). */
+  get fileCount(): number {
+    let n = 0;
+    for (const a of this.#active.values()) n += a.files.length;
+    return n;
+  }
+
   async start(rec: RecordingRow, dir: string): Promise<void> {
     const t0Ms = Date.now();
     const a: Active = {
