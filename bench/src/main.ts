@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { evaluateTargets, renderMarkdown, type BenchResult } from './report.js';
+import { soakSection } from './soak-report.js';
 import {
   GENERATOR_CPU_LIMIT_PCT,
   GENERATOR_LAG_LIMIT_MS,
@@ -24,6 +25,17 @@ import {
 } from './scenarios.js';
 
 const root = new URL('../../', import.meta.url).pathname;
+const docsFile = join(root, 'docs', 'BENCHMARKS.md');
+/** Rewrites the page, keeping the Soak section `npm run soak` wrote there. */
+const writeDocs = (md: string) => {
+  let soak: string | undefined;
+  try {
+    soak = soakSection(readFileSync(docsFile, 'utf8'));
+  } catch {
+    soak = undefined; // no page yet
+  }
+  writeFileSync(docsFile, soak ? `${md.trimEnd()}\n\n${soak}\n` : md);
+};
 
 const { values } = parseArgs({
   options: {
@@ -71,7 +83,7 @@ if (values.render) {
   if (values.notes) saved.notes = readFileSync(values.notes, 'utf8').trim();
   const md = renderMarkdown(saved, paths.map((p) => relative(root, p)).join('`, `'));
   process.stdout.write(`${md}\n`);
-  if (!values['no-docs']) writeFileSync(join(root, 'docs', 'BENCHMARKS.md'), md);
+  if (!values['no-docs']) writeDocs(md);
   process.exit(0);
 }
 
@@ -140,5 +152,5 @@ const file = join(values.out, `${machine.date.replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
 const md = renderMarkdown(result, relative(root, file));
 process.stdout.write(`${md}\n`);
-if (!values['no-docs']) writeFileSync(join(root, 'docs', 'BENCHMARKS.md'), md);
+if (!values['no-docs']) writeDocs(md);
 log(`result: ${file}`);

@@ -196,6 +196,11 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
     return this.#failure;
   }
 
+  /** Track files of this recording (open, and closed ones kept for the manifest). */
+  get fileCount(): number {
+    return this.#files.length;
+  }
+
   /** Participant ids that have a file. */
   participantsCaptured(): string[] {
     return [...new Set(this.#files.map((f) => f.participantId))];

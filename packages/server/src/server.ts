@@ -146,16 +146,24 @@ export async function createServer(
   http.get('/v1/stats', async (req) => {
     if (!adminTokenMatches(config.apiToken, req.headers.authorization)) throw new RtkError('UNAUTHORIZED');
     const q = req.query as { reset?: string };
+    const mem = process.memoryUsage();
     const out = {
       success: true,
       data: {
-        rss_bytes: process.memoryUsage().rss,
+        rss_bytes: mem.rss,
+        heap: {
+          used_bytes: mem.heapUsed,
+          total_bytes: mem.heapTotal,
+          external_bytes: mem.external,
+          array_buffers_bytes: mem.arrayBuffers,
+        },
         cpu_us: process.cpuUsage(),
         event_loop_delay_ms: {
           p50: eld.percentile(50) / 1e6,
           p99: eld.percentile(99) / 1e6,
           max: eld.max / 1e6,
         },
+        sessions: sessions.stats(),
         media: media?.stats?.() ?? null,
         disk: disk.stats(),
       },

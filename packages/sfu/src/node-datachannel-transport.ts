@@ -14,6 +14,7 @@ import type {
   TransportPcState,
   TransportPeerConnection,
   TransportPeerConnectionEvents,
+  TransportStats,
   TransportTrack,
   TransportTrackEvents,
 } from './transport.js';
@@ -35,10 +36,13 @@ class NdTrack extends TypedEmitter<TransportTrackEvents> implements TransportTra
   #closed = false;
   #handler: ((packet: Buffer) => void) | undefined;
 
-  constructor(track: Track, spec: TrackSpec, log: Logger) {
+  readonly #onClose: () => void;
+
+  constructor(track: Track, spec: TrackSpec, log: Logger, onClose: () => void) {
     super();
     this.spec = Object.freeze({ ...spec });
     this.#track = track;
+    this.#onClose = onClose;
     track.onOpen(() => {
       if (this.#closed) return;
       this.#open = true;
@@ -97,6 +101,7 @@ class NdTrack extends TypedEmitter<TransportTrackEvents> implements TransportTra
     this.#closed = true;
     this.#open = false;
     this.#handler = undefined;
+    this.#onClose();
     this.emit('closed', undefined);
   }
 }
@@ -111,13 +116,21 @@ class NdPeerConnection
   readonly #opts: NodeDatachannelTransportOptions;
   readonly #log: Logger;
   readonly #onClose: () => void;
+  readonly #live: { tracks: number };
   #state: TransportPcState = 'new';
   #gathered = false;
   #gatherWaiters: (() => void)[] = [];
 
-  constructor(label: string, opts: NodeDatachannelTransportOptions, log: Logger, onClose: () => void) {
+  constructor(
+    label: string,
+    opts: NodeDatachannelTransportOptions,
+    log: Logger,
+    live: { tracks: number },
+    onClose: () => void,
+  ) {
     super();
     this.label = label;
+    this.#live = live;
     this.#opts = opts;
     this.#log = log;
     this.#onClose = onClose;
@@ -166,7 +179,8 @@ class NdPeerConnection
     const native = this.#pc.addTrack(media);
     // Receiving tracks get receiver reports to the sender and can send PLI (requestKeyframe).
     if (spec.direction === 'recvonly') native.setMediaHandler(new nd.RtcpReceivingSession());
-    const track = new NdTrack(native, spec, this.#log);
+    this.#live.tracks++;
+    const track = new NdTrack(native, spec, this.#log, () => this.#live.tracks--);
     this.#tracks.push(track);
     return track;
   }
@@ -247,6 +261,7 @@ export class NodeDatachannelTransport implements Transport {
   readonly #opts: NodeDatachannelTransportOptions;
   readonly #log: Logger;
   readonly #pcs = new Set<NdPeerConnection>();
+  readonly #live = { tracks: 0 };
   #closed = false;
 
   constructor(opts: NodeDatachannelTransportOptions) {
@@ -256,7 +271,7 @@ export class NodeDatachannelTransport implements Transport {
 
   createPeerConnection(label: string): TransportPeerConnection {
     if (this.#closed) throw new RtkError('CONFLICT', 'transport is closed');
-    const pc: NdPeerConnection = new NdPeerConnection(label, this.#opts, this.#log, () =>
+    const pc: NdPeerConnection = new NdPeerConnection(label, this.#opts, this.#log, this.#live, () =>
       this.#pcs.delete(pc),
     );
     this.#pcs.add(pc);
@@ -266,6 +281,10 @@ export class NodeDatachannelTransport implements Transport {
   /** Number of peer connections not yet closed (for tests and stats). */
   get openPeerConnections(): number {
     return this.#pcs.size;
+  }
+
+  stats(): TransportStats {
+    return { peerConnections: this.#pcs.size, tracks: this.#live.tracks };
   }
 
   close(): void {

@@ -264,6 +264,70 @@ describe('Sfu with werift peers', () => {
 });
 
 describe('Sfu lifecycle', () => {
+  it('a leave releases the peer connections, tracks, subscriptions and taps it held', async () => {
+    const t = await startTestSfu();
+    t.addToken('a', { meetingId: 'mr', participantId: 'pa' });
+    t.addToken('b', { meetingId: 'mr', participantId: 'pb' });
+    const a = await WeriftClient.connect(t.url('a'), { autoSubscribe: true });
+    const ja = await a.join();
+    await a.publish();
+    const b = await WeriftClient.connect(t.url('b'), { autoSubscribe: true });
+    await b.join();
+    await b.publish();
+    await Promise.all([a.waitFor('subscribeAnswer'), b.waitFor('subscribeAnswer')]);
+    await Promise.all([a.settled(), b.settled()]);
+    t.sfu.tapAudio('mr', ja.self.peerId, () => {});
+    const counts = () => {
+      const s = t.sfu.stats();
+      return {
+        peers: s.peers,
+        publishConnections: s.publishConnections,
+        subscriptions: s.subscriptions,
+        pendingSubscriptions: s.pendingSubscriptions,
+        audioTaps: s.audioTaps,
+        transportPeerConnections: s.transportPeerConnections,
+        transportTracks: s.transportTracks,
+      };
+    };
+    // Two publications, each subscribed by the other: 4 peer connections with one track each.
+    assert.deepEqual(counts(), {
+      peers: 2,
+      publishConnections: 2,
+      subscriptions: 2,
+      pendingSubscriptions: 0,
+      audioTaps: 1,
+      transportPeerConnections: 4,
+      transportTracks: 4,
+    });
+    const aLeft = nextEvent(t.sfu, 'peerLeft', (e) => e.peerId === ja.self.peerId);
+    a.send({ type: 'leave' });
+    await aLeft;
+    assert.deepEqual(counts(), {
+      peers: 1,
+      publishConnections: 1,
+      subscriptions: 0,
+      pendingSubscriptions: 0,
+      audioTaps: 0,
+      transportPeerConnections: 1,
+      transportTracks: 1,
+    });
+    const bLeft = nextEvent(t.sfu, 'peerLeft');
+    b.send({ type: 'leave' });
+    await bLeft;
+    assert.deepEqual(counts(), {
+      peers: 0,
+      publishConnections: 0,
+      subscriptions: 0,
+      pendingSubscriptions: 0,
+      audioTaps: 0,
+      transportPeerConnections: 0,
+      transportTracks: 0,
+    });
+    await a.close();
+    await b.close();
+    await t.close();
+  });
+
   it('close() is idempotent, closes sockets with 1001 and refuses work afterwards', async () => {
     const t = await startTestSfu();
     t.addToken('a', { meetingId: 'm', participantId: 'p' });

@@ -118,7 +118,15 @@ export interface SfuStats {
   meetings: number;
   peers: number;
   publishConnections: number;
+  /** Negotiated subscriptions (with a peer connection). */
   subscriptions: number;
+  /** Subscriptions offered to a subscriber and not answered yet. */
+  pendingSubscriptions: number;
+  /** Audio taps (track recordings) attached to peers. */
+  audioTaps: number;
+  /** Transport objects not closed yet: with no peer left, all of these are 0. */
+  transportPeerConnections: number;
+  transportTracks: number;
   rtpReceived: number;
   rtpForwarded: number;
   keyframeRequests: number;
@@ -296,15 +304,25 @@ export class Sfu extends TypedEmitter<SfuEvents> {
   stats(): SfuStats {
     let publishConnections = 0;
     let subscriptions = 0;
+    let pendingSubscriptions = 0;
+    let audioTaps = 0;
     for (const p of this.#peers) {
       if (p.publication) publishConnections++;
-      for (const s of p.subscriptions.values()) if (s.pc) subscriptions++;
+      for (const s of p.subscriptions.values())
+        if (s.pc) subscriptions++;
+        else pendingSubscriptions++;
+      audioTaps += p.taps.size;
     }
+    const transport = this.#transport?.stats?.() ?? { peerConnections: 0, tracks: 0 };
     return {
       meetings: this.#meetings.size,
       peers: this.#peers.size,
       publishConnections,
       subscriptions,
+      pendingSubscriptions,
+      audioTaps,
+      transportPeerConnections: transport.peerConnections,
+      transportTracks: transport.tracks,
       ...this.#counters,
     };
   }

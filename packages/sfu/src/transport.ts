@@ -78,8 +78,16 @@ export interface TransportPeerConnection extends TypedEmitter<TransportPeerConne
   close(): void;
 }
 
+/** Live objects of a transport: both come back to 0 once every connection is closed. */
+export interface TransportStats {
+  peerConnections: number;
+  tracks: number;
+}
+
 export interface Transport {
   createPeerConnection(label: string): TransportPeerConnection;
+  /** Peer connections and tracks not closed yet (a leak of either shows here). */
+  stats?(): TransportStats;
   /** Closes every peer connection still open. Idempotent. */
   close(): void;
 }

@@ -57,7 +57,7 @@ class SfuMediaSource extends TypedEmitter<MediaSourceEvents> implements MediaSou
   readonly #sfu: Sfu;
   readonly #peers = new Map<string, MediaPeer>();
 
-  constructor(sfu: Sfu, hiddenOf: (participantId: string) => boolean) {
+  constructor(sfu: Sfu) {
     super();
     this.#sfu = sfu;
     sfu.on('peerJoined', (e) => {
@@ -67,7 +67,7 @@ class SfuMediaSource extends TypedEmitter<MediaSourceEvents> implements MediaSou
         peerId: e.peerId,
         participantId: e.participantId,
         customParticipantId: e.customParticipantId,
-        hidden: e.hidden || hiddenOf(e.participantId),
+        hidden: e.hidden,
         tracks: {},
         enabled: { audio: info?.audioEnabled ?? true, video: info?.videoEnabled ?? false },
       };
@@ -105,6 +105,11 @@ class SfuMediaSource extends TypedEmitter<MediaSourceEvents> implements MediaSou
     });
   }
 
+  /** Live peers known to the engine's source (0 once everyone left). */
+  get size(): number {
+    return this.#peers.size;
+  }
+
   peers(meetingId: string): MediaPeer[] {
     return [...this.#peers.values()].filter((p) => p.meetingId === meetingId);
   }
@@ -132,7 +137,6 @@ export interface MediaPlane {
 export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Promise<MediaPlane> {
   const { repo, tokens, sessions, recordings, config } = d;
   const logger = d.logger.child({ subsystem: 'media' });
-  const hidden = new Map<string, boolean>();
   let closing = false;
   const addressWarning = mediaAddressWarning(config);
   if (addressWarning)
@@ -172,7 +176,6 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
       if (meeting.status === 'INACTIVE') throw new RtkError('FORBIDDEN', 'This meeting is INACTIVE');
       const preset = await repo.presets.findOne({ app_id: meeting.app_id, name: participant.preset_name });
       const caps = presetCapabilities(preset?.permissions);
-      hidden.set(participant.id, caps.hidden || caps.isRecorder);
       return {
         meetingId: meeting.id,
         participantId: participant.id,
@@ -187,7 +190,9 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
     },
   });
 
-  const source = new SfuMediaSource(sfu, (pid) => hidden.get(pid) ?? false);
+  // Hidden and recorder peers come marked from authenticate() (PeerIdentity.hidden): no registry
+  // of them is kept here (one keyed by participant id grew with every participant ever admitted).
+  const source = new SfuMediaSource(sfu);
   const engine = new TrackEngine({
     source,
     logger: logger.child({ subsystem: 'track-engine' }),
@@ -241,8 +246,9 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
     );
   });
   // Who a live recording captures changes when selected people come and go.
-  const onPresenceChanged = (e: { meetingId: string; participantId: string }) => {
-    if (hidden.get(e.participantId)) return;
+  // A hidden peer changes nothing (a leave does not say whether it was hidden: one extra broadcast).
+  const onPresenceChanged = (e: { meetingId: string; hidden?: boolean }) => {
+    if (e.hidden) return;
     announceRecordings(e.meetingId).catch((err: unknown) =>
       logger.error({ err, meetingId: e.meetingId }, 'recording broadcast failed'),
     );
@@ -271,7 +277,12 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
       kick: (meetingId, peerIds) => sfu.kick(meetingId, peerIds),
       muteAudio: (meetingId, peerIds) => sfu.muteAudio(meetingId, peerIds),
     },
-    stats: () => ({ sfu: sfu.stats(), active_track_recordings: engine.activeCount }),
+    stats: () => ({
+      sfu: sfu.stats(),
+      media_peers: source.size,
+      active_track_recordings: engine.activeCount,
+      track_files: engine.fileCount,
+    }),
     async close() {
       closing = true;
       http.server.off('upgrade', onUpgrade);

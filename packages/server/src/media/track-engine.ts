@@ -93,6 +93,13 @@ export class TrackEngine implements TrackRecordingEngine {
     return this.#active.size;
   }
 
+  /** Track files of the active recordings (open, and closed ones kept for the manifest). */
+  get fileCount(): number {
+    let n = 0;
+    for (const { r } of this.#active.values()) n += r.fileCount;
+    return n;
+  }
+
   async start(rec: RecordingRow, dir: string): Promise<void> {
     const r = new TrackRecording({
       ...recordingOptions(rec, dir),

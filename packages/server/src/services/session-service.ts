@@ -210,6 +210,11 @@ export class SessionService extends TypedEmitter<SessionServiceEvents> {
     this.emit('sessionEnded', { session });
   }
 
+  /** Meetings waiting for their session to end, and meetings with updates in progress. */
+  stats(): { pendingEnds: number; busyMeetings: number } {
+    return { pendingEnds: this.#endTimers.size, busyMeetings: this.#chains.size };
+  }
+
   close(): void {
     for (const t of this.#endTimers.values()) clearTimeout(t);
     this.#endTimers.clear();
