@@ -6,13 +6,17 @@
  * Every position is a multiple of 120 samples (2.5 ms, the shortest Opus frame), so any gap can be
  * filled exactly with CELT silence frames of 20/10/5/2.5 ms.
  *
- * Anchoring: the first packet of a stream is placed at its own arrival time (arrivalMs - t0Ms).
- * Later packets follow their RTP timestamp relative to that anchor. When the RTP-derived position
- * and the arrival-derived position disagree by more than `jumpThresholdMs` once, or by more than
- * `driftThresholdMs` for `driftSustainMs` on end, the stream is re-anchored on arrival.
+ * Anchoring: the first packet of a stream is placed at its own arrival time (arrivalMs - t0Ms); with
+ * `anchorSettleMs`, the frames of the first moments are held and the anchor moves to the least
+ * delayed of them. Later packets follow their RTP timestamp relative to that anchor, corrected by the
+ * sender's clock rate when its RTCP sender reports are trustworthy. Arrival times only correct the
+ * anchor when their delay-free floor moved gradually (a drifting clock) or stayed put for
+ * `driftConfirmWindows` windows (a lasting step); a processing-delay burst that recovers moves nothing.
  */
 import { OPUS_MIN_FRAME_SAMPLES, OPUS_SAMPLE_RATE, opusPacketSamples, opusSilenceFrame } from './opus.js';
 import type { OrderedRtpPacket } from './reorder-buffer.js';
+import type { SenderReport } from './rtcp-parser.js';
+import { SenderClock, type SenderClockStats } from './sender-clock.js';
 import type { EndOfStream, Tick } from './stream-events.js';
 
 export type TimelineAlign = 'timeline' | 'first_packet';
@@ -29,16 +33,36 @@ export interface TimelineOptions {
   /** `timeline` (default): output starts at t0. `first_packet`: output starts at the first real frame. */
   align?: TimelineAlign;
   /**
-   * Clock-drift correction: over each window of `driftSustainMs`, the smallest (arrival - RTP
-   * position) seen is the clock offset free of network delay (delay only ever adds). When it is
-   * beyond this threshold, the anchor moves by it: silence is inserted (sender clock slow) or
-   * audio dropped (sender clock fast, or a first packet that arrived late). Default 20.
+   * Clock-drift correction. The smallest (arrival - expected position) over the last
+   * `driftSustainMs` of arrivals is the offset free of network and processing delay (delay only ever
+   * adds). When it is beyond this threshold the anchor moves by it: silence is inserted (sender clock
+   * slow) or audio dropped (sender clock fast). A late offset that appeared abruptly must first hold
+   * for the whole confirmation span (`driftConfirmWindows`). Default 20.
    */
   driftThresholdMs?: number;
-  /** Length of a drift-measuring window (ms). Default 1000. */
+  /** Span of arrivals the offset floor is taken over (ms). Default 1000. */
   driftSustainMs?: number;
-  /** Re-anchor at once when |arrival - RTP position| exceeds this. Default 500. */
+  /**
+   * Largest difference between the floor over the last `driftSustainMs` and the floor over the
+   * confirmation span that still counts as gradual clock drift (ms). A clock 0.5 % off moves the floor
+   * 5 ms per second; the rest is jitter allowance. A floor further ahead is a delay burst or a step and
+   * must persist. Default 10.
+   */
+  driftGradualMs?: number;
+  /**
+   * The confirmation span, in units of `driftSustainMs`: a floor that jumped later than expected is
+   * followed only once the floor over this whole span is beyond the threshold. Processing-delay bursts
+   * shorter than the span never move the timeline. Default 2 (2 s).
+   */
+  driftConfirmWindows?: number;
+  /** Re-anchor when |arrival - expected position| exceeds this (after settling). Default 500. */
   jumpThresholdMs?: number;
+  /**
+   * After a (re)anchor, hold the stream's frames for this long (ms of arrivals) and move the anchor
+   * to the least delayed of them, so that an anchor packet delayed by a processing burst does not
+   * place the whole stream late. 0 (default here) writes at once; `TrackPipeline` uses 250.
+   */
+  anchorSettleMs?: number;
 }
 
 /** One Opus packet on the timeline. `pos` and `durationSamples` are 48 kHz samples. */
@@ -64,7 +88,9 @@ export type TimelineInput =
   | EndOfStream
   /** The next packet starts a new stream (attach of a new source, reconnect): anchor it on arrival. */
   | { readonly kind: 'discontinuity'; readonly clockRate?: number }
-  | { readonly kind: 'pause' | 'resume'; readonly atMs: number };
+  | { readonly kind: 'pause' | 'resume'; readonly atMs: number }
+  /** An RTCP sender report of the source: measures the sender's RTP clock rate. */
+  | SenderReport;
 
 export type TimelineOutput = TimelineFrame | TimelineEnd;
 
@@ -87,6 +113,14 @@ export interface TimelineStats {
   /** Silence inserted between two real frames of one anchored stream (loss, DTX). */
   concealedSamples: number;
   reanchors: Record<ReanchorReason, number>;
+  /**
+   * Times a floor jumped later than the threshold and was held back: delay bursts (which then
+   * recovered), or steps that were followed once confirmed.
+   */
+  driftHeld: number;
+  /** Drift corrections taken from the sender's clock rate (sender reports), part of reanchors.drift. */
+  senderClockCorrections: number;
+  senderClock: SenderClockStats;
   /** Position of the first real frame, or null. */
   firstRealPos: number | null;
   /** Where the output has been written up to, or null before anything (first_packet align). */
@@ -109,6 +143,72 @@ export function samplesToMs(samples: number): number {
   return (samples * 1000) / OPUS_SAMPLE_RATE;
 }
 
+interface Anchor {
+  extTs: number;
+  pos: number;
+}
+
+interface Held {
+  input: OrderedRtpPacket;
+  extTs: number;
+}
+
+/** The first moments of a (re)anchored stream, held until the least delayed packet is known. */
+interface Settle {
+  untilMs: number;
+  /** Smallest (arrival - expected) position seen, relative to the provisional anchor (<= 0). */
+  minD: number;
+  held: Held[];
+  /** For a jump: the anchor before it, restored if the jump was only a delay burst. */
+  previous: Anchor | undefined;
+  /** After a resume: the stream may not move before the resume instant (nothing real while paused). */
+  notBefore: number | undefined;
+}
+
+/** Minimum of recent values by time: a monotonic deque, values increasing from head to tail. */
+class SlidingMin {
+  private readonly at: number[] = [];
+  private readonly value: number[] = [];
+  private head = 0;
+
+  push(atMs: number, value: number): void {
+    while (this.value.length > this.head && (this.value.at(-1) as number) >= value) {
+      this.value.pop();
+      this.at.pop();
+    }
+    this.at.push(atMs);
+    this.value.push(value);
+  }
+
+  /** Drops values older than `fromMs`. */
+  evict(fromMs: number): void {
+    while (this.head < this.at.length && (this.at[this.head] as number) < fromMs) this.head++;
+    if (this.head > 64 && this.head * 2 > this.at.length) {
+      this.at.splice(0, this.head);
+      this.value.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Smallest value pushed at or after `fromMs` (the first such entry: values increase). */
+  minSince(fromMs: number): number | undefined {
+    let lo = this.head;
+    let hi = this.at.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.at[mid] as number) < fromMs) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.value[lo];
+  }
+
+  clear(): void {
+    this.at.length = 0;
+    this.value.length = 0;
+    this.head = 0;
+  }
+}
+
 export class Timeline {
   private readonly t0Ms: number;
   private readonly delaySamples: number;
@@ -116,17 +216,29 @@ export class Timeline {
   private readonly align: TimelineAlign;
   private readonly driftSamples: number;
   private readonly driftSustainMs: number;
+  private readonly gradualSamples: number;
+  private readonly confirmMs: number;
   private readonly jumpSamples: number;
+  private readonly settleMs: number;
   private readonly silence: ReadonlyMap<number, Uint8Array>;
+  private readonly senderClock: SenderClock;
 
   private cursor: number | null;
-  private anchor: { extTs: number; pos: number } | undefined;
+  private anchor: Anchor | undefined;
   private lastExtTs = 0;
+  private ssrc: number | undefined;
   private needAnchor = true;
-  private drift: { sinceMs: number; min: number } | undefined;
+  /** (arrival - expected position) of the packets since the last (re)anchor, for the floors. */
+  private readonly floors = new SlidingMin();
+  /** Arrival of the first packet the floors hold (undefined: none since the last anchor move). */
+  private floorsSince: number | undefined;
+  /** A late floor is being held back (counted once per episode). */
+  private holding = false;
+  private settle: Settle | undefined;
+  private resumedAt: number | undefined;
   private paused = false;
   private ended = false;
-  private readonly counters: Omit<TimelineStats, 'cursor' | 'reanchors'> = {
+  private readonly counters: Omit<TimelineStats, 'cursor' | 'reanchors' | 'senderClock'> = {
     framesReal: 0,
     framesFilled: 0,
     samplesReal: 0,
@@ -138,6 +250,8 @@ export class Timeline {
     invalidPayload: 0,
     concealedPackets: 0,
     concealedSamples: 0,
+    driftHeld: 0,
+    senderClockCorrections: 0,
     firstRealPos: null,
   };
   private readonly reanchors: Record<ReanchorReason, number> = { start: 0, jump: 0, drift: 0 };
@@ -145,11 +259,16 @@ export class Timeline {
   constructor(options: TimelineOptions) {
     this.t0Ms = options.t0Ms;
     this.delaySamples = msToSamples(options.playoutDelayMs ?? 100);
-    this.scale = OPUS_SAMPLE_RATE / (options.clockRate ?? OPUS_SAMPLE_RATE);
+    const clockRate = options.clockRate ?? OPUS_SAMPLE_RATE;
+    this.scale = OPUS_SAMPLE_RATE / clockRate;
     this.align = options.align ?? 'timeline';
     this.driftSamples = msToSamples(options.driftThresholdMs ?? 20);
     this.driftSustainMs = options.driftSustainMs ?? 1000;
+    this.gradualSamples = msToSamples(options.driftGradualMs ?? 10);
+    this.confirmMs = Math.max(1, options.driftConfirmWindows ?? 2) * this.driftSustainMs;
     this.jumpSamples = msToSamples(options.jumpThresholdMs ?? 500);
+    this.settleMs = options.anchorSettleMs ?? 0;
+    this.senderClock = new SenderClock({ clockRate });
     const channels = options.channels ?? 2;
     this.silence = new Map(([960, 480, 240, 120] as const).map((n) => [n, opusSilenceFrame(n, channels)]));
     this.cursor = this.align === 'timeline' ? 0 : null;
@@ -165,23 +284,40 @@ export class Timeline {
       case 'packet':
         this.onPacket(input, out);
         break;
+      case 'senderReport':
+        this.senderClock.add(input);
+        break;
       case 'tick': {
+        if (this.settle) {
+          // While settling, the held frames may still move earlier: write no silence over them.
+          if (input.nowMs < this.settle.untilMs) break;
+          this.commitSettle(out);
+        }
         const target = Math.floor((msToSamples(input.nowMs - this.t0Ms) - this.delaySamples) / Q) * Q;
         this.fillTo(target, out);
         break;
       }
       case 'discontinuity':
+        this.commitSettle(out);
         this.needAnchor = true;
-        if (input.clockRate !== undefined) this.scale = OPUS_SAMPLE_RATE / input.clockRate;
+        if (input.clockRate !== undefined) {
+          this.scale = OPUS_SAMPLE_RATE / input.clockRate;
+          this.senderClock.reset(undefined, input.clockRate);
+        }
         break;
       case 'pause':
+        this.commitSettle(out);
         this.paused = true;
         break;
       case 'resume':
-        if (this.paused) this.needAnchor = true;
+        if (this.paused) {
+          this.needAnchor = true;
+          this.resumedAt = quantize(msToSamples(input.atMs - this.t0Ms));
+        }
         this.paused = false;
         break;
       case 'end': {
+        this.commitSettle(out);
         this.ended = true;
         const stopPos = quantize(msToSamples(input.atMs - this.t0Ms));
         this.fillTo(stopPos, out);
@@ -193,7 +329,12 @@ export class Timeline {
   }
 
   stats(): TimelineStats {
-    return { ...this.counters, reanchors: { ...this.reanchors }, cursor: this.cursor };
+    return {
+      ...this.counters,
+      reanchors: { ...this.reanchors },
+      senderClock: this.senderClock.stats(),
+      cursor: this.cursor,
+    };
   }
 
   private onPacket(input: OrderedRtpPacket, out: TimelineOutput[]): void {
@@ -201,41 +342,177 @@ export class Timeline {
       this.counters.droppedPaused++;
       return;
     }
-    const payload = input.packet.payload;
-    const samples = opusPacketSamples(payload);
+    const samples = opusPacketSamples(input.packet.payload);
     if (samples === 0) {
       this.counters.invalidPayload++;
       return;
     }
     const ts = input.packet.timestamp;
     const arrivalPos = quantize(msToSamples(input.arrivalMs - this.t0Ms));
-    let extTs: number;
-    let reanchored = false;
     if (this.needAnchor || input.discontinuity || this.anchor === undefined) {
-      extTs = TWO_32 + ts;
-      reanchored = this.setAnchor(extTs, arrivalPos, 'start');
-    } else {
-      // Signed 32-bit difference to the previous timestamp: handles wraparound both ways.
-      extTs = this.lastExtTs + ((ts - this.lastExtTs) | 0);
-      const rtpPos = this.anchor.pos + Math.round((extTs - this.anchor.extTs) * this.scale);
-      const d = arrivalPos - rtpPos;
-      if (Math.abs(d) > this.jumpSamples) reanchored = this.setAnchor(extTs, arrivalPos, 'jump');
-      else if (this.drift === undefined) this.drift = { sinceMs: input.arrivalMs, min: d };
-      else {
-        this.drift.min = Math.min(this.drift.min, d);
-        if (input.arrivalMs - this.drift.sinceMs >= this.driftSustainMs) {
-          const offset = quantize(this.drift.min);
-          this.drift = undefined;
-          if (Math.abs(offset) > this.driftSamples) {
-            reanchored = this.setAnchor(this.anchor.extTs, this.anchor.pos + offset, 'drift');
-          }
-        }
+      this.commitSettle(out);
+      const extTs = TWO_32 + ts;
+      this.lastExtTs = extTs;
+      if (input.packet.ssrc !== this.ssrc) {
+        this.ssrc = input.packet.ssrc;
+        if (this.senderClock.stats().ssrc !== this.ssrc) this.senderClock.reset(this.ssrc);
       }
+      this.setAnchor({ extTs, pos: arrivalPos }, 'start');
+      const resumedAt = this.resumedAt;
+      this.resumedAt = undefined;
+      if (this.settleMs > 0) {
+        this.settle = {
+          untilMs: input.arrivalMs + this.settleMs,
+          minD: 0,
+          held: [],
+          previous: undefined,
+          notBefore: resumedAt,
+        };
+        this.settle.held.push({ input, extTs });
+      } else this.place(extTs, input, samples, true, out);
+      return;
     }
+    // Signed 32-bit difference to the previous timestamp: handles wraparound both ways.
+    const extTs = this.lastExtTs + ((ts - this.lastExtTs) | 0);
     this.lastExtTs = extTs;
-    const anchor = this.anchor as { extTs: number; pos: number };
-    const pos = anchor.pos + Math.round((extTs - anchor.extTs) * this.scale);
 
+    const settle = this.settle;
+    if (settle) {
+      const d = arrivalPos - this.expectedPos(extTs);
+      if (Math.abs(d) <= this.jumpSamples) {
+        settle.minD = Math.min(settle.minD, d);
+        settle.held.push({ input, extTs });
+        if (input.arrivalMs >= settle.untilMs) this.commitSettle(out);
+        return;
+      }
+      this.commitSettle(out);
+    }
+
+    let reanchored = false;
+    // The sender's own clock rate (sender reports): exact, and blind to every delay on the way.
+    const clockOffset = this.expectedPos(extTs) - this.rtpPos(extTs);
+    if (Math.abs(clockOffset) > this.driftSamples) {
+      this.anchor = { extTs, pos: this.rtpPos(extTs) + quantize(clockOffset) };
+      this.reanchors.drift++;
+      this.counters.senderClockCorrections++;
+      reanchored = true;
+    }
+    const d = arrivalPos - this.expectedPos(extTs);
+    if (Math.abs(d) > this.jumpSamples) {
+      // A frozen RTP clock, a reconnect, or a long stall: settle on the packets that follow.
+      const previous = this.anchor;
+      this.setAnchor({ extTs, pos: arrivalPos }, undefined);
+      this.settle = {
+        untilMs: input.arrivalMs + Math.max(this.settleMs, 1),
+        minD: 0,
+        held: [{ input, extTs }],
+        previous,
+        notBefore: undefined,
+      };
+      if (this.settleMs === 0) this.commitSettle(out);
+      return;
+    }
+    if (this.followFloor(input.arrivalMs, d)) reanchored = true;
+    this.place(extTs, input, samples, reanchored, out);
+  }
+
+  /**
+   * Adds one packet's offset and decides whether the anchor follows the floor. Returns true when the
+   * anchor moved. With `short` the floor over `driftSustainMs` and `long` the one over the
+   * confirmation span:
+   * - |short| within the threshold: nothing moves, and a burst being held back has recovered.
+   * - short earlier than expected: follow at once. Delay cannot make packets early, so this is a fast
+   *   sender clock, a step forward, or an anchor that was itself delayed.
+   * - short later than expected, and long too: it persisted through the span; follow long.
+   * - short later than expected, long close to it: it got there gradually (a slow clock); follow.
+   * - short later than expected by a jump: a delay burst or a step back; hold back until confirmed.
+   */
+  private followFloor(arrivalMs: number, d: number): boolean {
+    this.floors.push(arrivalMs, d);
+    this.floors.evict(arrivalMs - this.confirmMs);
+    this.floorsSince ??= arrivalMs;
+    const span = arrivalMs - this.floorsSince;
+    if (span < this.driftSustainMs) return false;
+    const short = this.floors.minSince(arrivalMs - this.driftSustainMs) as number;
+    const offset = quantize(short);
+    if (Math.abs(offset) <= this.driftSamples) {
+      this.holding = false;
+      return false;
+    }
+    if (offset < 0) return this.moveAnchor(offset);
+    const long = span >= this.confirmMs ? quantize(this.floors.minSince(arrivalMs - this.confirmMs) as number) : 0;
+    if (long > this.driftSamples) return this.moveAnchor(long);
+    if (span >= this.confirmMs && short - long <= this.gradualSamples) return this.moveAnchor(offset);
+    if (!this.holding) this.counters.driftHeld++;
+    this.holding = true;
+    return false;
+  }
+
+  private moveAnchor(offset: number): true {
+    const a = this.anchor as Anchor;
+    this.anchor = { extTs: a.extTs, pos: a.pos + offset };
+    this.reanchors.drift++;
+    this.resetFloors();
+    return true;
+  }
+
+  private resetFloors(): void {
+    this.floors.clear();
+    this.floorsSince = undefined;
+    this.holding = false;
+  }
+
+  /** Ends a settle: the anchor moves to the least delayed held packet, then the held frames are placed. */
+  private commitSettle(out: TimelineOutput[]): void {
+    const s = this.settle;
+    if (!s) return;
+    this.settle = undefined;
+    const offset = quantize(s.minD);
+    const a = this.anchor as Anchor;
+    let pos = a.pos + offset;
+    if (s.notBefore !== undefined) pos = Math.max(pos, Math.min(a.pos, s.notBefore));
+    this.anchor = { extTs: a.extTs, pos };
+    let reanchored = true;
+    if (s.previous) {
+      const p = s.previous;
+      const continued = p.pos + Math.round((a.extTs - p.extTs) * this.scale);
+      if (Math.abs(pos - continued) <= this.jumpSamples) {
+        // Only a stall: the RTP clock was right all along.
+        this.anchor = p;
+        reanchored = false;
+      } else this.reanchors.jump++;
+    } else if (Math.abs(pos - a.pos) > this.driftSamples) this.reanchors.drift++;
+    this.resetFloors();
+    for (const h of s.held) {
+      const samples = opusPacketSamples(h.input.packet.payload);
+      this.place(h.extTs, h.input, samples, reanchored, out);
+      reanchored = false;
+    }
+  }
+
+  /** Position by RTP timestamp from the anchor. */
+  private rtpPos(extTs: number): number {
+    const a = this.anchor as Anchor;
+    return a.pos + Math.round((extTs - a.extTs) * this.scale);
+  }
+
+  /** Where the packet belongs by the sender's clock: the RTP position, rate-corrected by sender reports. */
+  private expectedPos(extTs: number): number {
+    const a = this.anchor as Anchor;
+    const skew = this.ssrc === undefined ? undefined : this.senderClock.skewOf(this.ssrc);
+    const span = (extTs - a.extTs) * this.scale;
+    return a.pos + Math.round(skew === undefined ? span : span / skew);
+  }
+
+  private place(
+    extTs: number,
+    input: OrderedRtpPacket,
+    samples: number,
+    reanchored: boolean,
+    out: TimelineOutput[],
+  ): void {
+    const payload = input.packet.payload;
+    const pos = this.rtpPos(extTs);
     if (this.cursor === null) this.cursor = Math.floor(pos / Q) * Q;
     let at = this.cursor;
     if (pos >= this.cursor) {
@@ -261,12 +538,11 @@ export class Timeline {
     out.push({ kind: 'frame', pos: at, durationSamples: samples, payload, filled: false });
   }
 
-  private setAnchor(extTs: number, pos: number, reason: ReanchorReason): true {
-    this.anchor = { extTs, pos };
-    this.drift = undefined;
+  private setAnchor(anchor: Anchor, reason: ReanchorReason | undefined): void {
+    this.anchor = anchor;
+    this.resetFloors();
     this.needAnchor = false;
-    this.reanchors[reason]++;
-    return true;
+    if (reason) this.reanchors[reason]++;
   }
 
   private fillTo(target: number, out: TimelineOutput[]): void {

@@ -13,6 +13,9 @@ import {
   type TimelineStats,
 } from './timeline.js';
 
+/** {@link TimelineOptions.anchorSettleMs} of the product path. */
+export const DEFAULT_ANCHOR_SETTLE_MS = 250;
+
 export interface TrackPipelineOptions extends TimelineOptions {
   /** Most packets the reorder buffer holds. Default 64. */
   reorderMaxPackets?: number;
@@ -50,7 +53,9 @@ export class TrackPipeline {
       delayMs: options.playoutDelayMs ?? 100,
       ...(options.reorderMaxPackets !== undefined && { maxPackets: options.reorderMaxPackets }),
     });
-    this.timeline = new Timeline(options);
+    // The reorder stage already holds packets; holding the first moments of a stream costs nothing
+    // more and keeps a delayed first packet from placing the whole stream late.
+    this.timeline = new Timeline({ anchorSettleMs: DEFAULT_ANCHOR_SETTLE_MS, ...options });
   }
 
   process(input: TrackPipelineInput): TimelineOutput[] {
