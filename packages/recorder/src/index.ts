@@ -10,3 +10,5 @@ export * from './webm-muxer.js';
 export * from './track-file-writer.js';
 export * from './webm-repair.js';
 export * from './manifest.js';
+export * from './rtcp-parser.js';
+export * from './sender-clock.js';

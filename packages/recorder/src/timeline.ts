@@ -55,6 +55,13 @@ export interface TimelineOptions {
    * shorter than the span never move the timeline. Default 2 (2 s).
    */
   driftConfirmWindows?: number;
+  /**
+   * While packets arrive, the gap after the last one is left to the packets themselves (loss and DTX
+   * gaps are filled when the next packet lands): `tick` writes silence by time only once no packet has
+   * arrived for this long (ms). A processing stall shorter than this delivers its queued packets into
+   * free slots instead of onto silence. Default 1000.
+   */
+  liveHoldMs?: number;
   /** Re-anchor when |arrival - expected position| exceeds this (after settling). Default 500. */
   jumpThresholdMs?: number;
   /**
@@ -220,6 +227,7 @@ export class Timeline {
   private readonly confirmMs: number;
   private readonly jumpSamples: number;
   private readonly settleMs: number;
+  private readonly liveHoldMs: number;
   private readonly silence: ReadonlyMap<number, Uint8Array>;
   private readonly senderClock: SenderClock;
 
@@ -236,6 +244,7 @@ export class Timeline {
   private holding = false;
   private settle: Settle | undefined;
   private resumedAt: number | undefined;
+  private lastArrivalMs = -Infinity;
   private paused = false;
   private ended = false;
   private readonly counters: Omit<TimelineStats, 'cursor' | 'reanchors' | 'senderClock'> = {
@@ -268,6 +277,7 @@ export class Timeline {
     this.confirmMs = Math.max(1, options.driftConfirmWindows ?? 2) * this.driftSustainMs;
     this.jumpSamples = msToSamples(options.jumpThresholdMs ?? 500);
     this.settleMs = options.anchorSettleMs ?? 0;
+    this.liveHoldMs = options.liveHoldMs ?? 1000;
     this.senderClock = new SenderClock({ clockRate });
     const channels = options.channels ?? 2;
     this.silence = new Map(([960, 480, 240, 120] as const).map((n) => [n, opusSilenceFrame(n, channels)]));
@@ -293,6 +303,7 @@ export class Timeline {
           if (input.nowMs < this.settle.untilMs) break;
           this.commitSettle(out);
         }
+        if (input.nowMs - this.lastArrivalMs < this.liveHoldMs && !this.paused) break;
         const target = Math.floor((msToSamples(input.nowMs - this.t0Ms) - this.delaySamples) / Q) * Q;
         this.fillTo(target, out);
         break;
@@ -347,6 +358,7 @@ export class Timeline {
       this.counters.invalidPayload++;
       return;
     }
+    this.lastArrivalMs = Math.max(this.lastArrivalMs, input.arrivalMs);
     const ts = input.packet.timestamp;
     const arrivalPos = quantize(msToSamples(input.arrivalMs - this.t0Ms));
     if (this.needAnchor || input.discontinuity || this.anchor === undefined) {
@@ -423,7 +435,7 @@ export class Timeline {
    * - |short| within the threshold: nothing moves, and a burst being held back has recovered.
    * - short earlier than expected: follow at once. Delay cannot make packets early, so this is a fast
    *   sender clock, a step forward, or an anchor that was itself delayed.
-   * - short later than expected, and long too: it persisted through the span; follow long.
+   * - short later than expected, and long too: it persisted through the span; follow short.
    * - short later than expected, long close to it: it got there gradually (a slow clock); follow.
    * - short later than expected by a jump: a delay burst or a step back; hold back until confirmed.
    */
@@ -441,7 +453,7 @@ export class Timeline {
     }
     if (offset < 0) return this.moveAnchor(offset);
     const long = span >= this.confirmMs ? quantize(this.floors.minSince(arrivalMs - this.confirmMs) as number) : 0;
-    if (long > this.driftSamples) return this.moveAnchor(long);
+    if (long > this.driftSamples) return this.moveAnchor(offset);
     if (span >= this.confirmMs && short - long <= this.gradualSamples) return this.moveAnchor(offset);
     if (!this.holding) this.counters.driftHeld++;
     this.holding = true;
@@ -477,14 +489,21 @@ export class Timeline {
       const p = s.previous;
       const continued = p.pos + Math.round((a.extTs - p.extTs) * this.scale);
       if (Math.abs(pos - continued) <= this.jumpSamples) {
-        // Only a stall: the RTP clock was right all along.
+        // Only a stall: the RTP clock was right all along, and the floors measured so far still hold.
         this.anchor = p;
         reanchored = false;
-      } else this.reanchors.jump++;
-    } else if (Math.abs(pos - a.pos) > this.driftSamples) this.reanchors.drift++;
-    this.resetFloors();
+      } else {
+        this.reanchors.jump++;
+        this.resetFloors();
+      }
+    } else {
+      if (Math.abs(pos - a.pos) > this.driftSamples) this.reanchors.drift++;
+      this.resetFloors();
+    }
     for (const h of s.held) {
       const samples = opusPacketSamples(h.input.packet.payload);
+      const arrivalPos = quantize(msToSamples(h.input.arrivalMs - this.t0Ms));
+      if (this.followFloor(h.input.arrivalMs, arrivalPos - this.expectedPos(h.extTs))) reanchored = true;
       this.place(h.extTs, h.input, samples, reanchored, out);
       reanchored = false;
     }
