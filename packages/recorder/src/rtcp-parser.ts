@@ -17,8 +17,7 @@ export interface SenderReport {
 export type RtcpParseErrorCode = 'RTCP_TOO_SHORT' | 'RTCP_BAD_VERSION' | 'RTCP_LENGTH_PAST_END';
 
 export type RtcpParseResult =
-  | { ok: true; senderReports: SenderReport[]; packets: number }
-  | { ok: false; error: RtcpParseErrorCode };
+  { ok: true; senderReports: SenderReport[]; packets: number } | { ok: false; error: RtcpParseErrorCode };
 
 const RTCP_SR = 200;
 /** Seconds from the NTP epoch (1900) to the Unix epoch (1970). */

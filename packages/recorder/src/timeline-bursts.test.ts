@@ -61,7 +61,13 @@ function run(s: Scenario): Result {
     const payload = new Uint8Array(5);
     payload[0] = 0xf8;
     new DataView(payload.buffer).setUint32(1, i);
-    const data = buildRtp({ payloadType: 111, sequenceNumber: i & 0xffff, timestamp: (ts0 + i * 960) >>> 0, ssrc: 7, payload });
+    const data = buildRtp({
+      payloadType: 111,
+      sequenceNumber: i & 0xffff,
+      timestamp: (ts0 + i * 960) >>> 0,
+      ssrc: 7,
+      payload,
+    });
     timed.push({ at: arrival, order: 1, input: { kind: 'rtp', data, arrivalMs: arrival } });
   }
   if (s.srEveryMs !== undefined) {
@@ -76,8 +82,11 @@ function run(s: Scenario): Result {
   for (let t = T0; t < stopMs; t += 50) timed.push({ at: t, order: 2, input: { kind: 'tick', nowMs: t } });
   timed.sort((a, b) => a.at - b.at || a.order - b.order);
   const pipeline = new TrackPipeline({ t0Ms: T0, channels: 1 });
-  const out = [{ kind: 'attach', payloadType: 111 } as const, ...timed.map((t) => t.input), { kind: 'end', atMs: stopMs } as const]
-    .flatMap((i) => pipeline.process(i));
+  const out = [
+    { kind: 'attach', payloadType: 111 } as const,
+    ...timed.map((t) => t.input),
+    { kind: 'end', atMs: stopMs } as const,
+  ].flatMap((i) => pipeline.process(i));
   return { frames: out.filter((o): o is TimelineFrame => o.kind === 'frame'), sendMs, pipeline };
 }
 
@@ -114,7 +123,13 @@ const burstsArb = fc
 
 void describe('Timeline under processing-delay bursts', () => {
   void it('a 1.5 s burst 100 ms late moves nothing and drops nothing (perfect sender clock)', () => {
-    const r = run({ skew: 1, seconds: 12, jitterMs: 5, seed: 3, bursts: [{ atMs: 4000, durationMs: 1500, delayMs: 100 }] });
+    const r = run({
+      skew: 1,
+      seconds: 12,
+      jitterMs: 5,
+      seed: 3,
+      bursts: [{ atMs: 4000, durationMs: 1500, delayMs: 100 }],
+    });
     const tl = r.pipeline.stats().timeline;
     assert.equal(tl.overlaps, 0, 'no frame dropped as overlapped');
     assert.equal(tl.reanchors.drift, 0, 'the anchor never followed the burst');
@@ -124,7 +139,13 @@ void describe('Timeline under processing-delay bursts', () => {
   });
 
   void it('a lasting step (3 s, longer than the 2 s confirmation) is followed once confirmed', () => {
-    const r = run({ skew: 1, seconds: 12, jitterMs: 5, seed: 3, bursts: [{ atMs: 4000, durationMs: 6000, delayMs: 100 }] });
+    const r = run({
+      skew: 1,
+      seconds: 12,
+      jitterMs: 5,
+      seed: 3,
+      bursts: [{ atMs: 4000, durationMs: 6000, delayMs: 100 }],
+    });
     const tl = r.pipeline.stats().timeline;
     assert.ok(tl.reanchors.drift >= 1, 'followed');
     // Frames sent at the end of the step sit where they arrived (100 ms later).
@@ -151,7 +172,10 @@ void describe('Timeline under processing-delay bursts', () => {
             assert.equal(tl.overlaps, 0, 'a slow clock only ever needs silence inserted');
           } else {
             // A fast clock must lose audio: about its drift, never a burst's worth more.
-            assert.ok(tl.overlaps <= Math.ceil(driftMs / 20) + 2, `overlaps ${tl.overlaps} for ${driftMs} ms of drift`);
+            assert.ok(
+              tl.overlaps <= Math.ceil(driftMs / 20) + 2,
+              `overlaps ${tl.overlaps} for ${driftMs} ms of drift`,
+            );
           }
           if (skew !== 1) assert.ok(tl.reanchors.drift >= Math.floor(driftMs / 25), 'the drift was followed');
           // Perfect clock: jitter + rounding. Drifting clock: the 20 ms threshold, one 2.5 ms step, and

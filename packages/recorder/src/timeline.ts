@@ -452,7 +452,8 @@ export class Timeline {
       return false;
     }
     if (offset < 0) return this.moveAnchor(offset);
-    const long = span >= this.confirmMs ? quantize(this.floors.minSince(arrivalMs - this.confirmMs) as number) : 0;
+    const long =
+      span >= this.confirmMs ? quantize(this.floors.minSince(arrivalMs - this.confirmMs) as number) : 0;
     if (long > this.driftSamples) return this.moveAnchor(offset);
     if (span >= this.confirmMs && short - long <= this.gradualSamples) return this.moveAnchor(offset);
     if (!this.holding) this.counters.driftHeld++;
