@@ -31,7 +31,7 @@ import type {
   SignallingCloseCode,
 } from '@trackroom/protocol';
 import { NodeDatachannelTransport } from './node-datachannel-transport.js';
-import { hasKeyframeRequest, isRtp, rewriteRtp } from './rtp.js';
+import { hasKeyframeRequest, isRtcp, isRtp, rewriteRtp } from './rtp.js';
 import { findPayloadType, parseSdp, preferRemoteDtlsClient } from './sdp.js';
 import type { SdpMedia } from './sdp.js';
 import type { IceOptions, Transport, TransportPeerConnection, TransportTrack } from './transport.js';
@@ -119,7 +119,8 @@ export interface SfuStats {
   keyframeRequests: number;
 }
 
-export type AudioTap = (rtp: Uint8Array, arrivalMs: number) => void;
+/** RTP, or an RTCP compound packet of the publisher (its sender reports), with its receive time. */
+export type AudioTap = (packet: Uint8Array, arrivalMs: number) => void;
 
 type PeerState = 'authenticating' | 'ready' | 'joined' | 'closed';
 
@@ -272,8 +273,9 @@ export class Sfu extends TypedEmitter<SfuEvents> {
   }
 
   /**
-   * Taps a peer's incoming Opus RTP as it arrives (before any rewriting): `rtp` is a buffer the
-   * callback owns, `arrivalMs` is `Date.now()` at receipt. Muted audio is not delivered. The tap
+   * Taps a peer's incoming Opus RTP as it arrives (before any rewriting), and the publisher's RTCP
+   * (sender reports: they carry the sender's clock, no audio). The buffer is the callback's;
+   * `arrivalMs` is the transport's receive time. Muted audio is not delivered. The tap
    * ends when the returned function is called or the peer leaves.
    * @throws RtkError NOT_FOUND when the peer is not in the meeting.
    */
@@ -648,7 +650,7 @@ export class Sfu extends TypedEmitter<SfuEvents> {
         });
         pub.audio = t;
         pub.kinds.push('audio');
-        t.setPacketHandler((pkt) => this.#onPublishedAudio(peer, pkt));
+        t.setPacketHandler((pkt, at) => this.#onPublishedAudio(peer, pkt, at));
         t.once('open', () => {
           if (peer.state !== 'joined') return;
           peer.log.info({ payloadType: audio.codec.payloadType }, 'audio track started');
@@ -741,12 +743,15 @@ export class Sfu extends TypedEmitter<SfuEvents> {
     pub.pc.close();
   }
 
-  #onPublishedAudio(peer: Peer, pkt: Buffer): void {
-    if (!isRtp(pkt)) return;
+  #onPublishedAudio(peer: Peer, pkt: Buffer, now: number): void {
+    if (!isRtp(pkt)) {
+      // Publisher RTCP is never forwarded; its sender reports go to the taps (the recorder's clock).
+      if (isRtcp(pkt)) for (const tap of peer.taps) this.#callTap(peer, tap, pkt, now);
+      return;
+    }
     this.#counters.rtpReceived++;
     if (!peer.audioEnabled) return;
     if (peer.taps.size > 0) {
-      const now = Date.now();
       for (const tap of peer.taps) {
         try {
           tap(pkt, now);
@@ -764,6 +769,15 @@ export class Sfu extends TypedEmitter<SfuEvents> {
       if (!a || !a.track.isOpen) continue;
       rewriteRtp(out, a.ssrc, a.payloadType);
       if (a.track.send(out)) this.#counters.rtpForwarded++;
+    }
+  }
+
+  #callTap(peer: Peer, tap: AudioTap, pkt: Buffer, now: number): void {
+    try {
+      tap(pkt, now);
+    } catch (err) {
+      peer.log.warn({ err: String(err) }, 'audio tap threw; tap removed');
+      peer.taps.delete(tap);
     }
   }
 
