@@ -10,6 +10,8 @@
 import {
   RTCPeerConnection,
   RTCRtpCodecParameters,
+  RtcpSenderInfo,
+  RtcpSrPacket,
   RtpHeader,
   RtpPacket,
   type RTCRtpTransceiver,
@@ -29,6 +31,21 @@ export interface OpusPublisherOptions {
    * subscription (`received`, `receivedBySubscription`). Default false: `subscribe` is ignored.
    */
   subscribe?: boolean;
+}
+
+export interface OpusPlayOptions {
+  /**
+   * The sender's audio clock against real time: one 20 ms frame per `20 / clockSpeed` ms (0.998 is a
+   * clock 0.2 % slow). Default 1.
+   */
+  clockSpeed?: number;
+  /**
+   * `werift` (default): werift's own sender reports, whose NTP fraction werift 0.25 fills with decimal
+   * digits (whole-second resolution). `exact`: ours instead, every `srEveryMs`, with the true NTP
+   * time and the RTP time of that instant on this sender's clock, as Chromium sends them.
+   */
+  senderReports?: 'werift' | 'exact';
+  srEveryMs?: number;
 }
 
 export class OpusPublisher {
@@ -52,6 +69,11 @@ export class OpusPublisher {
   #tr: RTCRtpTransceiver | undefined;
   #waiters = new Set<(m: ServerMessage) => void>();
   #timer: NodeJS.Timeout | undefined;
+  #srTimer: NodeJS.Timeout | undefined;
+  /** Wall-clock ms at which the first packet of `play()` was due (packet i: + i * 20 / clockSpeed). */
+  playStartMs = 0;
+  /** Longest gap between two pacing steps of `play()` (ms): how late this sender itself ran. */
+  maxPacingGapMs = 0;
   #seq = Math.floor(Math.random() * 65536);
   #ts = Math.floor(Math.random() * 2 ** 32);
   #ssrc = (Math.random() * 2 ** 32) >>> 0;
@@ -201,12 +223,43 @@ export class OpusPublisher {
    * clock keeps running but nothing is sent, as a muted or DTX sender would do. `drop(i)` may skip
    * packet number i to simulate loss (its sequence number is used up).
    */
-  play(packets: Uint8Array[], drop: (i: number) => boolean = () => false): void {
+  play(packets: Uint8Array[], drop: (i: number) => boolean = () => false, o: OpusPlayOptions = {}): void {
     this.#sending = true;
+    const speed = o.clockSpeed ?? 1;
     const start = performance.now();
+    /** Wall-clock ms (Date.now() scale) at which packet 0 was due. */
+    this.playStartMs = performance.timeOrigin + start;
+    const ts0 = this.#ts;
     let i = 0;
+    const sender = this.#tr?.sender;
+    if (o.senderReports === 'exact' && sender) {
+      // werift sends a report loop of its own once RTP flows; marking it running keeps it off.
+      sender.rtcpRunning = true;
+      const every = o.srEveryMs ?? 1000;
+      this.#srTimer = setInterval(() => {
+        const nowMs = performance.timeOrigin + performance.now();
+        const rtp = (ts0 + Math.round((nowMs - this.playStartMs) * 48 * speed)) >>> 0;
+        const unixS = nowMs / 1000;
+        const sec = BigInt(Math.floor(unixS) + 2_208_988_800);
+        const frac = BigInt(Math.floor((unixS % 1) * 2 ** 32));
+        const sr = new RtcpSrPacket({
+          ssrc: sender.ssrc,
+          senderInfo: new RtcpSenderInfo({
+            ntpTimestamp: (sec << 32n) | frac,
+            rtpTimestamp: rtp,
+            packetCount: this.sent,
+            octetCount: 0,
+          }),
+        });
+        sender.dtlsTransport.sendRtcp([sr]).catch(() => undefined);
+      }, every);
+    }
+    let lastStep = performance.now();
     const step = () => {
-      const due = Math.floor((performance.now() - start) / 20);
+      const now = performance.now();
+      this.maxPacingGapMs = Math.max(this.maxPacingGapMs, now - lastStep);
+      lastStep = now;
+      const due = Math.floor(((now - start) * speed) / 20);
       while (i <= due) {
         const payload = packets[i % packets.length] as Uint8Array;
         const seq = this.#seq;
@@ -239,6 +292,8 @@ export class OpusPublisher {
   stopPlaying(): void {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
+    if (this.#srTimer) clearInterval(this.#srTimer);
+    this.#srTimer = undefined;
   }
 
   async leave(): Promise<void> {

@@ -202,4 +202,17 @@ void describe('Timeline under processing-delay bursts', () => {
     const worst = worstMisplacement(r);
     assert.ok(worst <= 20 + 2.5 + 5 + 3.75, `worst misplacement ${worst.toFixed(1)} ms`);
   });
+
+  void it('with sender reports, even a 4 s burst (past the 2 s arrival confirmation) moves nothing', () => {
+    const bursts = [{ atMs: 8000, durationMs: 4000, delayMs: 120 }];
+    const r = run({ skew: 1, seconds: 30, jitterMs: 5, seed: 5, bursts, srEveryMs: 1000 });
+    const tl = r.pipeline.stats().timeline;
+    assert.equal(tl.reanchors.drift, 0);
+    assert.equal(tl.overlaps, 0);
+    const worst = worstMisplacement(r);
+    assert.ok(worst <= 5 + 3.75, `worst misplacement ${worst.toFixed(1)} ms`);
+    // The same burst without reports is taken for a step: followed, and moved back when it ends.
+    const bare = run({ skew: 1, seconds: 30, jitterMs: 5, seed: 5, bursts });
+    assert.ok(bare.pipeline.stats().timeline.reanchors.drift >= 2);
+  });
 });

@@ -59,7 +59,7 @@ export interface TimelineOptions {
    * While packets arrive, the gap after the last one is left to the packets themselves (loss and DTX
    * gaps are filled when the next packet lands): `tick` writes silence by time only once no packet has
    * arrived for this long (ms). A processing stall shorter than this delivers its queued packets into
-   * free slots instead of onto silence. Default 1000.
+   * free slots instead of onto silence. Default 2000.
    */
   liveHoldMs?: number;
   /** Re-anchor when |arrival - expected position| exceeds this (after settling). Default 500. */
@@ -136,6 +136,10 @@ export interface TimelineStats {
 
 const Q = OPUS_MIN_FRAME_SAMPLES;
 const TWO_32 = 0x1_0000_0000;
+/** Settle after a jump (when settling is on): a stall's backlog may take this long to arrive. */
+const JUMP_SETTLE_MS = 1000;
+/** Confirmation span, in drift windows, while the sender's reports are trusted. */
+const SENDER_REPORT_CONFIRM_WINDOWS = 10;
 
 /** Nearest multiple of 120 samples. */
 export function quantize(samples: number): number {
@@ -277,7 +281,7 @@ export class Timeline {
     this.confirmMs = Math.max(1, options.driftConfirmWindows ?? 2) * this.driftSustainMs;
     this.jumpSamples = msToSamples(options.jumpThresholdMs ?? 500);
     this.settleMs = options.anchorSettleMs ?? 0;
-    this.liveHoldMs = options.liveHoldMs ?? 1000;
+    this.liveHoldMs = options.liveHoldMs ?? 2000;
     this.senderClock = new SenderClock({ clockRate });
     const channels = options.channels ?? 2;
     this.silence = new Map(([960, 480, 240, 120] as const).map((n) => [n, opusSilenceFrame(n, channels)]));
@@ -415,7 +419,8 @@ export class Timeline {
       const previous = this.anchor;
       this.setAnchor({ extTs, pos: arrivalPos }, undefined);
       this.settle = {
-        untilMs: input.arrivalMs + Math.max(this.settleMs, 1),
+        // Long enough for the queue of a stall to drain: its last packets are the nearly on-time ones.
+        untilMs: input.arrivalMs + Math.max(this.settleMs, this.settleMs > 0 ? JUMP_SETTLE_MS : 1),
         minD: 0,
         held: [{ input, extTs }],
         previous,
@@ -440,8 +445,13 @@ export class Timeline {
    * - short later than expected by a jump: a delay burst or a step back; hold back until confirmed.
    */
   private followFloor(arrivalMs: number, d: number): boolean {
+    // With trusted sender reports the clock's drift is already in the expected position, and a real
+    // step of the sender's clock would break the reports' line: a late floor is then delay, unless it
+    // lasts far longer than any burst.
+    const reported = this.ssrc !== undefined && this.senderClock.skewOf(this.ssrc) !== undefined;
+    const confirmMs = reported ? this.driftSustainMs * SENDER_REPORT_CONFIRM_WINDOWS : this.confirmMs;
     this.floors.push(arrivalMs, d);
-    this.floors.evict(arrivalMs - this.confirmMs);
+    this.floors.evict(arrivalMs - Math.max(confirmMs, this.confirmMs));
     this.floorsSince ??= arrivalMs;
     const span = arrivalMs - this.floorsSince;
     if (span < this.driftSustainMs) return false;
@@ -452,10 +462,9 @@ export class Timeline {
       return false;
     }
     if (offset < 0) return this.moveAnchor(offset);
-    const long =
-      span >= this.confirmMs ? quantize(this.floors.minSince(arrivalMs - this.confirmMs) as number) : 0;
+    const long = span >= confirmMs ? quantize(this.floors.minSince(arrivalMs - confirmMs) as number) : 0;
     if (long > this.driftSamples) return this.moveAnchor(offset);
-    if (span >= this.confirmMs && short - long <= this.gradualSamples) return this.moveAnchor(offset);
+    if (!reported && span >= confirmMs && short - long <= this.gradualSamples) return this.moveAnchor(offset);
     if (!this.holding) this.counters.driftHeld++;
     this.holding = true;
     return false;
