@@ -75,17 +75,23 @@ export interface RecordingManifest {
   files: ManifestFile[];
 }
 
-/** One finished file with what is known of it. */
-export interface ManifestFileInput {
+/** A finished file of a recording. */
+export interface TrackRecordingFile {
   fileName: string;
   layer: string;
   participantId: string;
   customParticipantId: string;
+  /** The one peer that fed it, or null when several did (group_by user). */
   peerId: string | null;
   peerIds: string[];
   sizeBytes: number;
   durationMs: number;
   sha256: string;
+  writeFailure?: TrackFileResult['writeFailure'];
+}
+
+/** One finished file with what is known of it. */
+export interface ManifestFileInput extends TrackRecordingFile {
   result: TrackFileResult;
 }
 

@@ -20,6 +20,7 @@ import {
   buildRecordingManifest,
   type ManifestFileInput,
   type RecordingManifest,
+  type TrackRecordingFile,
 } from './recording-manifest.js';
 import { TrackFileWriter, type TrackFileOpener, type TrackFileResult } from './track-file-writer.js';
 import { repairWebmFile } from './webm-repair.js';
@@ -70,21 +71,6 @@ export interface TrackRecordingOptions {
   tickMs?: number;
   clusterMs?: number;
   openFile?: TrackFileOpener;
-}
-
-/** A finished file of a recording. */
-export interface TrackRecordingFile {
-  fileName: string;
-  layer: string;
-  participantId: string;
-  customParticipantId: string;
-  /** The one peer that fed it, or null when several did (group_by user). */
-  peerId: string | null;
-  peerIds: string[];
-  sizeBytes: number;
-  durationMs: number;
-  sha256: string;
-  writeFailure?: TrackFileResult['writeFailure'];
 }
 
 export interface TrackRecordingResult {
