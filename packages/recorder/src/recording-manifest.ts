@@ -6,6 +6,11 @@
 import type { TrackFileResult } from './track-file-writer.js';
 
 export const MANIFEST_FILE = 'manifest.json';
+
+/** True for the system error codes of a full disk (`ENOSPC`, or `EDQUOT` for a quota). */
+export function isStorageFullCode(code: string): boolean {
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
 export const MANIFEST_VERSION = 1;
 
 export interface ManifestInterval {
@@ -205,7 +210,7 @@ export function buildRecordingManifest(i: RecordingManifestInput): RecordingMani
       ? {
           write_failure: {
             code: i.failure.code,
-            storage_full: i.failure.code === 'ENOSPC' || i.failure.code === 'EDQUOT',
+            storage_full: isStorageFullCode(i.failure.code),
             first_file: i.failure.fileName,
           },
         }

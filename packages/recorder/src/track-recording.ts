@@ -5,6 +5,7 @@
  * who a file belongs to), and at the end writes the manifest. `repairTrackRecording` finalises what a
  * killed process left. All files share t0, the instant the recording started.
  */
+import { createHash } from 'node:crypto';
 import { readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -429,7 +430,12 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
   }
 }
 
-function fileOf(f: FileEntry, r: TrackFileResult): TrackRecordingFile {
+type FileIdentity = Pick<
+  FileEntry,
+  'fileName' | 'layer' | 'participantId' | 'customParticipantId' | 'peerIds'
+>;
+
+function fileOf(f: FileIdentity, r: TrackFileResult): TrackRecordingFile {
   return {
     fileName: f.fileName,
     layer: f.layer,
@@ -444,11 +450,8 @@ function fileOf(f: FileEntry, r: TrackFileResult): TrackRecordingFile {
   };
 }
 
-function fileInput(
-  f: Pick<FileEntry, 'fileName' | 'layer' | 'participantId' | 'customParticipantId' | 'peerIds'>,
-  r: TrackFileResult,
-): ManifestFileInput {
-  return { ...fileOf(f as FileEntry, r), result: r };
+function fileInput(f: FileIdentity, r: TrackFileResult): ManifestFileInput {
+  return { ...fileOf(f, r), result: r };
 }
 
 async function writeManifest(
@@ -478,7 +481,6 @@ async function writeManifest(
   });
   const text = JSON.stringify(manifest, null, 2);
   await writeFile(join(o.dir, MANIFEST_FILE), text);
-  const { createHash } = await import('node:crypto');
   return {
     t0Ms,
     stopMs,

@@ -1,6 +1,7 @@
 import { open, stat, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RtkError, TypedEmitter, type Logger } from '@trackroom/protocol';
+import { isStorageFullCode } from '@trackroom/recorder';
 
 /** Name of the reserve file in DATA_DIR. */
 export const RESERVE_FILE = '.space-reserve';
@@ -50,7 +51,7 @@ export function isStorageFull(err: unknown): boolean {
   let e: unknown = err;
   for (let i = 0; i < 6 && e; i++) {
     const code = (e as { code?: unknown }).code;
-    if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL') return true;
+    if (typeof code === 'string' && (isStorageFullCode(code) || code === 'SQLITE_FULL')) return true;
     e = (e as { cause?: unknown }).cause;
   }
   return false;

@@ -11,7 +11,7 @@ import type { RecordingStorage } from './storage.js';
 import type { SessionService } from './session-service.js';
 
 export { MANIFEST_FILE } from '@trackroom/recorder';
-import { MANIFEST_FILE } from '@trackroom/recorder';
+import { MANIFEST_FILE, isStorageFullCode } from '@trackroom/recorder';
 
 /** A file of a recording could not be written (a full disk, an I/O error). */
 export interface CaptureFailureInfo {
@@ -77,7 +77,7 @@ export interface RecordingServiceOptions {
 export const DEFAULT_MAX_SECONDS = 24 * 3600;
 
 function describeFailure(f: CaptureFailureInfo): string {
-  return f.code === 'ENOSPC' || f.code === 'EDQUOT'
+  return isStorageFullCode(f.code)
     ? `disk full (${f.code}) while writing ${f.fileName}`
     : `write failed (${f.code}) on ${f.fileName}`;
 }
@@ -423,7 +423,7 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
    * or ERRORED when nothing could be kept). Any other I/O error stops it with INTERNAL_ERROR.
    */
   async captureFailed(recordingId: string, failure: CaptureFailureInfo): Promise<void> {
-    const full = failure.code === 'ENOSPC' || failure.code === 'EDQUOT';
+    const full = isStorageFullCode(failure.code);
     if (full) await this.#o.disk?.releaseReserve();
     const rec = await this.#o.repo.recordings.get(recordingId);
     if (!rec || !ACTIVE_STATUSES.includes(rec.status)) return;
