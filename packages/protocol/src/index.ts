@@ -3,3 +3,4 @@ export * from './logger.js';
 export * from './typed-emitter.js';
 export * from './signalling.js';
 export * from './media.js';
+export * from './worker.js';

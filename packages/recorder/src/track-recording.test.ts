@@ -38,11 +38,12 @@ class FakeSource extends TypedEmitter<MediaSourceEvents> implements MediaSource 
     this.emit('peerJoined', p);
   }
   leave(peerId: string, at: number): void {
-    this.list.splice(
-      this.list.findIndex((p) => p.peerId === peerId),
+    const [p] = this.list.splice(
+      this.list.findIndex((x) => x.peerId === peerId),
       1,
     );
-    this.emit('peerLeft', { meetingId: 'm1', peerId, at });
+    if (!p) throw new Error(`peer ${peerId} is not in meeting`);
+    this.emit('peerLeft', { ...p, at, reason: 'left' });
   }
 }
 
@@ -51,7 +52,10 @@ const peer = (peerId: string, participantId: string, extra: Partial<MediaPeer> =
   peerId,
   participantId,
   customParticipantId: `c-${participantId}`,
+  name: participantId,
+  presetName: 'group_call_participant',
   hidden: false,
+  joinedAt: 1_800_000_000_000,
   tracks: { audio: { kind: 'audio', codec: 'opus', payloadType: 111, clockRate: 48000, channels: 2 } },
   enabled: { audio: true, video: false },
   ...extra,
@@ -159,13 +163,21 @@ void describe('TrackRecording', () => {
       peerId: 'pa',
       kind: 'audio',
       enabled: false,
+      byHost: false,
       at: clock.t,
     });
     for (let i = 0; i < 25; i++) {
       clock.t += 20;
       rec.tick();
     }
-    source.emit('mediaEnabled', { meetingId: 'm1', peerId: 'pa', kind: 'audio', enabled: true, at: clock.t });
+    source.emit('mediaEnabled', {
+      meetingId: 'm1',
+      peerId: 'pa',
+      kind: 'audio',
+      enabled: true,
+      byHost: false,
+      at: clock.t,
+    });
     talk(source, rec, clock, 'pa', 500, seqA);
     const res = await rec.stop(clock.t);
     assert.equal(rec.state, 'stopped');
@@ -309,6 +321,7 @@ void describe('TrackRecording', () => {
       peerId: 'peer-3',
       kind: 'audio',
       enabled: false,
+      byHost: false,
       at: Date.now(),
     });
     rec.pause();

@@ -67,7 +67,10 @@ class SfuMediaSource extends TypedEmitter<MediaSourceEvents> implements MediaSou
         peerId: e.peerId,
         participantId: e.participantId,
         customParticipantId: e.customParticipantId,
+        name: e.name,
+        presetName: e.presetName,
         hidden: e.hidden,
+        joinedAt: e.joinedAt.getTime(),
         tracks: {},
         enabled: { audio: info?.audioEnabled ?? true, video: info?.videoEnabled ?? false },
       };
@@ -96,12 +99,23 @@ class SfuMediaSource extends TypedEmitter<MediaSourceEvents> implements MediaSou
         peerId: e.peerId,
         kind: e.kind,
         enabled: e.enabled,
+        byHost: e.byHost,
         at: e.at.getTime(),
       });
     });
     sfu.on('peerLeft', (e) => {
+      const p = this.#peers.get(e.peerId);
+      if (!p) return;
       this.#peers.delete(e.peerId);
-      this.emit('peerLeft', { meetingId: e.meetingId, peerId: e.peerId, at: e.leftAt.getTime() });
+      this.emit('peerLeft', {
+        meetingId: e.meetingId,
+        peerId: e.peerId,
+        participantId: e.participantId,
+        customParticipantId: p.customParticipantId,
+        hidden: p.hidden,
+        at: e.leftAt.getTime(),
+        reason: e.reason,
+      });
     });
   }
 
