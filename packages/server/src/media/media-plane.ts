@@ -3,15 +3,12 @@ import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import {
   RtkError,
-  TypedEmitter,
   SIGNALLING_PATH,
-  type MediaKind,
   type MediaPeer,
-  type MediaSourceEvents,
+  type PeerIdentity,
   type RecordingInfo,
 } from '@trackroom/protocol';
-import type { MediaSource } from '@trackroom/recorder';
-import { Sfu, type PeerIdentity } from '@trackroom/sfu';
+import { Sfu } from '@trackroom/sfu';
 import { webRoutes } from '@trackroom/web';
 import type { MediaControl, RouteDeps } from '../http/deps.js';
 import { presetCapabilities } from '../services/default-presets.js';
@@ -52,93 +49,6 @@ export function mediaAddressWarning(config: {
   );
 }
 
-/** Adapts the SFU's events into the recorder's media source and keeps the live peer registry. */
-class SfuMediaSource extends TypedEmitter<MediaSourceEvents> implements MediaSource {
-  readonly #sfu: Sfu;
-  readonly #peers = new Map<string, MediaPeer>();
-
-  constructor(sfu: Sfu) {
-    super();
-    this.#sfu = sfu;
-    sfu.on('peerJoined', (e) => {
-      const info = sfu.listPeers(e.meetingId).find((x) => x.peerId === e.peerId);
-      const p: MediaPeer = {
-        meetingId: e.meetingId,
-        peerId: e.peerId,
-        participantId: e.participantId,
-        customParticipantId: e.customParticipantId,
-        name: e.name,
-        presetName: e.presetName,
-        hidden: e.hidden,
-        joinedAt: e.joinedAt.getTime(),
-        tracks: {},
-        enabled: { audio: info?.audioEnabled ?? true, video: info?.videoEnabled ?? false },
-      };
-      this.#peers.set(e.peerId, p);
-      this.emit('peerJoined', p);
-    });
-    sfu.on('audioTrackStarted', (e) => {
-      const p = this.#peers.get(e.peerId);
-      if (!p) return;
-      const track = {
-        kind: 'audio' as const,
-        codec: 'opus',
-        payloadType: e.payloadType,
-        clockRate: e.clockRate,
-        channels: e.channels,
-      };
-      p.tracks.audio = track;
-      this.emit('trackStarted', { meetingId: e.meetingId, peerId: e.peerId, track });
-    });
-    sfu.on('mediaStateChanged', (e) => {
-      const p = this.#peers.get(e.peerId);
-      if (!p) return;
-      p.enabled[e.kind] = e.enabled;
-      this.emit('mediaEnabled', {
-        meetingId: e.meetingId,
-        peerId: e.peerId,
-        kind: e.kind,
-        enabled: e.enabled,
-        byHost: e.byHost,
-        at: e.at.getTime(),
-      });
-    });
-    sfu.on('peerLeft', (e) => {
-      const p = this.#peers.get(e.peerId);
-      if (!p) return;
-      this.#peers.delete(e.peerId);
-      this.emit('peerLeft', {
-        meetingId: e.meetingId,
-        peerId: e.peerId,
-        participantId: e.participantId,
-        customParticipantId: p.customParticipantId,
-        hidden: p.hidden,
-        at: e.leftAt.getTime(),
-        reason: e.reason,
-      });
-    });
-  }
-
-  /** Live peers known to the engine's source (0 once everyone left). */
-  get size(): number {
-    return this.#peers.size;
-  }
-
-  peers(meetingId: string): MediaPeer[] {
-    return [...this.#peers.values()].filter((p) => p.meetingId === meetingId);
-  }
-
-  tap(
-    meetingId: string,
-    peerId: string,
-    kind: MediaKind,
-    onRtp: (rtp: Uint8Array, arrivalMs: number) => void,
-  ): () => void {
-    if (kind !== 'audio') throw new RtkError('NOT_IMPLEMENTED', 'only audio is recorded');
-    return this.#sfu.tapAudio(meetingId, peerId, onRtp);
-  }
-}
-
 export interface MediaPlane {
   sfu: Sfu;
   engine: TrackEngine;
@@ -163,8 +73,8 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
         whereIn: { field: 'status', values: [...ACTIVE_STATUSES] },
       })
     ).rows;
-  // `source` is assigned below, before the SFU accepts any socket.
-  const present = (meetingId: string): Selectable[] => source.peers(meetingId);
+  // `sfu` is assigned below, before it accepts any socket.
+  const present = (meetingId: string): Selectable[] => sfu.peers(meetingId);
 
   const sfu = new Sfu({
     ice: {
@@ -176,7 +86,7 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
     },
     logger: logger.child({ subsystem: 'sfu' }),
     initialState: async (meetingId, joining) => {
-      const peers: Selectable[] = [...present(meetingId), { ...joining, hidden: joining.hidden === true }];
+      const peers: Selectable[] = [...present(meetingId), joining];
       return { recordings: (await activeRecordings(meetingId)).map((r) => recordingInfo(r, peers)) };
     },
     async authenticate(token: string): Promise<PeerIdentity> {
@@ -206,9 +116,9 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
 
   // Hidden and recorder peers come marked from authenticate() (PeerIdentity.hidden): no registry
   // of them is kept here (one keyed by participant id grew with every participant ever admitted).
-  const source = new SfuMediaSource(sfu);
+  // The Sfu is the recorder's media source itself: it emits the media plane's events.
   const engine = new TrackEngine({
-    source,
+    source: sfu,
     logger: logger.child({ subsystem: 'track-engine' }),
     onCaptureFailed: (recordingId, failure) => {
       recordings
@@ -227,13 +137,13 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
         customParticipantId: e.customParticipantId,
         name: e.name,
         presetName: e.presetName,
-        joinedAt: e.joinedAt,
+        joinedAt: new Date(e.joinedAt),
       })
       .catch((err: unknown) => logger.error({ err, peerId: e.peerId }, 'recording a join failed'));
   });
   sfu.on('peerLeft', (e) => {
     sessions
-      .peerLeft({ meetingId: e.meetingId, peerId: e.peerId, leftAt: e.leftAt })
+      .peerLeft({ meetingId: e.meetingId, peerId: e.peerId, leftAt: new Date(e.at) })
       .catch((err: unknown) => logger.error({ err, peerId: e.peerId }, 'recording a leave failed'));
   });
   /**
@@ -259,9 +169,8 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
       logger.error({ err, recordingId: recording.id }, 'recording broadcast failed'),
     );
   });
-  // Who a live recording captures changes when selected people come and go.
-  // A hidden peer changes nothing (a leave does not say whether it was hidden: one extra broadcast).
-  const onPresenceChanged = (e: { meetingId: string; hidden?: boolean }) => {
+  // Who a live recording captures changes when selected people come and go; a hidden peer changes nothing.
+  const onPresenceChanged = (e: { meetingId: string; hidden: boolean }) => {
     if (e.hidden) return;
     announceRecordings(e.meetingId).catch((err: unknown) =>
       logger.error({ err, meetingId: e.meetingId }, 'recording broadcast failed'),
@@ -293,7 +202,7 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
     },
     stats: () => ({
       sfu: sfu.stats(),
-      media_peers: source.size,
+      media_peers: sfu.stats().joinedPeers,
       active_track_recordings: engine.activeCount,
       track_files: engine.fileCount,
     }),
