@@ -113,7 +113,7 @@ describe('Sfu admissions', () => {
     let calls = 0;
     const t = await sfu({
       sfu: {
-        authenticate: async (token) => {
+        authenticate: async (token: string) => {
           calls++;
           throw refusals[token as keyof typeof refusals];
         },
