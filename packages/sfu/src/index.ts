@@ -1,4 +1,5 @@
-export { Sfu, refuseUpgrade } from './sfu.js';
+export { Sfu } from './sfu.js';
+export { refuseUpgrade } from './refuse-upgrade.js';
 export type { AudioTap, SfuOptions, SfuStats, SignallingAdmission, UpgradeRequest } from './sfu.js';
 export { NodeDatachannelTransport } from './node-datachannel-transport.js';
 export type { NodeDatachannelTransportOptions } from './node-datachannel-transport.js';

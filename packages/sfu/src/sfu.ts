@@ -2,9 +2,9 @@
  * The SFU's facade: accepts signalling sockets, runs each peer's messages, and forwards Opus and VP8
  * RTP between the peers of one meeting. It emits the media plane's events (`MediaEvents`) and is the
  * recorder's media source (`peers`, `tap`). The work is done by its parts: `PeerSession` (a socket
- * and its state), `Roster` (meetings and announcements), `Publications` (publish and the RTP fast
- * path), `Subscriptions` (one receive-only connection per subscriber and publisher), `sdp-media.ts`
- * (which m-lines an offer may hold).
+ * and its state), `PeerMessages` (what each message does), `Roster` (meetings and announcements),
+ * `Publications` (publish and the RTP fast path), `Subscriptions` (one receive-only connection per
+ * subscriber and publisher), `sdp-media.ts` (which m-lines an offer may hold).
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -13,16 +13,13 @@ import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import {
   MAX_SIGNALLING_MESSAGE_BYTES,
-  PUBLISH_PC_ID,
   RtkError,
   SIGNALLING_TOKEN_PARAM,
   SignallingCloseCodes,
   TypedEmitter,
-  errorMessage,
   silentLogger,
 } from '@trackroom/protocol';
 import type {
-  ClientMessage,
   Logger,
   MediaEvents,
   MediaKind,
@@ -34,7 +31,9 @@ import type {
 } from '@trackroom/protocol';
 import { NodeDatachannelTransport } from './node-datachannel-transport.js';
 import { PeerSession } from './peer-session.js';
-import { Publications, requestKeyframe } from './publication.js';
+import { PeerMessages } from './peer-messages.js';
+import { Publications } from './publication.js';
+import { authFailure } from './refuse-upgrade.js';
 import { Roster } from './roster.js';
 import type {
   AudioTap,
@@ -62,6 +61,7 @@ export class Sfu extends TypedEmitter<MediaEvents> {
   readonly #roster: Roster;
   readonly #subscriptions: Subscriptions;
   readonly #publications: Publications;
+  readonly #messages: PeerMessages;
   #pingTimer: NodeJS.Timeout | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -70,6 +70,7 @@ export class Sfu extends TypedEmitter<MediaEvents> {
     super();
     this.#opts = opts;
     this.#log = (opts.logger ?? silentLogger).child({ component: 'sfu' });
+    this.onListenerError = (err, event) => this.#log.error({ err, event }, 'a media event listener threw');
     this.#transport = opts.transport;
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -86,6 +87,14 @@ export class Sfu extends TypedEmitter<MediaEvents> {
     this.#roster = new Roster(ctx.emit);
     this.#subscriptions = new Subscriptions(ctx);
     this.#publications = new Publications(ctx, this.#roster, this.#subscriptions);
+    this.#messages = new PeerMessages({
+      roster: this.#roster,
+      publications: this.#publications,
+      subscriptions: this.#subscriptions,
+      counters: this.#counters,
+      initialState: opts.initialState?.bind(opts),
+      close: (peer, reason, code) => this.#closePeer(peer, reason, code),
+    });
   }
 
   /**
@@ -135,7 +144,7 @@ export class Sfu extends TypedEmitter<MediaEvents> {
     const targets = this.#roster.select(meetingId, peerIds);
     for (const p of targets) {
       p.send({ type: 'muted', kind: 'audio', reason: 'muted by host' });
-      this.#setMediaState(p, 'audio', false, true);
+      this.#messages.setMediaState(p, 'audio', false, true);
     }
     return targets.map((p) => p.id);
   }
@@ -224,8 +233,8 @@ export class Sfu extends TypedEmitter<MediaEvents> {
       maxInvalidMessages: this.#opts.maxInvalidMessages ?? 10,
       onMessage: (p, msg) =>
         p.enqueue(
-          () => this.#handle(p, msg),
-          (err) => this.#failed(p, msg.type, err),
+          () => this.#messages.handle(p, msg),
+          (err) => this.#messages.failed(p, msg.type, err),
         ),
       onClose: (p, reason, code) => this.#closePeer(p, reason, code),
     });
@@ -255,81 +264,6 @@ export class Sfu extends TypedEmitter<MediaEvents> {
         this.#closePeer(peer, 'error', SignallingCloseCodes.AUTH_FAILED);
       },
     );
-  }
-
-  /** A message's work failed: malformed input counts towards the refusal limit, the rest is answered. */
-  #failed(peer: PeerSession, what: string, err: unknown): void {
-    if (!(err instanceof RtkError)) peer.log.error({ err: String(err), what }, 'handler failed');
-    if (
-      err instanceof RtkError &&
-      (err.code === 'VALIDATION_FAILED' || err.code === 'SIGNALLING_INVALID_MESSAGE')
-    )
-      peer.refuse(err, what);
-    else peer.send(errorMessage(err, what));
-  }
-
-  async #handle(peer: PeerSession, msg: ClientMessage): Promise<void> {
-    switch (msg.type) {
-      case 'ping':
-        peer.send(msg.ts === undefined ? { type: 'pong' } : { type: 'pong', ts: msg.ts });
-        return;
-      case 'leave':
-        peer.leaving = true;
-        this.#closePeer(peer, 'left', SignallingCloseCodes.NORMAL);
-        return;
-      case 'join':
-        await this.#join(peer, msg.name, msg.audio, msg.video);
-        return;
-    }
-    if (peer.state.phase !== 'joined') throw new RtkError('CONFLICT', `send join before ${msg.type}`);
-    switch (msg.type) {
-      case 'publishOffer':
-        await this.#publications.publish(peer, msg.sdp);
-        return;
-      case 'subscribeOffer':
-        await this.#subscriptions.answer(peer, msg.subscriptionId, msg.sdp);
-        return;
-      case 'candidate': {
-        if (msg.candidate === '') return;
-        const pc = msg.pcId === PUBLISH_PC_ID ? peer.publication?.pc : peer.subscriptions.get(msg.pcId)?.pc;
-        if (!pc) throw new RtkError('NOT_FOUND', `no peer connection ${msg.pcId}`, { field: 'pcId' });
-        pc.addRemoteCandidate(msg.candidate, msg.sdpMid ?? '0');
-        return;
-      }
-      case 'mediaState': {
-        const id = peer.state.identity;
-        if (msg.enabled && !(msg.kind === 'audio' ? id.canProduceAudio : id.canProduceVideo)) {
-          throw new RtkError('FORBIDDEN', `this participant may not produce ${msg.kind}`);
-        }
-        this.#setMediaState(peer, msg.kind, msg.enabled, false);
-        return;
-      }
-    }
-  }
-
-  async #join(peer: PeerSession, name: string | undefined, audio: boolean, video: boolean): Promise<void> {
-    const ready = peer.state;
-    if (ready.phase !== 'ready') throw new RtkError('CONFLICT', 'already joined');
-    const id = ready.identity;
-    // Admitted peers carry their recordings (kept current by broadcasts); others ask the owner.
-    const initial =
-      ready.admitted || !this.#opts.initialState
-        ? undefined
-        : await this.#opts.initialState(id.meetingId, id);
-    if (peer.state !== ready) return;
-    const recordings = ready.admitted ?? initial?.recordings ?? this.#roster.recordings(id.meetingId);
-    peer.join(name, audio, video, Date.now());
-    const others = this.#roster.join(peer, id.meetingTitle, recordings);
-    for (const o of others) {
-      if (o.publication && !o.identity?.hidden) this.#subscriptions.offer(o, peer, 1);
-    }
-  }
-
-  #setMediaState(peer: PeerSession, kind: MediaKind, enabled: boolean, byHost: boolean): void {
-    const media = peer.media;
-    if (!media || !peer.setEnabled(kind, enabled)) return;
-    if (kind === 'video' && enabled) requestKeyframe(peer, this.#counters);
-    this.#roster.announceMediaState(peer, media, kind, byHost);
   }
 
   /** Releases everything the peer held (publication, subscriptions, taps), announces a leave, closes its socket. */
@@ -365,24 +299,4 @@ export class Sfu extends TypedEmitter<MediaEvents> {
   #assertOpen(): void {
     if (this.#closed) throw new RtkError('CONFLICT', 'the sfu is closed');
   }
-}
-
-/** The `error` message of a refused admission: an RtkError as is, anything else as TOKEN_INVALID. */
-function authFailure(err: unknown): ServerMessage {
-  return errorMessage(err instanceof RtkError ? err : new RtkError('TOKEN_INVALID'));
-}
-
-let refusals: WebSocketServer | undefined;
-
-/**
- * Completes the WebSocket handshake only to refuse: sends the signalling `error` message for `err`
- * and closes with the close code a failed authentication uses (4001). For a control plane that
- * authenticates before handing a socket to an Sfu.
- */
-export function refuseUpgrade(req: UpgradeRequest, socket: Duplex, head: Buffer, err: RtkError): void {
-  refusals ??= new WebSocketServer({ noServer: true, perMessageDeflate: false });
-  refusals.handleUpgrade(req as IncomingMessage, socket, head, (ws) => {
-    ws.send(JSON.stringify(authFailure(err)));
-    ws.close(SignallingCloseCodes.AUTH_FAILED);
-  });
 }

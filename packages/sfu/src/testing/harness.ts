@@ -4,7 +4,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RtkError, SIGNALLING_PATH, SIGNALLING_TOKEN_PARAM } from '@trackroom/protocol';
 import type { Logger, PeerIdentity, RecordingInfo } from '@trackroom/protocol';
-import { Sfu, refuseUpgrade } from '../sfu.js';
+import { refuseUpgrade } from '../refuse-upgrade.js';
+import { Sfu } from '../sfu.js';
 import type { SfuOptions, SignallingAdmission } from '../sfu.js';
 
 /** A UDP port free right now on 127.0.0.1 (for the ICE UDP mux). */
