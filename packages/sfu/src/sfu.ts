@@ -23,7 +23,11 @@ import {
 import type {
   ClientMessage,
   Logger,
+  MediaEvents,
   MediaKind,
+  MediaPeer,
+  MediaTrackInfo,
+  PeerIdentity,
   PeerInfo,
   PeerLeftReason,
   RecordingInfo,
@@ -36,25 +40,22 @@ import { findPayloadType, parseSdp, preferRemoteDtlsClient } from './sdp.js';
 import type { SdpMedia } from './sdp.js';
 import type { IceOptions, Transport, TransportPeerConnection, TransportTrack } from './transport.js';
 
-/** Who a participant token belongs to, as the server's `authenticate` resolves it. */
-export interface PeerIdentity {
-  meetingId: string;
-  /** RealtimeKit participant id (`userId`). */
-  participantId: string;
-  customParticipantId: string;
-  name: string;
-  presetName: string;
-  canProduceAudio: boolean;
-  canProduceVideo: boolean;
-  /** Hidden peers (recorders, bots) are not listed, not announced, and their media is not forwarded. */
-  hidden?: boolean;
-  /** The meeting's title, sent in `joined`. Default ''. */
-  meetingTitle?: string;
+/** The upgrade request as plain data: an IncomingMessage fits, so does a request that crossed IPC. */
+export type UpgradeRequest = Pick<IncomingMessage, 'method' | 'url' | 'headers'>;
+
+/** A socket the control plane already authenticated: no `authenticate` call is made for it. */
+export interface SignallingAdmission {
+  identity: PeerIdentity;
+  /** The meeting's recordings at admission, sent in `joined` unless a newer broadcast came since. */
+  recordings: RecordingInfo[];
 }
 
 export interface SfuOptions {
-  /** Resolves a participant token; throws RtkError TOKEN_INVALID / TOKEN_EXPIRED / FORBIDDEN. */
-  authenticate(token: string): Promise<PeerIdentity>;
+  /**
+   * Resolves a participant token (upgrades without an admission); throws RtkError TOKEN_INVALID /
+   * TOKEN_EXPIRED / FORBIDDEN. Without it, such upgrades are refused with TOKEN_INVALID.
+   */
+  authenticate?(token: string): Promise<PeerIdentity>;
   ice: IceOptions;
   logger?: Logger;
   /**
@@ -76,47 +77,13 @@ export interface SfuOptions {
   maxInvalidMessages?: number;
 }
 
-export type SfuEvents = {
-  peerJoined: {
-    meetingId: string;
-    peerId: string;
-    participantId: string;
-    customParticipantId: string;
-    name: string;
-    presetName: string;
-    hidden: boolean;
-    joinedAt: Date;
-  };
-  peerLeft: {
-    meetingId: string;
-    peerId: string;
-    participantId: string;
-    leftAt: Date;
-    reason: PeerLeftReason;
-  };
-  /** The peer's negotiated Opus track is open; `payloadType` is the one the publisher's offer chose. */
-  audioTrackStarted: {
-    meetingId: string;
-    peerId: string;
-    participantId: string;
-    payloadType: number;
-    clockRate: number;
-    channels: number;
-  };
-  mediaStateChanged: {
-    meetingId: string;
-    peerId: string;
-    kind: MediaKind;
-    enabled: boolean;
-    byHost: boolean;
-    at: Date;
-  };
-};
-
 /** Counters for benchmarks and health checks. */
 export interface SfuStats {
   meetings: number;
+  /** Signalling sockets, joined or not. */
   peers: number;
+  /** Joined peers, hidden ones included (what `peers()` lists over all meetings). */
+  joinedPeers: number;
   publishConnections: number;
   /** Negotiated subscriptions (with a peer connection). */
   subscriptions: number;
@@ -171,7 +138,10 @@ interface Peer {
   state: PeerState;
   identity?: PeerIdentity;
   name: string;
-  joinedAt?: Date;
+  /** Set at join: the media plane's view of the peer (kept current, listed by `peers()`). */
+  media?: MediaPeer;
+  /** Recordings for `joined` from the admission (replaced by a newer `recordingUpdate`). */
+  admittedRecordings?: RecordingInfo[];
   audioEnabled: boolean;
   videoEnabled: boolean;
   publication?: Publication;
@@ -197,7 +167,7 @@ function closeCodeForReason(reason: PeerLeftReason): SignallingCloseCode {
   return reason === 'kicked' ? SignallingCloseCodes.KICKED : SignallingCloseCodes.NORMAL;
 }
 
-export class Sfu extends TypedEmitter<SfuEvents> {
+export class Sfu extends TypedEmitter<MediaEvents> {
   readonly #opts: SfuOptions;
   readonly #log: Logger;
   readonly #maxBytes: number;
@@ -229,17 +199,28 @@ export class Sfu extends TypedEmitter<SfuEvents> {
   // ------------------------------------------------------------------ public surface
 
   /**
-   * Takes over an HTTP upgrade request for the signalling path. The participant token is read from
-   * the `authToken` query parameter; an invalid one gets an `error` message and close code 4001.
+   * Takes over an HTTP upgrade request for the signalling path. With `admission`, the peer is
+   * admitted with that identity and no token is resolved. Otherwise the participant token is read
+   * from the `authToken` query parameter; an invalid one gets an `error` message and close code 4001.
    */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  handleUpgrade(req: UpgradeRequest, socket: Duplex, head: Buffer, admission?: SignallingAdmission): void {
     if (this.#closed) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
       return;
     }
     const url = new URL(req.url ?? '/', 'http://localhost');
     const token = url.searchParams.get(SIGNALLING_TOKEN_PARAM);
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, token));
+    // ws reads only method, url and headers of the request (no verifyClient is set).
+    this.#wss.handleUpgrade(req as IncomingMessage, socket, head, (ws) =>
+      this.#onConnection(ws, token, admission),
+    );
+  }
+
+  /** Every joined peer of a meeting, hidden ones included (the recorder's media source); [] after close. */
+  peers(meetingId: string): MediaPeer[] {
+    const m = this.#meetings.get(meetingId);
+    if (!m) return [];
+    return [...m.values()].map((p) => p.media!);
   }
 
   /** Visible joined peers of a meeting (hidden peers excluded); [] after close. */
@@ -278,7 +259,13 @@ export class Sfu extends TypedEmitter<SfuEvents> {
   broadcast(meetingId: string, msg: ServerMessage): void {
     this.#assertOpen();
     const m = this.#meetings.get(meetingId);
-    if (msg.type === 'recordingUpdate' && m) this.#recordings.set(meetingId, msg.recordings);
+    if (msg.type === 'recordingUpdate') {
+      if (m) this.#recordings.set(meetingId, msg.recordings);
+      // Admitted peers not joined yet get this newer state in their `joined`.
+      for (const p of this.#peers)
+        if (p.state === 'ready' && p.admittedRecordings && p.identity?.meetingId === meetingId)
+          p.admittedRecordings = msg.recordings;
+    }
     if (!m) return;
     const data = JSON.stringify(msg);
     for (const p of m.values()) this.#sendRaw(p, data);
@@ -288,10 +275,12 @@ export class Sfu extends TypedEmitter<SfuEvents> {
    * Taps a peer's incoming Opus RTP as it arrives (before any rewriting): `rtp` is a buffer the
    * callback owns, `arrivalMs` is `Date.now()` at receipt. Muted audio is not delivered. The tap
    * ends when the returned function is called or the peer leaves.
-   * @throws RtkError NOT_FOUND when the peer is not in the meeting.
+   * @throws RtkError NOT_IMPLEMENTED for a kind other than audio, NOT_FOUND when the peer is not in
+   * the meeting.
    */
-  tapAudio(meetingId: string, peerId: string, onRtp: AudioTap): () => void {
+  tap(meetingId: string, peerId: string, kind: MediaKind, onRtp: AudioTap): () => void {
     this.#assertOpen();
+    if (kind !== 'audio') throw new RtkError('NOT_IMPLEMENTED', 'only audio can be tapped');
     const p = this.#meetings.get(meetingId)?.get(peerId);
     if (!p) throw new RtkError('NOT_FOUND', `peer ${peerId} is not in meeting ${meetingId}`);
     const tap: AudioTap = (rtp, ms) => onRtp(rtp, ms);
@@ -314,9 +303,12 @@ export class Sfu extends TypedEmitter<SfuEvents> {
       audioTaps += p.taps.size;
     }
     const transport = this.#transport?.stats?.() ?? { peerConnections: 0, tracks: 0 };
+    let joinedPeers = 0;
+    for (const m of this.#meetings.values()) joinedPeers += m.size;
     return {
       meetings: this.#meetings.size,
       peers: this.#peers.size,
+      joinedPeers,
       publishConnections,
       subscriptions,
       pendingSubscriptions,
@@ -343,7 +335,7 @@ export class Sfu extends TypedEmitter<SfuEvents> {
 
   // ------------------------------------------------------------------ connection lifecycle
 
-  #onConnection(ws: WebSocket, token: string | null): void {
+  #onConnection(ws: WebSocket, token: string | null, admission: SignallingAdmission | undefined): void {
     const peer: Peer = {
       id: randomUUID(),
       ws,
@@ -383,14 +375,23 @@ export class Sfu extends TypedEmitter<SfuEvents> {
       this.#closePeer(peer, peer.leaving ? 'left' : peer.errored ? 'error' : 'disconnected');
     });
 
-    this.#enqueue(peer, 'auth', async () => {
-      if (!token) throw new RtkError('TOKEN_INVALID', `missing ${SIGNALLING_TOKEN_PARAM} query parameter`);
-      const identity = await this.#opts.authenticate(token);
-      if (peer.state === 'closed') return;
+    const admit = (identity: PeerIdentity) => {
       peer.identity = identity;
       peer.name = identity.name;
       peer.state = 'ready';
       peer.log = peer.log.child({ meetingId: identity.meetingId, participantId: identity.participantId });
+    };
+    if (admission) {
+      admit(admission.identity);
+      peer.admittedRecordings = admission.recordings;
+      return;
+    }
+    this.#enqueue(peer, 'auth', async () => {
+      if (!token) throw new RtkError('TOKEN_INVALID', `missing ${SIGNALLING_TOKEN_PARAM} query parameter`);
+      if (!this.#opts.authenticate) throw new RtkError('TOKEN_INVALID', 'this server admits no tokens here');
+      const identity = await this.#opts.authenticate(token);
+      if (peer.state === 'closed') return;
+      admit(identity);
     });
   }
 
@@ -430,10 +431,9 @@ export class Sfu extends TypedEmitter<SfuEvents> {
       .catch((err: unknown) => {
         if (peer.state === 'closed') return;
         if (what === 'auth') {
-          const e = err instanceof RtkError ? err : new RtkError('TOKEN_INVALID');
           if (!(err instanceof RtkError))
             peer.log.warn({ err: String(err) }, 'authenticate threw a non-RtkError');
-          this.#send(peer, errorMessage(e));
+          this.#send(peer, authFailure(err));
           this.#closePeer(peer, 'error', SignallingCloseCodes.AUTH_FAILED);
           return;
         }
@@ -510,7 +510,9 @@ export class Sfu extends TypedEmitter<SfuEvents> {
         meetingId: identity.meetingId,
         peerId: peer.id,
         participantId: identity.participantId,
-        leftAt: new Date(),
+        customParticipantId: identity.customParticipantId,
+        hidden: identity.hidden,
+        at: Date.now(),
         reason,
       });
     }
@@ -565,14 +567,29 @@ export class Sfu extends TypedEmitter<SfuEvents> {
 
   async #join(peer: Peer, name: string | undefined, audio: boolean, video: boolean): Promise<void> {
     const id = peer.identity!;
-    const state = this.#opts.initialState
-      ? await this.#opts.initialState(id.meetingId, id)
-      : { recordings: this.#recordings.get(id.meetingId) ?? [] };
+    const state = peer.admittedRecordings
+      ? undefined
+      : this.#opts.initialState
+        ? await this.#opts.initialState(id.meetingId, id)
+        : { recordings: this.#recordings.get(id.meetingId) ?? [] };
     if (peer.state !== 'ready') return;
+    const recordings = peer.admittedRecordings ?? state?.recordings ?? [];
+    peer.admittedRecordings = undefined;
     if (name !== undefined && name.trim() !== '') peer.name = name.trim();
     peer.audioEnabled = audio && id.canProduceAudio;
     peer.videoEnabled = video && id.canProduceVideo;
-    peer.joinedAt = new Date();
+    peer.media = {
+      meetingId: id.meetingId,
+      peerId: peer.id,
+      participantId: id.participantId,
+      customParticipantId: id.customParticipantId,
+      name: peer.name,
+      presetName: id.presetName,
+      hidden: id.hidden,
+      joinedAt: Date.now(),
+      tracks: {},
+      enabled: { audio: peer.audioEnabled, video: peer.videoEnabled },
+    };
     peer.state = 'joined';
     if (peer.joinTimer) clearTimeout(peer.joinTimer);
     let m = this.#meetings.get(id.meetingId);
@@ -586,7 +603,7 @@ export class Sfu extends TypedEmitter<SfuEvents> {
       type: 'joined',
       protocolVersion: SIGNALLING_PROTOCOL_VERSION,
       meetingId: id.meetingId,
-      meetingTitle: id.meetingTitle ?? '',
+      meetingTitle: id.meetingTitle,
       self: {
         peerId: peer.id,
         participantId: id.participantId,
@@ -597,19 +614,10 @@ export class Sfu extends TypedEmitter<SfuEvents> {
         canProduceVideo: id.canProduceVideo,
       },
       peers: others.filter((p) => !p.identity?.hidden).map((p) => this.#peerInfo(p)),
-      recordings: state.recordings,
+      recordings,
     });
-    peer.log.info({ hidden: id.hidden === true }, 'peer joined');
-    this.emit('peerJoined', {
-      meetingId: id.meetingId,
-      peerId: peer.id,
-      participantId: id.participantId,
-      customParticipantId: id.customParticipantId,
-      name: peer.name,
-      presetName: id.presetName,
-      hidden: id.hidden === true,
-      joinedAt: peer.joinedAt,
-    });
+    peer.log.info({ hidden: id.hidden }, 'peer joined');
+    this.emit('peerJoined', peer.media);
     if (!id.hidden) {
       const data = JSON.stringify({ type: 'peerJoined', peer: this.#peerInfo(peer) } satisfies ServerMessage);
       for (const o of others) this.#sendRaw(o, data);
@@ -626,6 +634,7 @@ export class Sfu extends TypedEmitter<SfuEvents> {
     if (current === enabled) return;
     if (kind === 'audio') peer.audioEnabled = enabled;
     else peer.videoEnabled = enabled;
+    if (peer.media) peer.media.enabled[kind] = enabled;
     if (kind === 'video' && enabled) this.#requestKeyframe(peer);
     if (!id.hidden) {
       const msg: ServerMessage =
@@ -637,13 +646,13 @@ export class Sfu extends TypedEmitter<SfuEvents> {
         if (o !== peer) this.#sendRaw(o, data);
     }
     peer.log.info({ kind, enabled, byHost }, 'media state changed');
-    this.emit('mediaStateChanged', {
+    this.emit('mediaEnabled', {
       meetingId: id.meetingId,
       peerId: peer.id,
       kind,
       enabled,
       byHost,
-      at: new Date(),
+      at: Date.now(),
     });
   }
 
@@ -673,18 +682,7 @@ export class Sfu extends TypedEmitter<SfuEvents> {
         pub.audio = t;
         pub.kinds.push('audio');
         t.setPacketHandler((pkt) => this.#onPublishedAudio(peer, pkt));
-        t.once('open', () => {
-          if (peer.state !== 'joined') return;
-          peer.log.info({ payloadType: audio.codec.payloadType }, 'audio track started');
-          this.emit('audioTrackStarted', {
-            meetingId: id.meetingId,
-            peerId: peer.id,
-            participantId: id.participantId,
-            payloadType: audio.codec.payloadType,
-            clockRate: audio.codec.clockRate,
-            channels: audio.codec.channels,
-          });
-        });
+        t.once('open', () => this.#trackStarted(peer, 'audio', audio.codec));
       }
       if (video) {
         const t = pc.addTrack({
@@ -697,6 +695,7 @@ export class Sfu extends TypedEmitter<SfuEvents> {
         pub.video = t;
         pub.kinds.push('video');
         t.setPacketHandler((pkt) => this.#onPublishedVideo(peer, pkt));
+        t.once('open', () => this.#trackStarted(peer, 'video', video.codec));
       }
       const answer = await pc.answer(preferRemoteDtlsClient(sdp));
       if (peer.state !== 'joined' || peer.publication !== pub) return;
@@ -722,6 +721,21 @@ export class Sfu extends TypedEmitter<SfuEvents> {
         if (o !== peer) this.#offerSubscription(peer, o, 1);
       }
     }
+  }
+
+  /** A published track's transport is open: the peer's `tracks` lists it and `trackStarted` says so. */
+  #trackStarted(peer: Peer, kind: MediaKind, codec: Picked['codec'] & { codec: string }): void {
+    if (peer.state !== 'joined' || !peer.media) return;
+    const track: MediaTrackInfo = {
+      kind,
+      codec: codec.codec.toLowerCase(),
+      payloadType: codec.payloadType,
+      clockRate: codec.clockRate,
+      channels: codec.channels,
+    };
+    peer.media.tracks[kind] = track;
+    peer.log.info({ kind, payloadType: track.payloadType }, 'track started');
+    this.emit('trackStarted', { meetingId: peer.media.meetingId, peerId: peer.id, track });
   }
 
   /** Calls `onFail` when the connection fails, closes on its own, or is not connected in time. */
@@ -922,7 +936,7 @@ export class Sfu extends TypedEmitter<SfuEvents> {
       presetName: id.presetName,
       audioEnabled: p.audioEnabled,
       videoEnabled: p.videoEnabled,
-      joinedAt: (p.joinedAt ?? new Date()).toISOString(),
+      joinedAt: new Date(p.media?.joinedAt ?? Date.now()).toISOString(),
     };
   }
 
@@ -944,7 +958,7 @@ export class Sfu extends TypedEmitter<SfuEvents> {
 
 interface Picked {
   media: SdpMedia;
-  codec: { payloadType: number; clockRate: number; channels: number };
+  codec: { codec: string; payloadType: number; clockRate: number; channels: number };
 }
 
 /** The audio and video m-lines of a publish offer, validated. */
@@ -1032,4 +1046,24 @@ function pickSubscribeMedia(
     );
   }
   return out;
+}
+
+/** The `error` message of a refused admission: an RtkError as is, anything else as TOKEN_INVALID. */
+function authFailure(err: unknown): ServerMessage {
+  return errorMessage(err instanceof RtkError ? err : new RtkError('TOKEN_INVALID'));
+}
+
+let refusals: WebSocketServer | undefined;
+
+/**
+ * Completes the WebSocket handshake only to refuse: sends the signalling `error` message for `err`
+ * and closes with the close code a failed authentication uses (4001). For a control plane that
+ * authenticates before handing a socket to an Sfu.
+ */
+export function refuseUpgrade(req: UpgradeRequest, socket: Duplex, head: Buffer, err: RtkError): void {
+  refusals ??= new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  refusals.handleUpgrade(req as IncomingMessage, socket, head, (ws) => {
+    ws.send(JSON.stringify(authFailure(err)));
+    ws.close(SignallingCloseCodes.AUTH_FAILED);
+  });
 }
