@@ -13,12 +13,13 @@ import {
   type MediaPeer,
   type WorkerCommand,
   type WorkerCommands,
+  type WorkerEvents,
   type WorkerStats,
 } from '@trackroom/protocol';
 import type { MediaWorkerHandle } from '@trackroom/media-worker';
 
 export type WorkerPoolEvents = MediaEvents & {
-  recordingFailed: WorkerCommandsEventFailure;
+  recordingFailed: WorkerEvents['recordingFailed'];
   /**
    * A worker process died. Its peers are gone (they were not told: the control plane ends them),
    * its recordings were left unfinalised (repair them), its meetings are no longer placed.
@@ -26,10 +27,6 @@ export type WorkerPoolEvents = MediaEvents & {
   workerLost: { workerId: number; pid: number; peers: MediaPeer[]; recordingIds: string[] };
   /** A worker is (again) running. */
   workerReady: { workerId: number; pid: number; restarts: number };
-};
-type WorkerCommandsEventFailure = {
-  recordingId: string;
-  failure: { fileName: string; code: string; message: string };
 };
 
 export interface WorkerPoolOptions {
