@@ -54,3 +54,12 @@ test('regions are replaced in place and new ones go after main, before hand-writ
   assert.equal(again, doc.replace('j 1', 'j 2').replace('report A', 'report B'));
   assert.equal(replaceRegion(again, 'janus', '## Janus\n\nj 2'), again, 'idempotent');
 });
+
+test('an unmarked main report followed by another region: rewriting main keeps that region whole', () => {
+  const withJanus = replaceRegion(legacy, 'janus', '## Janus\n\nj 1');
+  const out = replaceRegion(withJanus, 'main', '# Benchmarks\n\nnew report');
+  assert.ok(!out.includes('old report'));
+  assert.ok(out.includes('<!-- bench:janus:begin -->\n## Janus\n\nj 1\n<!-- bench:janus:end -->'), out);
+  assert.ok(out.includes('## Logging: hand-written') && out.includes(SOAK_BEGIN));
+  assert.equal(replaceRegion(out, 'main', '# Benchmarks\n\nnew report'), out);
+});

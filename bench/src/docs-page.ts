@@ -24,7 +24,9 @@ function find(doc: string, key: DocRegion): [number, number] | undefined {
   const method = doc.indexOf('\n## Method');
   const soak = doc.indexOf(SOAK_BEGIN);
   const next = method >= 0 ? doc.indexOf('\n## ', method + 1) : -1;
-  const stop = [next >= 0 ? next + 1 : -1, soak].filter((i) => i >= 0);
+  // Another command's region, placed after the unmarked main report.
+  const region = doc.indexOf('<!-- bench:');
+  const stop = [next >= 0 ? next + 1 : -1, soak, region].filter((i) => i >= 0);
   return [0, stop.length ? Math.min(...stop) : doc.length];
 }
 
