@@ -261,7 +261,7 @@ publishers use only that address. Nothing leaves the namespace.
 - **CPU**: utime + stime (+ reaped children) of the server's whole process tree from /proc, over the window, % of one core.
   **RSS**: Σ VmRSS over that tree; "idle" is before any publisher connected, "per track" is (recording − idle) / N.
 - **Start/stop**: every meeting's recording started (stopped) at once. trackroom: POST → 200, → every track's .webm with its
-  header on disk; stop: PUT → UPLOADED (final file). Janus: \`enable_recording\` → reply, → every publisher's .mjr on disk;
+  header on disk; stop: PUT → UPLOADED (final file). Janus: \`enable_recording\` → reply, → every publisher's .mjr on disk with bytes in it;
   stop: the reply (the .mjr is closed; its conversion is not included).
 - **Loss**: trackroom exact, publishers' sent vs its SFU's rtpReceived over the run. Janus has no counters without its admin
   API: the packets in the last record window's .mjr files (\`janus-pp-rec --parse\`) against what the publishers sent between
