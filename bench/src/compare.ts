@@ -68,7 +68,7 @@ export interface ComparePeerRun {
   peer: PeerName;
   version: string;
   connect: LoadGeneratorReady;
-  /** RSS before any publisher connected (MB). */
+  /** RSS with the rooms made, before any publisher connected (MB). */
   rssIdleMb: number;
   forward: CompareWindow;
   record: CompareWindow;
@@ -144,14 +144,23 @@ const threadsOf = (pid: number) => {
   }
 };
 
+/**
+ * RSS with the rooms made and nobody connected: after 2 s of quiet, so a Node server's start-up
+ * garbage is mostly collected (it still may not be: per-track figures at small N are rough).
+ */
+async function idleRss(pid: number): Promise<number> {
+  await sleep(2000);
+  return readTreeCpu(pid).rssMb;
+}
+
 async function trackroomPeer(o: CompareOptions): Promise<Peer> {
   const server: ServerProcess = await startServer({
     env: { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', RTC_UDP_MUX_PORT: String(await freePort()) },
   });
   try {
     const call = api(server);
-    const rssIdleMb = readTreeCpu(server.proc.pid!).rssMb;
     const { ids, tokens } = await createMeetings(call, o.n, o.m);
+    const rssIdleMb = await idleRss(server.proc.pid!);
     const [gen, connect] = await LoadGenerator.start({
       wsUrl: server.wsUrl,
       tokens,
@@ -222,11 +231,11 @@ async function trackroomPeer(o: CompareOptions): Promise<Peer> {
 async function janusPeer(o: CompareOptions): Promise<Peer> {
   const janus: JanusProcess = await startJanus({ iceInterface: o.net.iface });
   try {
-    const rssIdleMb = readTreeCpu(janus.pid).rssMb;
     const admin = await JanusSession.create(janus.url);
     const rooms = await JanusRooms.open(admin, janus.recDir);
     const meetings = Math.ceil(o.n / o.m);
     const ids = await rooms.create(meetings, o.m + 1);
+    const rssIdleMb = await idleRss(janus.pid);
     // One publisher per seat, room by room, as the trackroom tokens are.
     const seats = Array.from({ length: o.n }, (_, i) => ids[Math.floor(i / o.m)]!);
     const [gen, connect] = await LoadGenerator.start({
