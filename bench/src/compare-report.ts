@@ -74,6 +74,14 @@ export function renderCompare(r: CompareBenchResult, resultFile: string): string
   if (both.length) {
     lines.push('### Ratios (median windows)', '');
     lines.push(
+      '"off → on" are the median forward and median record windows of each server; the % in brackets is the recording ' +
+        'overhead, the median over record windows of record / mean(forward window before, after) − 1, so it need not match ' +
+        'the two medians. RSS per track is (RSS while recording − RSS with the rooms made and nobody connected) / N: for a ' +
+        "Node server that includes start-up garbage collected meanwhile, so at these sizes trackroom's figure can be ≤ 0 and " +
+        'is not a per-track cost.',
+      '',
+    );
+    lines.push(
       table(
         [
           'N tracks',
