@@ -10,7 +10,7 @@
  * and silent (its idle CPU is reported beside). Recording on means every publisher recorded:
  * trackroom a track recording of every meeting, Janus `enable_recording` on every room.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { api, freePort, startServer, type ServerProcess } from '@trackroom/e2e/support';
 import { JanusSession } from './janus/janus-api.js';
@@ -329,6 +329,9 @@ async function janusPeer(o: CompareOptions): Promise<Peer> {
         await gen.close();
         await admin.close();
         await janus.stop();
+        // Janus's own log and its .mjr files stay in its folder for diagnosis.
+        writeFileSync(join(janus.dir, 'janus.log'), janus.output());
+        o.log(`  n=${o.n}: janus log and recordings in ${janus.dir}`);
       },
     };
   } catch (err) {

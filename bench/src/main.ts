@@ -61,7 +61,8 @@ const { values } = parseArgs({
     'udp-mux': { type: 'string', default: 'on' },
     // on: every publisher subscribes to the others of its meeting (forwarding with fan-out);
     // off: publishers ignore `subscribe` (ingest only, nothing forwarded).
-    fanout: { type: 'string', default: 'on' },
+    // (default on; with --media-workers, off unless given as on)
+    fanout: { type: 'string' },
     'cpu-prof': { type: 'string' },
     notes: { type: 'string' },
     peer: { type: 'string' },
@@ -238,15 +239,21 @@ if (values['media-workers']) {
   const began = performance.now();
   const load: LoadResult[] = [];
   const failures: { n: number; mediaWorkers: number; error: string }[] = [];
+  // Ingest only; with an explicit `--fanout on`, fan-out runs too (everyone subscribed).
+  const modes = values.fanout === 'on' ? [false, true] : [false];
   // Values alternate per size (1, 2, 1, 2 ... at each N) so drift on the shared machine falls on both.
-  for (const n of ns) {
-    for (const mediaWorkers of counts) {
-      log(`media workers: MEDIA_WORKERS=${mediaWorkers}, N=${n}, meetings of ${m}, ingest only`);
-      try {
-        load.push(await runLoad({ n, m, seconds, log, pairs, workers, udpMux, fanout: false, mediaWorkers }));
-      } catch (err) {
-        log(`  FAILED: ${String(err)}`);
-        failures.push({ n, mediaWorkers, error: String(err) });
+  for (const fan of modes) {
+    for (const n of ns) {
+      for (const mediaWorkers of counts) {
+        log(
+          `media workers: MEDIA_WORKERS=${mediaWorkers}, N=${n}, meetings of ${m}, ${fan ? 'fan-out' : 'ingest only'}`,
+        );
+        try {
+          load.push(await runLoad({ n, m, seconds, log, pairs, workers, udpMux, fanout: fan, mediaWorkers }));
+        } catch (err) {
+          log(`  FAILED: ${String(err)}`);
+          failures.push({ n, mediaWorkers, error: String(err) });
+        }
       }
     }
   }
