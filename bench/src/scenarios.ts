@@ -34,6 +34,8 @@ interface SfuCounters {
 interface WorkerStats {
   event_loop_delay_ms?: number | { p99?: number };
   eventLoopP99Ms?: number;
+  /** The server's media workers report their event-loop p99 in their load (`media.workers[].load`). */
+  load?: { eventLoopP99Ms?: number };
   sfu?: Partial<SfuCounters>;
 }
 
@@ -57,7 +59,8 @@ export function workerEventLoopP99(w: WorkerStats): number | undefined {
   const e = w.event_loop_delay_ms;
   if (typeof e === 'number') return e;
   if (e && typeof e.p99 === 'number') return e.p99;
-  return typeof w.eventLoopP99Ms === 'number' ? w.eventLoopP99Ms : undefined;
+  if (typeof w.eventLoopP99Ms === 'number') return w.eventLoopP99Ms;
+  return typeof w.load?.eventLoopP99Ms === 'number' ? w.load.eventLoopP99Ms : undefined;
 }
 
 /** SFU counters: the server's own, or summed over its workers when it only reports them per worker. */

@@ -16,6 +16,7 @@ test("a worker's event-loop p99 from any of the field shapes, undefined without 
   assert.equal(workerEventLoopP99({ event_loop_delay_ms: 7.5 }), 7.5);
   assert.equal(workerEventLoopP99({ event_loop_delay_ms: { p99: 8 } }), 8);
   assert.equal(workerEventLoopP99({ eventLoopP99Ms: 9 }), 9);
+  assert.equal(workerEventLoopP99({ load: { eventLoopP99Ms: 11 } }), 11, 'the server reports it in the load');
   assert.equal(workerEventLoopP99({}), undefined);
 });
 
