@@ -1,0 +1,335 @@
+/**
+ * Where on the recording timeline a packet was sent, from its RTP time and its arrival times.
+ *
+ * Each packet gives a point: `x` = its RTP time (ms of the sender's media clock since the stream's
+ * first packet) and `y` = its arrival (ms from t0) minus `x`. For a sender whose clock runs at rate
+ * `r` the points lie on or above the line `y = c + (1/r - 1) * x`: `c` is where the stream started
+ * plus the network delay, and everything else that happens on the way (jitter, queueing, the event
+ * loop running late) only ever adds. So the send time is read off the LOWER ENVELOPE of the points:
+ *
+ * - The points are kept as per-bucket minima (`bucketMs` of RTP time) over `historyMs`.
+ * - The slope (sender clock drift) is the lower convex hull's slope at the middle of that history
+ *   (raised points never touch the hull), clipped to `maxSlope`; or the rate measured by trusted
+ *   RTCP sender reports, when the timeline has one (`setSlope`).
+ * - The offset at `x` is the smallest upper bound any bucket gives: `min(y_k + slope * (x - x_k))`.
+ *   A packet that arrives earlier than that moves it at once (delay cannot make a packet early: the
+ *   sender's clock is fast, or the path got shorter). A packet that arrives later moves nothing.
+ * - A later offset is followed only when it persists: when every packet for `confirmMs` of arrivals
+ *   came more than `stepMs` later than the estimate (a longer network path, a sender clock step), or
+ *   when packets more than `jumpMs` late keep coming for `jumpConfirmMs` (a frozen RTP clock). The
+ *   history is then restarted from those packets. An event-loop stall delays the packets queued
+ *   behind it, but they are all delivered at once when it ends, and the last of them and those after
+ *   it are on time again, so a stall never looks like either.
+ *
+ * Pure and synchronous; time comes only from its inputs.
+ */
+
+export interface SendTimeEstimatorOptions {
+  /** Width of a minimum bucket, ms of RTP time. Default 500. */
+  bucketMs?: number;
+  /** RTP time the buckets cover, ms. Default 30 000. */
+  historyMs?: number;
+  /** Largest |slope| believed (1/rate - 1). Default 0.004 (a clock 0.4 % off). */
+  maxSlope?: number;
+  /** RTP time the buckets must span before a slope is measured, ms. Default 3000. */
+  slopeMinSpanMs?: number;
+  /** A packet is "late" when it arrives more than this after the estimate, ms. Default 20. */
+  stepMs?: number;
+  /** Arrival time every packet must be late for before a later offset is followed, ms. Default 1500. */
+  confirmMs?: number;
+  /** Packets the last `confirmMs` must hold for a step to be confirmed. Default 4. */
+  minPoints?: number;
+  /** Packets later than this (ms) are a jump (frozen RTP clock): confirmed faster. Default 500. */
+  jumpMs?: number;
+  /** Arrival time three or more jump packets must span to confirm a jump, ms. Default 200. */
+  jumpConfirmMs?: number;
+}
+
+export interface SendTimeEstimatorStats {
+  /** Slope in use (1/rate - 1), and where it came from. */
+  slope: number;
+  slopeSource: 'none' | 'envelope' | 'senderReports';
+  /** Later offsets that persisted and were followed, with the largest. */
+  steps: number;
+  largestStepMs: number;
+}
+
+/** A later offset that persisted, as returned by {@link SendTimeEstimator.add}. */
+export interface SendTimeStep {
+  /** How much later the estimate is now, at the packet that confirmed it (ms). */
+  readonly sizeMs: number;
+  /** RTP time of the first packet on the new offset: packets before it keep the previous estimate. */
+  readonly fromX: number;
+  /** The estimate before the step, for those packets. */
+  readonly previousOffsetAt: (x: number) => number;
+}
+
+interface Bucket {
+  key: number;
+  x: number;
+  y: number;
+}
+
+interface Point {
+  x: number;
+  y: number;
+  arrivalMs: number;
+}
+
+export class SendTimeEstimator {
+  private readonly bucketMs: number;
+  private readonly historyMs: number;
+  private readonly maxSlope: number;
+  private readonly slopeMinSpanMs: number;
+  private readonly stepMs: number;
+  private readonly confirmMs: number;
+  private readonly minPoints: number;
+  private readonly jumpMs: number;
+  private readonly jumpConfirmMs: number;
+
+  private buckets: Bucket[] = [];
+  private slope = 0;
+  private slopeSource: SendTimeEstimatorStats['slopeSource'] = 'none';
+  private fixedSlope: number | undefined;
+  /** min over buckets of (y - slope * x); undefined when it must be recomputed. */
+  private base: number | undefined;
+  /** The current run of late packets (cleared by one on time), to restart the history from. */
+  private late: Point[] = [];
+  private steps = 0;
+  private largestStepMs = 0;
+
+  constructor(options: SendTimeEstimatorOptions = {}) {
+    this.bucketMs = options.bucketMs ?? 500;
+    this.historyMs = options.historyMs ?? 30_000;
+    this.maxSlope = options.maxSlope ?? 0.004;
+    this.slopeMinSpanMs = options.slopeMinSpanMs ?? 3000;
+    this.stepMs = options.stepMs ?? 20;
+    this.confirmMs = options.confirmMs ?? 1500;
+    this.minPoints = options.minPoints ?? 4;
+    this.jumpMs = options.jumpMs ?? 500;
+    this.jumpConfirmMs = options.jumpConfirmMs ?? 200;
+  }
+
+  /** Packets arrived late and it is not decided yet whether that was delay or a new offset. */
+  get pendingLate(): boolean {
+    return this.late.length > 0;
+  }
+
+  get empty(): boolean {
+    return this.buckets.length === 0;
+  }
+
+  /**
+   * Adds one packet. Returns the later offset it confirmed, if it did. Points are expected in roughly
+   * increasing `x` (the reorder buffer's order).
+   */
+  add(x: number, y: number, arrivalMs: number): SendTimeStep | undefined {
+    if (this.empty) {
+      this.insert(x, y);
+      return undefined;
+    }
+    const excess = y - this.offsetAt(x);
+    if (excess <= this.stepMs) {
+      // On time: whatever came late before was delay, not a new offset.
+      this.late = [];
+      this.insert(x, y);
+      return undefined;
+    }
+    let step: SendTimeStep | undefined;
+    const lowest = this.late.reduce((m, p) => Math.min(m, p.y), Infinity);
+    if (y - lowest > this.jumpMs) {
+      // A jump on top of a pending late run: that run lasted until now, so it was real if it was a jump.
+      step = this.evaluate(arrivalMs, true);
+    }
+    this.late.push({ x, y, arrivalMs });
+    const keepFrom = arrivalMs - 2 * this.confirmMs;
+    let drop = 0;
+    while (drop < this.late.length - 1 && (this.late[drop] as Point).arrivalMs < keepFrom) drop++;
+    if (drop > 0) this.late.splice(0, drop);
+    this.insert(x, y);
+    return this.evaluate(arrivalMs, false) ?? step;
+  }
+
+  /**
+   * Time passed without packets (a tick at `refMs`; Infinity when the stream ends): a jump whose
+   * packets are all still late `confirmMs` after the first is confirmed even if fewer than three came
+   * (a short burst after a frozen clock).
+   */
+  settle(refMs: number): SendTimeStep | undefined {
+    return this.evaluate(refMs, true);
+  }
+
+  /**
+   * Decides whether the run of late packets is a new offset. The run may begin with packets that were
+   * only delayed (jitter on the old offset): it is split where the total delay it implies is least
+   * (the head measured from the old offset, the tail from its own lowest point). The tail is a new
+   * offset when it persisted: `confirmMs` of arrivals and `minPoints` packets (a step); or all of it
+   * more than `jumpMs` late, three packets over `jumpConfirmMs`, or `force` once `confirmMs` passed
+   * (a jump).
+   */
+  private evaluate(nowMs: number, force: boolean): SendTimeStep | undefined {
+    const run = this.late;
+    const head = run[0];
+    if (!head || nowMs - head.arrivalMs < Math.min(this.jumpConfirmMs, this.confirmMs)) return undefined;
+    const n = run.length;
+    const sufMin = new Array<number>(n + 1).fill(Infinity);
+    const sufSum = new Array<number>(n + 1).fill(0);
+    for (let i = n - 1; i >= 0; i--) {
+      const p = run[i] as Point;
+      sufMin[i] = Math.min(p.y, sufMin[i + 1] as number);
+      sufSum[i] = p.y + (sufSum[i + 1] as number);
+    }
+    let best = 0;
+    let bestCost = Infinity;
+    let headCost = 0;
+    for (let k = 0; k < n; k++) {
+      const cost = headCost + (sufSum[k] as number) - (n - k) * (sufMin[k] as number);
+      if (cost < bestCost) {
+        bestCost = cost;
+        best = k;
+      }
+      const p = run[k] as Point;
+      headCost += p.y - this.offsetAt(p.x);
+    }
+    const tail = run.slice(best);
+    const first = tail[0] as Point;
+    const last = tail.at(-1) as Point;
+    let jump = true;
+    for (const p of tail) if (p.y - this.offsetAt(p.x) <= this.jumpMs) jump = false;
+    const span = last.arrivalMs - first.arrivalMs;
+    const confirmed =
+      (span >= this.confirmMs && tail.length >= this.minPoints) ||
+      (jump && tail.length >= 3 && span >= this.jumpConfirmMs) ||
+      (jump && force && nowMs - first.arrivalMs >= this.confirmMs);
+    return confirmed ? this.restart(tail, last.x) : undefined;
+  }
+
+  /** The offset really moved: restart the history from the packets on the new offset. */
+  private restart(tail: Point[], x: number): SendTimeStep {
+    const before = this.offsetAt(x);
+    const previous = { base: this.base as number, slope: this.slope };
+    this.buckets = [];
+    this.base = undefined;
+    this.late = [];
+    for (const p of tail) this.insert(p.x, p.y);
+    const sizeMs = this.offsetAt(x) - before;
+    this.steps++;
+    this.largestStepMs = Math.max(this.largestStepMs, sizeMs);
+    return {
+      sizeMs,
+      fromX: (tail[0] as Point).x,
+      previousOffsetAt: (px) => previous.base + previous.slope * px,
+    };
+  }
+
+  /** Estimated offset (send time on the timeline minus RTP time) at RTP time `x`. */
+  offsetAt(x: number): number {
+    if (this.base === undefined) {
+      let b = Infinity;
+      for (const k of this.buckets) b = Math.min(b, k.y - this.slope * k.x);
+      this.base = b;
+    }
+    return this.base + this.slope * x;
+  }
+
+  /** The slope measured by trusted sender reports (1/rate - 1), or undefined to measure it here. */
+  setSlope(slope: number | undefined): void {
+    this.fixedSlope =
+      slope === undefined ? undefined : Math.max(-this.maxSlope, Math.min(this.maxSlope, slope));
+    this.updateSlope();
+  }
+
+  stats(): SendTimeEstimatorStats {
+    return {
+      slope: this.slope,
+      slopeSource: this.slopeSource,
+      steps: this.steps,
+      largestStepMs: this.largestStepMs,
+    };
+  }
+
+  private insert(x: number, y: number): void {
+    const key = Math.floor(x / this.bucketMs);
+    const last = this.buckets.at(-1);
+    let created = false;
+    if (last && last.key === key) {
+      if (y < last.y) {
+        last.x = x;
+        last.y = y;
+      }
+    } else {
+      // Out-of-order x (rare: reordering is done upstream) lands in its own bucket, kept sorted.
+      let i = this.buckets.length;
+      while (i > 0 && (this.buckets[i - 1] as Bucket).key > key) i--;
+      const prev = this.buckets[i - 1];
+      if (prev && prev.key === key) {
+        if (y < prev.y) {
+          prev.x = x;
+          prev.y = y;
+        }
+      } else {
+        this.buckets.splice(i, 0, { key, x, y });
+        created = true;
+      }
+    }
+    if (this.base !== undefined) this.base = Math.min(this.base, y - this.slope * x);
+    if (created) {
+      const newest = (this.buckets.at(-1) as Bucket).x;
+      let evict = 0;
+      while (evict < this.buckets.length && (this.buckets[evict] as Bucket).x < newest - this.historyMs)
+        evict++;
+      if (evict > 0) {
+        this.buckets.splice(0, evict);
+        this.base = undefined;
+      }
+      this.updateSlope();
+    }
+  }
+
+  private updateSlope(): void {
+    let slope = 0;
+    let source: SendTimeEstimatorStats['slopeSource'] = 'none';
+    if (this.fixedSlope !== undefined) {
+      slope = this.fixedSlope;
+      source = 'senderReports';
+    } else {
+      const measured = this.envelopeSlope();
+      if (measured !== undefined) {
+        slope = measured;
+        source = 'envelope';
+      }
+    }
+    if (slope !== this.slope) this.base = undefined;
+    this.slope = slope;
+    this.slopeSource = source;
+  }
+
+  /** Slope of the lower convex hull of the bucket minima at the middle of their span. */
+  private envelopeSlope(): number | undefined {
+    const b = this.buckets;
+    const first = b[0];
+    const last = b.at(-1);
+    if (!first || !last || last.x - first.x < this.slopeMinSpanMs) return undefined;
+    const hull: Bucket[] = [];
+    for (const p of b) {
+      while (hull.length >= 2) {
+        const o = hull[hull.length - 2] as Bucket;
+        const a = hull[hull.length - 1] as Bucket;
+        // Keep a only if it lies strictly below the segment o -> p.
+        if ((a.x - o.x) * (p.y - o.y) - (a.y - o.y) * (p.x - o.x) <= 0) hull.pop();
+        else break;
+      }
+      hull.push(p);
+    }
+    const mid = (first.x + last.x) / 2;
+    for (let i = 1; i < hull.length; i++) {
+      const a = hull[i - 1] as Bucket;
+      const c = hull[i] as Bucket;
+      if (c.x >= mid) {
+        const s = (c.y - a.y) / (c.x - a.x);
+        return Math.max(-this.maxSlope, Math.min(this.maxSlope, s));
+      }
+    }
+    return undefined;
+  }
+}
