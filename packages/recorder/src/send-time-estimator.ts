@@ -9,9 +9,12 @@
  *
  * - The points are kept as per-bucket minima (`bucketMs` of RTP time) over `historyMs`.
  * - The slope (sender clock drift) is the lower convex hull's slope at the middle of that history
- *   (raised points never touch the hull), clipped to `maxSlope`; or the rate measured by trusted
- *   RTCP sender reports, when the timeline has one (`setSlope`).
- * - The offset at `x` is the smallest upper bound any bucket gives: `min(y_k + slope * (x - x_k))`.
+ *   (raised points never touch the hull), over buckets of at least `slopeMinPoints` packets spanning
+ *   `slopeMinSpanMs`, clipped to `maxSlope`; or the rate measured by trusted RTCP sender reports,
+ *   when the timeline has one (`setSlope`). Until it can be measured it is 0; a slow or fast clock is
+ *   then off by at most its drift over `windowMs`.
+ * - The offset at `x` is the smallest upper bound a recent bucket gives: `min(y_k + slope * (x - x_k))`
+ *   over the buckets of the last `windowMs` of RTP time (and always the last four, across a pause).
  *   A packet that arrives earlier than that moves it at once (delay cannot make a packet early: the
  *   sender's clock is fast, or the path got shorter). A packet that arrives later moves nothing.
  * - A later offset is followed only when it persists: when every packet for `confirmMs` of arrivals
@@ -27,15 +30,19 @@
 export interface SendTimeEstimatorOptions {
   /** Width of a minimum bucket, ms of RTP time. Default 500. */
   bucketMs?: number;
-  /** RTP time the buckets cover, ms. Default 30 000. */
+  /** RTP time the buckets cover (for the slope), ms. Default 30 000. */
   historyMs?: number;
-  /** Largest |slope| believed (1/rate - 1). Default 0.004 (a clock 0.4 % off). */
+  /** RTP time the offset is taken over, ms. Default 4000. */
+  windowMs?: number;
+  /** Largest |slope| believed (1/rate - 1). Default 0.003 (a clock 0.3 % off). */
   maxSlope?: number;
-  /** RTP time the buckets must span before a slope is measured, ms. Default 3000. */
+  /** RTP time the buckets must span before a slope is measured, ms. Default 10 000. */
   slopeMinSpanMs?: number;
+  /** Packets a bucket needs to count for the slope. Default 5. */
+  slopeMinPoints?: number;
   /** A packet is "late" when it arrives more than this after the estimate, ms. Default 20. */
   stepMs?: number;
-  /** Arrival time every packet must be late for before a later offset is followed, ms. Default 1500. */
+  /** Arrival time every packet must be late for before a later offset is followed, ms. Default 3000. */
   confirmMs?: number;
   /** Packets the last `confirmMs` must hold for a step to be confirmed. Default 4. */
   minPoints?: number;
@@ -68,6 +75,7 @@ interface Bucket {
   key: number;
   x: number;
   y: number;
+  count: number;
 }
 
 interface Point {
@@ -79,6 +87,8 @@ interface Point {
 export class SendTimeEstimator {
   private readonly bucketMs: number;
   private readonly historyMs: number;
+  private readonly windowMs: number;
+  private readonly slopeMinPoints: number;
   private readonly maxSlope: number;
   private readonly slopeMinSpanMs: number;
   private readonly stepMs: number;
@@ -91,8 +101,6 @@ export class SendTimeEstimator {
   private slope = 0;
   private slopeSource: SendTimeEstimatorStats['slopeSource'] = 'none';
   private fixedSlope: number | undefined;
-  /** min over buckets of (y - slope * x); undefined when it must be recomputed. */
-  private base: number | undefined;
   /** The current run of late packets (cleared by one on time), to restart the history from. */
   private late: Point[] = [];
   private steps = 0;
@@ -101,10 +109,12 @@ export class SendTimeEstimator {
   constructor(options: SendTimeEstimatorOptions = {}) {
     this.bucketMs = options.bucketMs ?? 500;
     this.historyMs = options.historyMs ?? 30_000;
-    this.maxSlope = options.maxSlope ?? 0.004;
-    this.slopeMinSpanMs = options.slopeMinSpanMs ?? 3000;
+    this.windowMs = options.windowMs ?? 4000;
+    this.slopeMinPoints = options.slopeMinPoints ?? 5;
+    this.maxSlope = options.maxSlope ?? 0.003;
+    this.slopeMinSpanMs = options.slopeMinSpanMs ?? 10_000;
     this.stepMs = options.stepMs ?? 20;
-    this.confirmMs = options.confirmMs ?? 1500;
+    this.confirmMs = options.confirmMs ?? 3000;
     this.minPoints = options.minPoints ?? 4;
     this.jumpMs = options.jumpMs ?? 500;
     this.jumpConfirmMs = options.jumpConfirmMs ?? 200;
@@ -139,7 +149,7 @@ export class SendTimeEstimator {
     const lowest = this.late.reduce((m, p) => Math.min(m, p.y), Infinity);
     if (y - lowest > this.jumpMs) {
       // A jump on top of a pending late run: that run lasted until now, so it was real if it was a jump.
-      step = this.evaluate(arrivalMs, true);
+      step = this.evaluate(arrivalMs);
     }
     this.late.push({ x, y, arrivalMs });
     const keepFrom = arrivalMs - 2 * this.confirmMs;
@@ -147,16 +157,7 @@ export class SendTimeEstimator {
     while (drop < this.late.length - 1 && (this.late[drop] as Point).arrivalMs < keepFrom) drop++;
     if (drop > 0) this.late.splice(0, drop);
     this.insert(x, y);
-    return this.evaluate(arrivalMs, false) ?? step;
-  }
-
-  /**
-   * Time passed without packets (a tick at `refMs`; Infinity when the stream ends): a jump whose
-   * packets are all still late `confirmMs` after the first is confirmed even if fewer than three came
-   * (a short burst after a frozen clock).
-   */
-  settle(refMs: number): SendTimeStep | undefined {
-    return this.evaluate(refMs, true);
+    return this.evaluate(arrivalMs) ?? step;
   }
 
   /**
@@ -164,10 +165,10 @@ export class SendTimeEstimator {
    * only delayed (jitter on the old offset): it is split where the total delay it implies is least
    * (the head measured from the old offset, the tail from its own lowest point). The tail is a new
    * offset when it persisted: `confirmMs` of arrivals and `minPoints` packets (a step); or all of it
-   * more than `jumpMs` late, three packets over `jumpConfirmMs`, or `force` once `confirmMs` passed
-   * (a jump).
+   * more than `jumpMs` late, three packets over `jumpConfirmMs` (a jump). Fewer packets never confirm
+   * anything: a stall at the end of a burst looks the same.
    */
-  private evaluate(nowMs: number, force: boolean): SendTimeStep | undefined {
+  private evaluate(nowMs: number): SendTimeStep | undefined {
     const run = this.late;
     const head = run[0];
     if (!head || nowMs - head.arrivalMs < Math.min(this.jumpConfirmMs, this.confirmMs)) return undefined;
@@ -199,17 +200,15 @@ export class SendTimeEstimator {
     const span = last.arrivalMs - first.arrivalMs;
     const confirmed =
       (span >= this.confirmMs && tail.length >= this.minPoints) ||
-      (jump && tail.length >= 3 && span >= this.jumpConfirmMs) ||
-      (jump && force && nowMs - first.arrivalMs >= this.confirmMs);
+      (jump && tail.length >= 3 && span >= this.jumpConfirmMs);
     return confirmed ? this.restart(tail, last.x) : undefined;
   }
 
   /** The offset really moved: restart the history from the packets on the new offset. */
   private restart(tail: Point[], x: number): SendTimeStep {
     const before = this.offsetAt(x);
-    const previous = { base: this.base as number, slope: this.slope };
+    const previous = { buckets: this.buckets, slope: this.slope, source: this.slopeSource };
     this.buckets = [];
-    this.base = undefined;
     this.late = [];
     for (const p of tail) this.insert(p.x, p.y);
     const sizeMs = this.offsetAt(x) - before;
@@ -218,18 +217,30 @@ export class SendTimeEstimator {
     return {
       sizeMs,
       fromX: (tail[0] as Point).x,
-      previousOffsetAt: (px) => previous.base + previous.slope * px,
+      previousOffsetAt: this.frozenOffsetAt(previous.buckets),
     };
   }
 
   /** Estimated offset (send time on the timeline minus RTP time) at RTP time `x`. */
   offsetAt(x: number): number {
-    if (this.base === undefined) {
-      let b = Infinity;
-      for (const k of this.buckets) b = Math.min(b, k.y - this.slope * k.x);
-      this.base = b;
+    const n = this.buckets.length;
+    const from = (this.buckets.at(-1)?.x ?? 0) - this.windowMs;
+    let best = Infinity;
+    for (let i = n - 1; i >= 0; i--) {
+      const k = this.buckets[i] as Bucket;
+      if (k.x < from && i < n - 4) break;
+      best = Math.min(best, k.y + this.slope * (x - k.x));
     }
-    return this.base + this.slope * x;
+    return best;
+  }
+
+  /** The estimate as it stood with `buckets` (before a restart), for the frames sent before it. */
+  private frozenOffsetAt(buckets: Bucket[]): (x: number) => number {
+    const copy = new SendTimeEstimator({ windowMs: this.windowMs, maxSlope: this.maxSlope });
+    copy.buckets = buckets;
+    copy.slope = this.slope;
+    copy.slopeSource = this.slopeSource;
+    return (x) => copy.offsetAt(x);
   }
 
   /** The slope measured by trusted sender reports (1/rate - 1), or undefined to measure it here. */
@@ -253,6 +264,7 @@ export class SendTimeEstimator {
     const last = this.buckets.at(-1);
     let created = false;
     if (last && last.key === key) {
+      last.count++;
       if (y < last.y) {
         last.x = x;
         last.y = y;
@@ -263,25 +275,22 @@ export class SendTimeEstimator {
       while (i > 0 && (this.buckets[i - 1] as Bucket).key > key) i--;
       const prev = this.buckets[i - 1];
       if (prev && prev.key === key) {
+        prev.count++;
         if (y < prev.y) {
           prev.x = x;
           prev.y = y;
         }
       } else {
-        this.buckets.splice(i, 0, { key, x, y });
+        this.buckets.splice(i, 0, { key, x, y, count: 1 });
         created = true;
       }
     }
-    if (this.base !== undefined) this.base = Math.min(this.base, y - this.slope * x);
     if (created) {
       const newest = (this.buckets.at(-1) as Bucket).x;
       let evict = 0;
       while (evict < this.buckets.length && (this.buckets[evict] as Bucket).x < newest - this.historyMs)
         evict++;
-      if (evict > 0) {
-        this.buckets.splice(0, evict);
-        this.base = undefined;
-      }
+      if (evict > 0) this.buckets.splice(0, evict);
       this.updateSlope();
     }
   }
@@ -297,16 +306,18 @@ export class SendTimeEstimator {
       if (measured !== undefined) {
         slope = measured;
         source = 'envelope';
+      } else if (this.slopeSource === 'envelope') {
+        slope = this.slope; // not measurable now (a restart): the sender's clock did not change
+        source = 'envelope';
       }
     }
-    if (slope !== this.slope) this.base = undefined;
     this.slope = slope;
     this.slopeSource = source;
   }
 
   /** Slope of the lower convex hull of the bucket minima at the middle of their span. */
   private envelopeSlope(): number | undefined {
-    const b = this.buckets;
+    const b = this.buckets.filter((k) => k.count >= this.slopeMinPoints);
     const first = b[0];
     const last = b.at(-1);
     if (!first || !last || last.x - first.x < this.slopeMinSpanMs) return undefined;

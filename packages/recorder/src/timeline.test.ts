@@ -186,8 +186,9 @@ void describe('Timeline', () => {
     out.push(...tl.process(end(T0 + 61_000)));
     const worst = real(out).reduce((w, f, i) => Math.max(w, Math.abs(ms(f.pos) - (sentAt[i] as number))), 0);
     // Uncorrected, the last frame would be 120 ms early. Corrected, a contiguous run is kept within
-    // the 10 ms slack (plus one 2.5 ms step) of the estimated send time, by 10 ms of silence at a time.
-    assert.ok(worst <= 10 + 2.5 + 1, `worst misplacement ${worst.toFixed(1)} ms`);
+    // the 10 ms slack (plus one 2.5 ms step) of the estimated send time, by 10 ms of silence at a time;
+    // before the slope is measured (10 s), the estimate lags by the drift over its 4 s window (8 ms).
+    assert.ok(worst <= 10 + 2.5 + 8, `worst misplacement ${worst.toFixed(1)} ms`);
     const st = tl.stats();
     assert.equal(st.estimator?.slopeSource, 'envelope');
     assert.ok(Math.abs((st.estimator?.slope ?? 0) - 0.002) < 0.0003, `slope ${st.estimator?.slope}`);

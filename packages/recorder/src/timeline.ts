@@ -50,7 +50,7 @@ export interface TimelineOptions {
    * offset is followed only when every packet is late for `driftSustainMs`. Default 20.
    */
   driftThresholdMs?: number;
-  /** How long a later offset must persist before it is followed (ms of arrivals). Default 1500. */
+  /** How long a later offset must persist before it is followed (ms of arrivals). Default 3000. */
   driftSustainMs?: number;
   /**
    * Packets this much later (ms) are a jump (a frozen RTP clock), followed once three of them span
@@ -137,6 +137,8 @@ export interface TimelineStats {
 
 const Q = OPUS_MIN_FRAME_SAMPLES;
 const TWO_32 = 0x1_0000_0000;
+/** Arrivals this far apart (ms) start a new burst, whose first `holdMs` are held like a stream's. */
+const BURST_GAP_MS = 250;
 /** How far a frame of a contiguous run may sit from its estimated position (ms). */
 export const SLACK_MS = 10;
 
@@ -173,8 +175,9 @@ interface Stream {
   writtenEnd: number | undefined;
   /** No real frame of the stream goes before this position (the resume instant). */
   notBefore: number;
-  /** Arrival time until which the stream's frames are held (its first moments). */
-  readonly settledAtMs: number;
+  /** Arrival time until which the stream's frames are held (its first moments, or a burst's). */
+  settledAtMs: number;
+  lastArrivalMs: number;
   /** The next frame placed follows a re-anchor: its gap is not concealment. */
   reanchored: boolean;
 }
@@ -227,7 +230,7 @@ export class Timeline {
     this.scale = OPUS_SAMPLE_RATE / this.clockRate;
     this.align = options.align ?? 'timeline';
     this.jumpMs = options.jumpThresholdMs ?? 500;
-    const sustainMs = options.driftSustainMs ?? 1500;
+    const sustainMs = options.driftSustainMs ?? 3000;
     this.holdMs = options.holdMs ?? 1000;
     this.sustainMs = sustainMs;
     this.stallGuardMs = options.stallGuardMs ?? 1000;
@@ -255,9 +258,10 @@ export class Timeline {
         break;
       case 'tick': {
         this.release(input.nowMs - this.delayMs, out);
-        let target = msToSamples(input.nowMs - this.t0Ms - this.delayMs - this.stallGuardMs);
+        // Silence stops a stall guard short of the oldest frame still held, whatever its estimate.
         const first = this.held[0];
-        if (first) target = Math.min(target, this.positionOf(first));
+        const refMs = first ? Math.min(input.nowMs, first.input.arrivalMs) : input.nowMs;
+        const target = msToSamples(refMs - this.t0Ms - this.delayMs - this.stallGuardMs);
         this.fillTo(Math.floor(target / Q) * Q, out);
         break;
       }
@@ -334,6 +338,10 @@ export class Timeline {
       }
     }
     stream.lastExt = extTs;
+    // A burst after a pause is held too: its first packet may have waited behind a stall.
+    if (input.arrivalMs - stream.lastArrivalMs > BURST_GAP_MS)
+      stream.settledAtMs = input.arrivalMs + this.holdMs;
+    stream.lastArrivalMs = Math.max(stream.lastArrivalMs, input.arrivalMs);
     const rtpSamples = samples / this.scale;
     stream.maxEnd = Math.max(stream.maxEnd, extTs + rtpSamples);
     const x = ((extTs - stream.anchorExt) * 1000) / this.clockRate;
@@ -372,6 +380,7 @@ export class Timeline {
       writtenEnd: undefined,
       notBefore: this.resumedAt ?? -Infinity,
       settledAtMs: input.arrivalMs + this.holdMs,
+      lastArrivalMs: input.arrivalMs,
       reanchored: true,
     };
     this.resumedAt = undefined;
@@ -397,22 +406,16 @@ export class Timeline {
   private release(refMs: number, out: TimelineOutput[]): void {
     const s = this.stream;
     if (!s) return;
-    this.onStep(s, s.estimator.settle(refMs), out);
     if (refMs < s.settledAtMs) return;
     if (s.estimator.pendingLate) {
       while (this.held.length > 0 && refMs - (this.held[0] as Held).input.arrivalMs >= 2 * this.sustainMs) {
         this.place(this.held.shift() as Held, out);
       }
-    } else this.releaseAll(out, false);
+    } else this.releaseAll(out);
   }
 
-  /**
-   * Places every held frame. `final` (pause, end, a new stream): nothing more will come to tell a
-   * stall from a frozen clock, so a pending jump is taken as real.
-   */
-  private releaseAll(out: TimelineOutput[], final = true): void {
-    if (final && this.stream && this.held.length > 0)
-      this.onStep(this.stream, this.stream.estimator.settle(Infinity), out);
+  /** Places every held frame. */
+  private releaseAll(out: TimelineOutput[]): void {
     for (const h of this.held) this.place(h, out);
     this.held = [];
   }

@@ -17,6 +17,7 @@ import type {
   TransportStats,
   TransportTrack,
   TransportTrackEvents,
+  PacketHandler,
 } from './transport.js';
 
 /** Opus format profile: plain mono-friendly defaults; libdatachannel's default made Chromium send 3x. */
@@ -34,7 +35,7 @@ class NdTrack extends TypedEmitter<TransportTrackEvents> implements TransportTra
   readonly #track: Track;
   #open = false;
   #closed = false;
-  #handler: ((packet: Buffer) => void) | undefined;
+  #handler: PacketHandler | undefined;
 
   readonly #onClose: () => void;
 
@@ -51,8 +52,11 @@ class NdTrack extends TypedEmitter<TransportTrackEvents> implements TransportTra
     track.onClosed(() => this.#markClosed());
     track.onError((err) => log.warn({ mid: spec.mid, err }, 'track error'));
     track.onMessage((msg) => {
+      // One JS call per packet (a thread-safe function call per message, without a receive time):
+      // the time is taken before any other work, so it is late only by the event loop's delay.
+      const arrivalMs = Date.now();
       const h = this.#handler;
-      if (h) h(msg);
+      if (h) h(msg, arrivalMs);
     });
   }
 
@@ -60,7 +64,7 @@ class NdTrack extends TypedEmitter<TransportTrackEvents> implements TransportTra
     return this.#open && !this.#closed;
   }
 
-  setPacketHandler(handler: ((packet: Buffer) => void) | undefined): void {
+  setPacketHandler(handler: PacketHandler | undefined): void {
     this.#handler = handler;
   }
 

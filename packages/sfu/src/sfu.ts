@@ -286,7 +286,8 @@ export class Sfu extends TypedEmitter<SfuEvents> {
 
   /**
    * Taps a peer's incoming Opus RTP as it arrives (before any rewriting): `rtp` is a buffer the
-   * callback owns, `arrivalMs` is `Date.now()` at receipt. Muted audio is not delivered. The tap
+   * callback owns, `arrivalMs` is the transport's receive time (`Date.now()` first thing in its
+   * callback). Muted audio is not delivered. The tap
    * ends when the returned function is called or the peer leaves.
    * @throws RtkError NOT_FOUND when the peer is not in the meeting.
    */
@@ -672,7 +673,7 @@ export class Sfu extends TypedEmitter<SfuEvents> {
         });
         pub.audio = t;
         pub.kinds.push('audio');
-        t.setPacketHandler((pkt) => this.#onPublishedAudio(peer, pkt));
+        t.setPacketHandler((pkt, at) => this.#onPublishedAudio(peer, pkt, at));
         t.once('open', () => {
           if (peer.state !== 'joined') return;
           peer.log.info({ payloadType: audio.codec.payloadType }, 'audio track started');
@@ -765,12 +766,11 @@ export class Sfu extends TypedEmitter<SfuEvents> {
     pub.pc.close();
   }
 
-  #onPublishedAudio(peer: Peer, pkt: Buffer): void {
+  #onPublishedAudio(peer: Peer, pkt: Buffer, now: number): void {
     if (!isRtp(pkt)) return;
     this.#counters.rtpReceived++;
     if (!peer.audioEnabled) return;
     if (peer.taps.size > 0) {
-      const now = Date.now();
       for (const tap of peer.taps) {
         try {
           tap(pkt, now);
