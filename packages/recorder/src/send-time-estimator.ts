@@ -44,7 +44,7 @@ export interface SendTimeEstimatorOptions {
   stepMs?: number;
   /** Arrival time every packet must be late for before a later offset is followed, ms. Default 3000. */
   confirmMs?: number;
-  /** Packets the last `confirmMs` must hold for a step to be confirmed. Default 4. */
+  /** Packets the last `confirmMs` must hold for a step to be confirmed. Default 10. */
   minPoints?: number;
   /** Packets later than this (ms) are a jump (frozen RTP clock): confirmed faster. Default 500. */
   jumpMs?: number;
@@ -60,6 +60,9 @@ export interface SendTimeEstimatorStats {
   steps: number;
   largestStepMs: number;
 }
+
+/** Arrival gaps count towards persistence up to this (ms): longer ones are pauses in the talk. */
+const ACTIVE_GAP_MS = 250;
 
 /** A later offset that persisted, as returned by {@link SendTimeEstimator.add}. */
 export interface SendTimeStep {
@@ -115,7 +118,7 @@ export class SendTimeEstimator {
     this.slopeMinSpanMs = options.slopeMinSpanMs ?? 10_000;
     this.stepMs = options.stepMs ?? 20;
     this.confirmMs = options.confirmMs ?? 3000;
-    this.minPoints = options.minPoints ?? 4;
+    this.minPoints = options.minPoints ?? 10;
     this.jumpMs = options.jumpMs ?? 500;
     this.jumpConfirmMs = options.jumpConfirmMs ?? 200;
   }
@@ -164,7 +167,8 @@ export class SendTimeEstimator {
    * Decides whether the run of late packets is a new offset. The run may begin with packets that were
    * only delayed (jitter on the old offset): it is split where the total delay it implies is least
    * (the head measured from the old offset, the tail from its own lowest point). The tail is a new
-   * offset when it persisted: `confirmMs` of arrivals and `minPoints` packets (a step); or all of it
+   * offset when it persisted: `confirmMs` of arrivals (pauses in the talk do not count) and
+   * `minPoints` packets (a step); or all of it
    * more than `jumpMs` late, three packets over `jumpConfirmMs` (a jump). Fewer packets never confirm
    * anything: a stall at the end of a burst looks the same.
    */
@@ -198,8 +202,13 @@ export class SendTimeEstimator {
     let jump = true;
     for (const p of tail) if (p.y - this.offsetAt(p.x) <= this.jumpMs) jump = false;
     const span = last.arrivalMs - first.arrivalMs;
+    // Persistence counts while packets come: a pause in the talk is no evidence either way.
+    let active = 0;
+    for (let i = 1; i < tail.length; i++) {
+      active += Math.min(ACTIVE_GAP_MS, (tail[i] as Point).arrivalMs - (tail[i - 1] as Point).arrivalMs);
+    }
     const confirmed =
-      (span >= this.confirmMs && tail.length >= this.minPoints) ||
+      (active >= this.confirmMs && tail.length >= this.minPoints) ||
       (jump && tail.length >= 3 && span >= this.jumpConfirmMs);
     return confirmed ? this.restart(tail, last.x) : undefined;
   }
@@ -221,17 +230,23 @@ export class SendTimeEstimator {
     };
   }
 
-  /** Estimated offset (send time on the timeline minus RTP time) at RTP time `x`. */
+  /**
+   * Estimated offset (send time on the timeline minus RTP time) at RTP time `x`: the tightest bound
+   * any bucket gives, `y_k + slope * (x - x_k)`, loosened by the slope's uncertainty over the distance
+   * (a slow clock is followed at once, without widening what a stall can do by more than that).
+   */
   offsetAt(x: number): number {
-    const n = this.buckets.length;
-    const from = (this.buckets.at(-1)?.x ?? 0) - this.windowMs;
+    const u = this.uncertainty();
     let best = Infinity;
-    for (let i = n - 1; i >= 0; i--) {
-      const k = this.buckets[i] as Bucket;
-      if (k.x < from && i < n - 4) break;
-      best = Math.min(best, k.y + this.slope * (x - k.x));
-    }
+    for (const k of this.buckets) best = Math.min(best, k.y + this.slope * (x - k.x) + u * Math.abs(x - k.x));
     return best;
+  }
+
+  /** How far the slope in use may be off: the whole range until measured. */
+  private uncertainty(): number {
+    if (this.slopeSource === 'senderReports') return 0.0002;
+    if (this.slopeSource === 'envelope') return 0.001;
+    return this.maxSlope;
   }
 
   /** The estimate as it stood with `buckets` (before a restart), for the frames sent before it. */

@@ -197,20 +197,32 @@ function assertOnTime(r: Run): void {
 const stallArb: fc.Arbitrary<Stall> = fc.oneof(
   fc.record({
     kind: fc.constant('single' as const),
-    atMs: fc.integer({ min: 1000, max: 60_000 }),
+    atMs: fc.constant(0),
     busyMs: fc.integer({ min: 1, max: 900 }),
   }),
   fc.record({
     kind: fc.constant('cycle' as const),
-    atMs: fc.integer({ min: 1000, max: 60_000 }),
+    atMs: fc.constant(0),
     forMs: fc.integer({ min: 100, max: 2500 }),
     busyMs: fc.integer({ min: 10, max: 150 }),
     freeMs: fc.integer({ min: 1, max: 30 }),
   }),
 );
 
+/** Stalls one after another (they never overlap: two at once would keep the loop busy throughout). */
+const stallsArb: fc.Arbitrary<Stall[]> = fc
+  .array(fc.tuple(fc.integer({ min: 100, max: 8000 }), stallArb), { maxLength: 12 })
+  .map((list) => {
+    let at = 1000;
+    return list.map(([gap, st]) => {
+      const placed = { ...st, atMs: at + gap };
+      at = placed.atMs + (st.kind === 'single' ? st.busyMs : st.forMs + st.busyMs);
+      return placed;
+    });
+  });
+
 const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
-  rate: fc.integer({ min: -25, max: 10 }).map((n) => 1 + n / 10_000),
+  rate: fc.integer({ min: -25, max: 25 }).map((n) => 1 + n / 10_000),
   startMs: fc.integer({ min: 0, max: 3000 }),
   netMs: fc.integer({ min: 0, max: 50 }),
   jitter: fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 20 }),
@@ -246,7 +258,7 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
       ),
     )
     .map(([first, rest]) => [first, ...rest]),
-  stalls: fc.array(stallArb, { maxLength: 12 }),
+  stalls: stallsArb,
   tickEveryMs: fc.integer({ min: 10, max: 200 }),
   senderReports: fc.constantFrom('none' as const, 'exact' as const, 'werift' as const),
 });
@@ -303,7 +315,7 @@ void describe('Timeline on a loaded server (event-loop stalls, sender clock drif
     const r = run({ ...OLD_COUNTEREXAMPLE, rate: 1.0025, segments: [{ talkFrames: 3000, pauseMs: 20 }] });
     const e = errors(r);
     assert.ok(e.overlaps >= 6 && e.overlaps <= 8, `${e.overlaps} frames dropped for 150 ms of drift`);
-    assert.ok(e.worstFrameMs <= 12.5 + 1.25, `worst frame ${e.worstFrameMs.toFixed(1)} ms`);
+    assert.ok(e.worstFrameMs <= 17.5 + 1.25, `worst frame ${e.worstFrameMs.toFixed(1)} ms`);
   });
 
   void it('trusts exact sender reports, and ignores werift-style ones (decimal NTP fraction)', () => {

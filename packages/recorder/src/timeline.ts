@@ -109,8 +109,9 @@ export interface TimelineStats {
   samplesReal: number;
   samplesFilled: number;
   /**
-   * Real frames dropped: their RTP time was already written, or they would start `SLACK_MS` (or half their length) or more
-   * before the end of the previous frame (a fast sender clock).
+   * Real frames dropped: their RTP time was already written, or they would have to be written more
+   * than `DROP_LAG_MS` late to meet the previous frame (a fast sender clock), or `SLACK_MS` (or half
+   * their length) late after a gap.
    */
   overlaps: number;
   /** Real frames written up to `SLACK_MS` away from their estimated position, to meet the previous one. */
@@ -141,6 +142,11 @@ const TWO_32 = 0x1_0000_0000;
 const BURST_GAP_MS = 250;
 /** How far a frame of a contiguous run may sit from its estimated position (ms). */
 export const SLACK_MS = 10;
+/**
+ * How late a frame of a contiguous run may be written (ms) before it is dropped instead: room for the
+ * estimate to settle lower, and for a fast sender clock to build up lag until one frame can go.
+ */
+export const DROP_LAG_MS = 15;
 
 /** Nearest multiple of 120 samples. */
 export function quantize(samples: number): number {
@@ -441,7 +447,7 @@ export class Timeline {
     const slack = msToSamples(SLACK_MS);
     const contiguous = s.writtenEnd !== undefined && h.extTs === s.writtenEnd;
     const d = pos - this.cursor;
-    if (contiguous ? -d > slack : -d * 2 >= samples || -d >= slack) {
+    if (contiguous ? -d > msToSamples(DROP_LAG_MS) : -d * 2 >= samples || -d >= slack) {
       // Too early for the free slot: a fast sender clock made more audio than time passed. The next
       // frame continues the run where this one would have ended.
       this.counters.overlaps++;
