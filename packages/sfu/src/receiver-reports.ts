@@ -20,7 +20,7 @@ export class ReceiverReports {
   #receivedPrior = 0;
 
   /** Looks at one incoming packet; returns the receiver report to send back, if it is a sender report. */
-  observe(packet: Uint8Array, _arrivalMs: number): Uint8Array | undefined {
+  observe(packet: Uint8Array): Uint8Array | undefined {
     if (packet.length < 12) return undefined;
     if (!isRtcp(packet)) {
       this.#onRtp(((packet[2] as number) << 8) | (packet[3] as number));

@@ -31,7 +31,7 @@ import type {
   SignallingCloseCode,
 } from '@trackroom/protocol';
 import { NodeDatachannelTransport } from './node-datachannel-transport.js';
-import { hasKeyframeRequest, isRtp, rewriteRtp } from './rtp.js';
+import { hasKeyframeRequest, isRtcp, isRtp, rewriteRtp } from './rtp.js';
 import { findPayloadType, parseSdp, preferRemoteDtlsClient } from './sdp.js';
 import type { SdpMedia } from './sdp.js';
 import type { IceOptions, Transport, TransportPeerConnection, TransportTrack } from './transport.js';
@@ -132,7 +132,8 @@ export interface SfuStats {
   keyframeRequests: number;
 }
 
-export type AudioTap = (rtp: Uint8Array, arrivalMs: number) => void;
+/** RTP, or an RTCP compound packet of the publisher (its sender reports), with its receive time. */
+export type AudioTap = (packet: Uint8Array, arrivalMs: number) => void;
 
 type PeerState = 'authenticating' | 'ready' | 'joined' | 'closed';
 
@@ -285,9 +286,10 @@ export class Sfu extends TypedEmitter<SfuEvents> {
   }
 
   /**
-   * Taps a peer's incoming Opus RTP as it arrives (before any rewriting): `rtp` is a buffer the
-   * callback owns, `arrivalMs` is the transport's receive time (`Date.now()` first thing in its
-   * callback). Muted audio is not delivered. The tap
+   * Taps a peer's incoming Opus RTP as it arrives (before any rewriting), and the publisher's RTCP
+   * (sender reports: the sender's clock, no audio). The buffer is the callback's; `arrivalMs` is the
+   * transport's receive time (`Date.now()` first thing in its callback). Muted audio is not
+   * delivered. The tap
    * ends when the returned function is called or the peer leaves.
    * @throws RtkError NOT_FOUND when the peer is not in the meeting.
    */
@@ -767,19 +769,14 @@ export class Sfu extends TypedEmitter<SfuEvents> {
   }
 
   #onPublishedAudio(peer: Peer, pkt: Buffer, now: number): void {
-    if (!isRtp(pkt)) return;
+    if (!isRtp(pkt)) {
+      // Publisher RTCP is never forwarded; its sender reports go to the taps (the recorder's clock).
+      if (isRtcp(pkt)) for (const tap of peer.taps) this.#callTap(peer, tap, pkt, now);
+      return;
+    }
     this.#counters.rtpReceived++;
     if (!peer.audioEnabled) return;
-    if (peer.taps.size > 0) {
-      for (const tap of peer.taps) {
-        try {
-          tap(pkt, now);
-        } catch (err) {
-          peer.log.warn({ err: String(err) }, 'audio tap threw; tap removed');
-          peer.taps.delete(tap);
-        }
-      }
-    }
+    for (const tap of peer.taps) this.#callTap(peer, tap, pkt, now);
     if (peer.subscribers.size === 0) return;
     // One copy for all subscribers: the tap owns `pkt`, and sending copies into native memory.
     const out = Buffer.from(pkt);
@@ -788,6 +785,15 @@ export class Sfu extends TypedEmitter<SfuEvents> {
       if (!a || !a.track.isOpen) continue;
       rewriteRtp(out, a.ssrc, a.payloadType);
       if (a.track.send(out)) this.#counters.rtpForwarded++;
+    }
+  }
+
+  #callTap(peer: Peer, tap: AudioTap, pkt: Buffer, now: number): void {
+    try {
+      tap(pkt, now);
+    } catch (err) {
+      peer.log.warn({ err: String(err) }, 'audio tap threw; tap removed');
+      peer.taps.delete(tap);
     }
   }
 
