@@ -5,9 +5,12 @@
  *
  * argv[2]: JSON { dir, seconds, burstOn, burstCycle, publishers: [{ name, wsUrl, hz, clockSpeed }] }.
  * stdout, one JSON object a line: { ready: true } once all publish; after "go" on stdin, plays, then
- * { done: true, senders: { name: { onsets: [{ k, dueMs, sentMs }], latestMs } } } where `dueMs` is
- * when burst k's first packet was due on that sender's clock and `sentMs` when it really went out
- * (wall-clock ms); "leave" on stdin: leaves and exits.
+ * { done: true, senders: { name: { onsets: [{ k, dueMs, sentMs }], latestMs, stalledBursts,
+ * stalledPackets } } } where `dueMs` is when burst k's first packet was due on that sender's clock and
+ * `sentMs` when it really went out (wall-clock ms), `latestMs` how late this sender ran at worst, and
+ * `stalledBursts` / `stalledPackets` the bursts and packets it sent more than `stalledMs` late itself
+ * (the server's silence is written by then: their slots are gone, whatever the server does);
+ * "leave" on stdin: leaves and exits.
  */
 import { setPriority } from 'node:os';
 import { createInterface } from 'node:readline';
@@ -19,6 +22,7 @@ interface Config {
   seconds: number;
   burstOn: number;
   burstCycle: number;
+  stalledMs: number;
   publishers: { name: string; wsUrl: string; hz: number; clockSpeed: number }[];
 }
 
@@ -43,15 +47,19 @@ const packets = config.publishers.map((p) =>
 );
 send({ ready: true });
 
+interface Log {
+  onsets: { k: number; dueMs: number; sentMs: number }[];
+  latestMs: number;
+  stalledBursts: number[];
+  stalledPackets: number;
+}
+
 const lines = createInterface({ input: process.stdin });
 for await (const line of lines) {
   if (line === 'go') {
-    const senders: Record<
-      string,
-      { onsets: { k: number; dueMs: number; sentMs: number }[]; latestMs: number }
-    > = {};
+    const senders: Record<string, Log> = {};
     config.publishers.forEach((p, n) => {
-      const log = { onsets: [] as { k: number; dueMs: number; sentMs: number }[], latestMs: 0 };
+      const log: Log = { onsets: [], latestMs: 0, stalledBursts: [], stalledPackets: 0 };
       senders[p.name] = log;
       (pubs[n] as OpusPublisher).play(
         packets[n] as Uint8Array[],
@@ -60,6 +68,11 @@ for await (const line of lines) {
           clockSpeed: p.clockSpeed,
           onSent: (i, dueMs, sentMs) => {
             log.latestMs = Math.max(log.latestMs, sentMs - dueMs);
+            const k = Math.floor(i / config.burstCycle);
+            if (sentMs - dueMs > config.stalledMs) {
+              log.stalledPackets++;
+              if (log.stalledBursts.at(-1) !== k) log.stalledBursts.push(k);
+            }
             if (i % config.burstCycle === 0) log.onsets.push({ k: i / config.burstCycle, dueMs, sentMs });
           },
         },
