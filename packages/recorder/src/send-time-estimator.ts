@@ -11,10 +11,10 @@
  * - The slope (sender clock drift) is the lower convex hull's slope at the middle of that history
  *   (raised points never touch the hull), over buckets of at least `slopeMinPoints` packets spanning
  *   `slopeMinSpanMs`, clipped to `maxSlope`; or the rate measured by trusted RTCP sender reports,
- *   when the timeline has one (`setSlope`). Until it can be measured it is 0; a slow or fast clock is
- *   then off by at most its drift over `windowMs`.
- * - The offset at `x` is the smallest upper bound a recent bucket gives: `min(y_k + slope * (x - x_k))`
- *   over the buckets of the last `windowMs` of RTP time (and always the last four, across a pause).
+ *   when the timeline has one (`setSlope`). Until it can be measured it is 0.
+ * - The offset at `x` is the smallest upper bound a bucket gives, `y_k + slope * (x - x_k)`, loosened
+ *   by the slope's uncertainty times `|x - x_k|` (`maxSlope` while unmeasured, 0.1 % measured from the
+ *   envelope, 0.02 % from sender reports), so that the bound holds for any clock in range.
  *   A packet that arrives earlier than that moves it at once (delay cannot make a packet early: the
  *   sender's clock is fast, or the path got shorter). A packet that arrives later moves nothing.
  * - A later offset is followed only when it persists: when every packet for `confirmMs` of arrivals
@@ -32,8 +32,6 @@ export interface SendTimeEstimatorOptions {
   bucketMs?: number;
   /** RTP time the buckets cover (for the slope), ms. Default 30 000. */
   historyMs?: number;
-  /** RTP time the offset is taken over, ms. Default 4000. */
-  windowMs?: number;
   /** Largest |slope| believed (1/rate - 1). Default 0.003 (a clock 0.3 % off). */
   maxSlope?: number;
   /** RTP time the buckets must span before a slope is measured, ms. Default 10 000. */
@@ -90,7 +88,6 @@ interface Point {
 export class SendTimeEstimator {
   private readonly bucketMs: number;
   private readonly historyMs: number;
-  private readonly windowMs: number;
   private readonly slopeMinPoints: number;
   private readonly maxSlope: number;
   private readonly slopeMinSpanMs: number;
@@ -112,7 +109,6 @@ export class SendTimeEstimator {
   constructor(options: SendTimeEstimatorOptions = {}) {
     this.bucketMs = options.bucketMs ?? 500;
     this.historyMs = options.historyMs ?? 30_000;
-    this.windowMs = options.windowMs ?? 4000;
     this.slopeMinPoints = options.slopeMinPoints ?? 5;
     this.maxSlope = options.maxSlope ?? 0.003;
     this.slopeMinSpanMs = options.slopeMinSpanMs ?? 10_000;
@@ -251,7 +247,7 @@ export class SendTimeEstimator {
 
   /** The estimate as it stood with `buckets` (before a restart), for the frames sent before it. */
   private frozenOffsetAt(buckets: Bucket[]): (x: number) => number {
-    const copy = new SendTimeEstimator({ windowMs: this.windowMs, maxSlope: this.maxSlope });
+    const copy = new SendTimeEstimator({ maxSlope: this.maxSlope });
     copy.buckets = buckets;
     copy.slope = this.slope;
     copy.slopeSource = this.slopeSource;
