@@ -199,14 +199,22 @@ export class OpusPublisher {
   /**
    * Sends `packets` (20 ms Opus frames) in a loop at real pace. While `setSending(false)`, the RTP
    * clock keeps running but nothing is sent, as a muted or DTX sender would do. `drop(i)` may skip
-   * packet number i to simulate loss (its sequence number is used up).
+   * packet number i to simulate loss (its sequence number is used up). `o.clockSpeed` is the sender's
+   * audio clock against real time (0.998: packet i is due at i * 20 / 0.998 ms); `o.onSent` hears of
+   * every packet sent, with the wall-clock ms it was due and the ms it really went out.
    */
-  play(packets: Uint8Array[], drop: (i: number) => boolean = () => false): void {
+  play(
+    packets: Uint8Array[],
+    drop: (i: number) => boolean = () => false,
+    o: { clockSpeed?: number; onSent?: (i: number, dueMs: number, sentMs: number) => void } = {},
+  ): void {
     this.#sending = true;
+    const speed = o.clockSpeed ?? 1;
     const start = performance.now();
+    const startWall = performance.timeOrigin + start;
     let i = 0;
     const step = () => {
-      const due = Math.floor((performance.now() - start) / 20);
+      const due = Math.floor(((performance.now() - start) * speed) / 20);
       while (i <= due) {
         const payload = packets[i % packets.length] as Uint8Array;
         const seq = this.#seq;
@@ -221,6 +229,7 @@ export class OpusPublisher {
             ssrc: this.#ssrc,
             marker: false,
           });
+          o.onSent?.(i, startWall + (i * 20) / speed, performance.timeOrigin + performance.now());
           this.#tr.sender.sendRtp(new RtpPacket(header, Buffer.from(payload))).catch(() => undefined);
           this.sent++;
         }

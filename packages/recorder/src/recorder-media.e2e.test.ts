@@ -198,8 +198,9 @@ void describe('silence frames', () => {
       const path = join(dir, `silence-${channels}.webm`);
       const w = new TrackFileWriter({ path, t0Ms: T0, channels });
       await w.open();
-      // Ticks at odd instants force 2.5, 5, 10 and 20 ms silence frames.
-      for (const t of [12.5, 117.5, 305, 1002.5]) w.tick(T0 + 100 + t);
+      // Ticks at odd instants force 2.5, 5, 10 and 20 ms silence frames (a tick writes silence up to
+      // now - 100 ms playout delay - 1 s stall guard).
+      for (const t of [12.5, 117.5, 305, 1002.5]) w.tick(T0 + 1100 + t);
       const res = await w.close(T0 + 1002.5);
       assert.equal(res.durationMs, 1002.5);
       const d = decodeMono(path);

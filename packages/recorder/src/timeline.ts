@@ -6,13 +6,30 @@
  * Every position is a multiple of 120 samples (2.5 ms, the shortest Opus frame), so any gap can be
  * filled exactly with CELT silence frames of 20/10/5/2.5 ms.
  *
- * Anchoring: the first packet of a stream is placed at its own arrival time (arrivalMs - t0Ms).
- * Later packets follow their RTP timestamp relative to that anchor. When the RTP-derived position
- * and the arrival-derived position disagree by more than `jumpThresholdMs` once, or by more than
- * `driftThresholdMs` for `driftSustainMs` on end, the stream is re-anchored on arrival.
+ * Anchoring: a packet is placed where it was sent, as estimated by a {@link SendTimeEstimator} from
+ * the lower envelope of (arrival - RTP time): processing delay (a loaded event loop, a stall) only
+ * ever makes a packet look late, so it never moves the estimate; a faster or slower sender clock and
+ * a lasting change of the path are followed (earlier at once, later once it persisted). Trusted RTCP
+ * sender reports give the sender clock's rate. The frames of a stream's first `holdMs` of arrivals
+ * are held before they are placed, so that the packets a stall did not delay count too; `tick`
+ * writes silence only up to `stallGuardMs` behind the playout point, and never over a held frame, so
+ * that packets queued behind a stall still find their slot free.
+ *
+ * Inside a run of RTP-contiguous frames, small corrections wait: a frame is written right after the
+ * previous one unless its estimated position is `SLACK_MS` or more away (then silence is inserted, for
+ * a slow sender clock, or the frame is dropped as an overlap, for a fast one: a fast clock makes more
+ * audio than time passes). Gaps in the RTP (loss, DTX) and pauses absorb the corrections instead.
  */
 import { OPUS_MIN_FRAME_SAMPLES, OPUS_SAMPLE_RATE, opusPacketSamples, opusSilenceFrame } from './opus.js';
 import type { OrderedRtpPacket } from './reorder-buffer.js';
+import type { SenderReport } from './rtcp-parser.js';
+import {
+  SendTimeEstimator,
+  type SendTimeEstimatorOptions,
+  type SendTimeEstimatorStats,
+  type SendTimeStep,
+} from './send-time-estimator.js';
+import { SenderClock, type SenderClockStats } from './sender-clock.js';
 import type { EndOfStream, Tick } from './stream-events.js';
 
 export type TimelineAlign = 'timeline' | 'first_packet';
@@ -29,16 +46,30 @@ export interface TimelineOptions {
   /** `timeline` (default): output starts at t0. `first_packet`: output starts at the first real frame. */
   align?: TimelineAlign;
   /**
-   * Clock-drift correction: over each window of `driftSustainMs`, the smallest (arrival - RTP
-   * position) seen is the clock offset free of network delay (delay only ever adds). When it is
-   * beyond this threshold, the anchor moves by it: silence is inserted (sender clock slow) or
-   * audio dropped (sender clock fast, or a first packet that arrived late). Default 20.
+   * Packets arriving more than this (ms) later than the estimated send time are "late"; a later
+   * offset is followed only when every packet is late for `driftSustainMs`. Default 20.
    */
   driftThresholdMs?: number;
-  /** Length of a drift-measuring window (ms). Default 1000. */
+  /** How long a later offset must persist before it is followed (ms of arrivals). Default 3000. */
   driftSustainMs?: number;
-  /** Re-anchor at once when |arrival - RTP position| exceeds this. Default 500. */
+  /**
+   * Packets this much later (ms) are a jump (a frozen RTP clock), followed once three of them span
+   * 200 ms; the RTP clock going back by more than this starts a new stream. Default 500.
+   */
   jumpThresholdMs?: number;
+  /**
+   * The frames of a stream's first moments (this long, ms of arrivals) wait to be placed until the
+   * estimate has seen them all: a first packet delayed by a stall does not place the stream late.
+   * Default 1000.
+   */
+  holdMs?: number;
+  /**
+   * `tick` writes silence up to now - playoutDelayMs - this (ms): the longest event-loop stall whose
+   * queued packets still find their slots free. Default 1000.
+   */
+  stallGuardMs?: number;
+  /** Finer settings of the send-time estimator. */
+  estimator?: SendTimeEstimatorOptions;
 }
 
 /** One Opus packet on the timeline. `pos` and `durationSamples` are 48 kHz samples. */
@@ -64,7 +95,9 @@ export type TimelineInput =
   | EndOfStream
   /** The next packet starts a new stream (attach of a new source, reconnect): anchor it on arrival. */
   | { readonly kind: 'discontinuity'; readonly clockRate?: number }
-  | { readonly kind: 'pause' | 'resume'; readonly atMs: number };
+  | { readonly kind: 'pause' | 'resume'; readonly atMs: number }
+  /** An RTCP sender report of the source: its NTP <-> RTP pair measures the sender clock's rate. */
+  | SenderReport;
 
 export type TimelineOutput = TimelineFrame | TimelineEnd;
 
@@ -75,10 +108,16 @@ export interface TimelineStats {
   framesFilled: number;
   samplesReal: number;
   samplesFilled: number;
-  /** Real frames whose slot was already written (dropped). */
+  /**
+   * Real frames dropped: their RTP time was already written, or they would have to be written more
+   * than `DROP_LAG_MS` late to meet the previous frame (a fast sender clock), or `SLACK_MS` (or half
+   * their length) late after a gap.
+   */
   overlaps: number;
-  /** Real frames moved later by less than half their length to meet the previous frame. */
+  /** Real frames written up to `SLACK_MS` away from their estimated position, to meet the previous one. */
   shifted: number;
+  /** Silence inserted inside a run of RTP-contiguous frames to follow a slow sender clock. */
+  driftFilledSamples: number;
   droppedPaused: number;
   droppedAfterEnd: number;
   invalidPayload: number;
@@ -87,6 +126,10 @@ export interface TimelineStats {
   /** Silence inserted between two real frames of one anchored stream (loss, DTX). */
   concealedSamples: number;
   reanchors: Record<ReanchorReason, number>;
+  /** Real frames waiting to be placed. */
+  held: number;
+  estimator: SendTimeEstimatorStats | null;
+  senderClock: SenderClockStats;
   /** Position of the first real frame, or null. */
   firstRealPos: number | null;
   /** Where the output has been written up to, or null before anything (first_packet align). */
@@ -95,6 +138,15 @@ export interface TimelineStats {
 
 const Q = OPUS_MIN_FRAME_SAMPLES;
 const TWO_32 = 0x1_0000_0000;
+/** Arrivals this far apart (ms) start a new burst, whose first `holdMs` are held like a stream's. */
+const BURST_GAP_MS = 250;
+/** How far a frame of a contiguous run may sit from its estimated position (ms). */
+export const SLACK_MS = 10;
+/**
+ * How late a frame of a contiguous run may be written (ms) before it is dropped instead: room for the
+ * estimate to settle lower, and for a fast sender clock to build up lag until one frame can go.
+ */
+export const DROP_LAG_MS = 15;
 
 /** Nearest multiple of 120 samples. */
 export function quantize(samples: number): number {
@@ -109,30 +161,65 @@ export function samplesToMs(samples: number): number {
   return (samples * 1000) / OPUS_SAMPLE_RATE;
 }
 
+interface Held {
+  readonly input: OrderedRtpPacket;
+  readonly extTs: number;
+  readonly samples: number;
+  /** RTP time since the stream's first packet (ms). */
+  readonly x: number;
+}
+
+/** One anchored stream: from a (re)start to the next. */
+interface Stream {
+  readonly anchorExt: number;
+  readonly ssrc: number;
+  readonly estimator: SendTimeEstimator;
+  lastExt: number;
+  /** Largest RTP end (ext timestamp units) accepted. */
+  maxEnd: number;
+  /** RTP end of the last real frame written, or undefined before the first. */
+  writtenEnd: number | undefined;
+  /** No real frame of the stream goes before this position (the resume instant). */
+  notBefore: number;
+  /** Arrival time until which the stream's frames are held (its first moments, or a burst's). */
+  settledAtMs: number;
+  lastArrivalMs: number;
+  /** The next frame placed follows a re-anchor: its gap is not concealment. */
+  reanchored: boolean;
+}
+
 export class Timeline {
   private readonly t0Ms: number;
-  private readonly delaySamples: number;
+  private readonly delayMs: number;
+  private clockRate: number;
   private scale: number;
   private readonly align: TimelineAlign;
-  private readonly driftSamples: number;
-  private readonly driftSustainMs: number;
-  private readonly jumpSamples: number;
+  private readonly jumpMs: number;
+  private readonly holdMs: number;
+  private readonly sustainMs: number;
+  private readonly stallGuardMs: number;
+  private readonly estimatorOptions: SendTimeEstimatorOptions;
   private readonly silence: ReadonlyMap<number, Uint8Array>;
+  private readonly senderClock: SenderClock;
 
   private cursor: number | null;
-  private anchor: { extTs: number; pos: number } | undefined;
-  private lastExtTs = 0;
+  private stream: Stream | undefined;
+  private held: Held[] = [];
   private needAnchor = true;
-  private drift: { sinceMs: number; min: number } | undefined;
+  private resumedAt: number | undefined;
   private paused = false;
   private ended = false;
-  private readonly counters: Omit<TimelineStats, 'cursor' | 'reanchors'> = {
+  private readonly counters: Omit<
+    TimelineStats,
+    'cursor' | 'reanchors' | 'held' | 'estimator' | 'senderClock'
+  > = {
     framesReal: 0,
     framesFilled: 0,
     samplesReal: 0,
     samplesFilled: 0,
     overlaps: 0,
     shifted: 0,
+    driftFilledSamples: 0,
     droppedPaused: 0,
     droppedAfterEnd: 0,
     invalidPayload: 0,
@@ -144,12 +231,22 @@ export class Timeline {
 
   constructor(options: TimelineOptions) {
     this.t0Ms = options.t0Ms;
-    this.delaySamples = msToSamples(options.playoutDelayMs ?? 100);
-    this.scale = OPUS_SAMPLE_RATE / (options.clockRate ?? OPUS_SAMPLE_RATE);
+    this.delayMs = options.playoutDelayMs ?? 100;
+    this.clockRate = options.clockRate ?? OPUS_SAMPLE_RATE;
+    this.scale = OPUS_SAMPLE_RATE / this.clockRate;
     this.align = options.align ?? 'timeline';
-    this.driftSamples = msToSamples(options.driftThresholdMs ?? 20);
-    this.driftSustainMs = options.driftSustainMs ?? 1000;
-    this.jumpSamples = msToSamples(options.jumpThresholdMs ?? 500);
+    this.jumpMs = options.jumpThresholdMs ?? 500;
+    const sustainMs = options.driftSustainMs ?? 3000;
+    this.holdMs = options.holdMs ?? 1000;
+    this.sustainMs = sustainMs;
+    this.stallGuardMs = options.stallGuardMs ?? 1000;
+    this.estimatorOptions = {
+      stepMs: options.driftThresholdMs ?? 20,
+      confirmMs: sustainMs,
+      jumpMs: this.jumpMs,
+      ...options.estimator,
+    };
+    this.senderClock = new SenderClock({ clockRate: this.clockRate });
     const channels = options.channels ?? 2;
     this.silence = new Map(([960, 480, 240, 120] as const).map((n) => [n, opusSilenceFrame(n, channels)]));
     this.cursor = this.align === 'timeline' ? 0 : null;
@@ -166,22 +263,40 @@ export class Timeline {
         this.onPacket(input, out);
         break;
       case 'tick': {
-        const target = Math.floor((msToSamples(input.nowMs - this.t0Ms) - this.delaySamples) / Q) * Q;
-        this.fillTo(target, out);
+        this.release(input.nowMs - this.delayMs, out);
+        // Silence stops a stall guard short of the oldest frame still held, whatever its estimate.
+        const first = this.held[0];
+        const refMs = first ? Math.min(input.nowMs, first.input.arrivalMs) : input.nowMs;
+        const target = msToSamples(refMs - this.t0Ms - this.delayMs - this.stallGuardMs);
+        this.fillTo(Math.floor(target / Q) * Q, out);
         break;
       }
+      case 'senderReport':
+        this.senderClock.add(input);
+        this.applySenderClock();
+        break;
       case 'discontinuity':
+        this.releaseAll(out);
         this.needAnchor = true;
-        if (input.clockRate !== undefined) this.scale = OPUS_SAMPLE_RATE / input.clockRate;
+        if (input.clockRate !== undefined) {
+          this.clockRate = input.clockRate;
+          this.scale = OPUS_SAMPLE_RATE / input.clockRate;
+          this.senderClock.reset(undefined, input.clockRate);
+        }
         break;
       case 'pause':
+        this.releaseAll(out);
         this.paused = true;
         break;
       case 'resume':
-        if (this.paused) this.needAnchor = true;
+        if (this.paused) {
+          this.needAnchor = true;
+          this.resumedAt = quantize(msToSamples(input.atMs - this.t0Ms));
+        }
         this.paused = false;
         break;
       case 'end': {
+        this.releaseAll(out);
         this.ended = true;
         const stopPos = quantize(msToSamples(input.atMs - this.t0Ms));
         this.fillTo(stopPos, out);
@@ -193,7 +308,14 @@ export class Timeline {
   }
 
   stats(): TimelineStats {
-    return { ...this.counters, reanchors: { ...this.reanchors }, cursor: this.cursor };
+    return {
+      ...this.counters,
+      reanchors: { ...this.reanchors },
+      held: this.held.length,
+      estimator: this.stream ? this.stream.estimator.stats() : null,
+      senderClock: this.senderClock.stats(),
+      cursor: this.cursor,
+    };
   }
 
   private onPacket(input: OrderedRtpPacket, out: TimelineOutput[]): void {
@@ -201,72 +323,161 @@ export class Timeline {
       this.counters.droppedPaused++;
       return;
     }
-    const payload = input.packet.payload;
-    const samples = opusPacketSamples(payload);
+    const samples = opusPacketSamples(input.packet.payload);
     if (samples === 0) {
       this.counters.invalidPayload++;
       return;
     }
     const ts = input.packet.timestamp;
-    const arrivalPos = quantize(msToSamples(input.arrivalMs - this.t0Ms));
+    let stream = this.stream;
     let extTs: number;
-    let reanchored = false;
-    if (this.needAnchor || input.discontinuity || this.anchor === undefined) {
+    if (this.needAnchor || input.discontinuity || stream === undefined) {
       extTs = TWO_32 + ts;
-      reanchored = this.setAnchor(extTs, arrivalPos, 'start');
+      stream = this.startStream(input, extTs, 'start', out);
     } else {
       // Signed 32-bit difference to the previous timestamp: handles wraparound both ways.
-      extTs = this.lastExtTs + ((ts - this.lastExtTs) | 0);
-      const rtpPos = this.anchor.pos + Math.round((extTs - this.anchor.extTs) * this.scale);
-      const d = arrivalPos - rtpPos;
-      if (Math.abs(d) > this.jumpSamples) reanchored = this.setAnchor(extTs, arrivalPos, 'jump');
-      else if (this.drift === undefined) this.drift = { sinceMs: input.arrivalMs, min: d };
-      else {
-        this.drift.min = Math.min(this.drift.min, d);
-        if (input.arrivalMs - this.drift.sinceMs >= this.driftSustainMs) {
-          const offset = quantize(this.drift.min);
-          this.drift = undefined;
-          if (Math.abs(offset) > this.driftSamples) {
-            reanchored = this.setAnchor(this.anchor.extTs, this.anchor.pos + offset, 'drift');
-          }
-        }
+      extTs = stream.lastExt + ((ts - stream.lastExt) | 0);
+      if (extTs + (this.jumpMs * this.clockRate) / 1000 < stream.maxEnd) {
+        // The RTP clock went back: a restarted sender. Its old timestamps mean nothing now.
+        extTs = TWO_32 + ts;
+        stream = this.startStream(input, extTs, 'jump', out);
       }
     }
-    this.lastExtTs = extTs;
-    const anchor = this.anchor as { extTs: number; pos: number };
-    const pos = anchor.pos + Math.round((extTs - anchor.extTs) * this.scale);
+    stream.lastExt = extTs;
+    // A burst after a pause is held too: its first packet may have waited behind a stall.
+    if (input.arrivalMs - stream.lastArrivalMs > BURST_GAP_MS)
+      stream.settledAtMs = input.arrivalMs + this.holdMs;
+    stream.lastArrivalMs = Math.max(stream.lastArrivalMs, input.arrivalMs);
+    const rtpSamples = samples / this.scale;
+    stream.maxEnd = Math.max(stream.maxEnd, extTs + rtpSamples);
+    const x = ((extTs - stream.anchorExt) * 1000) / this.clockRate;
+    const y = input.arrivalMs - this.t0Ms - x;
+    this.onStep(stream, stream.estimator.add(x, y, input.arrivalMs), out);
+    this.held.push({ input, extTs, samples, x });
+    this.release(input.arrivalMs, out);
+  }
 
+  private onStep(stream: Stream, step: SendTimeStep | undefined, out: TimelineOutput[]): void {
+    if (step) {
+      this.reanchors[step.sizeMs > this.jumpMs ? 'jump' : 'drift']++;
+      // Frames sent before the new offset began belong to the previous estimate: place them now.
+      while (this.held.length > 0 && (this.held[0] as Held).x < step.fromX) {
+        this.place(this.held.shift() as Held, out, step.previousOffsetAt);
+      }
+      stream.reanchored = true;
+    }
+  }
+
+  private startStream(
+    input: OrderedRtpPacket,
+    extTs: number,
+    reason: ReanchorReason,
+    out: TimelineOutput[],
+  ): Stream {
+    this.releaseAll(out);
+    const ssrc = input.packet.ssrc;
+    if (this.senderClock.stats().ssrc !== ssrc) this.senderClock.reset(ssrc);
+    const stream: Stream = {
+      anchorExt: extTs,
+      ssrc,
+      estimator: new SendTimeEstimator(this.estimatorOptions),
+      lastExt: extTs,
+      maxEnd: extTs,
+      writtenEnd: undefined,
+      notBefore: this.resumedAt ?? -Infinity,
+      settledAtMs: input.arrivalMs + this.holdMs,
+      lastArrivalMs: input.arrivalMs,
+      reanchored: true,
+    };
+    this.resumedAt = undefined;
+    this.stream = stream;
+    this.needAnchor = false;
+    this.reanchors[reason]++;
+    this.applySenderClock();
+    return stream;
+  }
+
+  /** Trusted sender reports give the slope: real ms per RTP ms is 1 / (measured rate / nominal). */
+  private applySenderClock(): void {
+    const s = this.stream;
+    if (!s) return;
+    const skew = this.senderClock.skewOf(s.ssrc);
+    s.estimator.setSlope(skew === undefined ? undefined : 1 / skew - 1);
+  }
+
+  /**
+   * Places the held frames once the stream's first `holdMs` of arrivals are over by `refMs`, and no
+   * run of late packets is pending (or the oldest frame waited twice the confirmation time).
+   */
+  private release(refMs: number, out: TimelineOutput[]): void {
+    const s = this.stream;
+    if (!s) return;
+    if (refMs < s.settledAtMs) return;
+    if (s.estimator.pendingLate) {
+      while (this.held.length > 0 && refMs - (this.held[0] as Held).input.arrivalMs >= 2 * this.sustainMs) {
+        this.place(this.held.shift() as Held, out);
+      }
+    } else this.releaseAll(out);
+  }
+
+  /** Places every held frame. */
+  private releaseAll(out: TimelineOutput[]): void {
+    for (const h of this.held) this.place(h, out);
+    this.held = [];
+  }
+
+  /** Estimated send position of a frame of the current stream (samples, on the 2.5 ms grid). */
+  private positionOf(h: Held, offsetAt?: (x: number) => number): number {
+    const s = this.stream as Stream;
+    const offset = offsetAt ? offsetAt(h.x) : s.estimator.offsetAt(h.x);
+    const pos = quantize(msToSamples(h.x + offset));
+    return Math.max(pos, s.notBefore);
+  }
+
+  private place(h: Held, out: TimelineOutput[], offsetAt?: (x: number) => number): void {
+    const s = this.stream as Stream;
+    const { input, samples } = h;
+    const payload = input.packet.payload;
+    const pos = this.positionOf(h, offsetAt);
     if (this.cursor === null) this.cursor = Math.floor(pos / Q) * Q;
-    let at = this.cursor;
-    if (pos >= this.cursor) {
-      const gap = Math.floor((pos - this.cursor) / Q) * Q;
-      if (gap > 0) {
-        if (!reanchored && this.counters.framesReal > 0) {
+    if (s.writtenEnd !== undefined && h.extTs < s.writtenEnd) {
+      this.counters.overlaps++; // its RTP time is already written: a duplicate, or time going back
+      return;
+    }
+    const slack = msToSamples(SLACK_MS);
+    const contiguous = s.writtenEnd !== undefined && h.extTs === s.writtenEnd;
+    const d = pos - this.cursor;
+    if (contiguous ? -d > msToSamples(DROP_LAG_MS) : -d * 2 >= samples || -d >= slack) {
+      // Too early for the free slot: a fast sender clock made more audio than time passed. The next
+      // frame continues the run where this one would have ended.
+      this.counters.overlaps++;
+      if (contiguous) s.writtenEnd = h.extTs + samples / this.scale;
+      return;
+    }
+    if (d < 0) this.counters.shifted++;
+    else if (d > 0) {
+      const gap = Math.floor(d / Q) * Q;
+      if (contiguous) {
+        if (d >= slack) {
+          this.counters.driftFilledSamples += gap;
+          this.fillTo(this.cursor + gap, out);
+        } else this.counters.shifted++;
+      } else {
+        if (!s.reanchored && s.writtenEnd !== undefined) {
           this.counters.concealedSamples += gap;
           this.counters.concealedPackets += input.lostBefore;
         }
         this.fillTo(this.cursor + gap, out);
       }
-      at = this.cursor;
-    } else if ((this.cursor - pos) * 2 < samples) {
-      this.counters.shifted++;
-    } else {
-      this.counters.overlaps++;
-      return;
     }
+    const at = this.cursor;
+    s.reanchored = false;
+    s.writtenEnd = h.extTs + samples / this.scale;
     if (this.counters.firstRealPos === null) this.counters.firstRealPos = at;
     this.counters.framesReal++;
     this.counters.samplesReal += samples;
     this.cursor = at + samples;
     out.push({ kind: 'frame', pos: at, durationSamples: samples, payload, filled: false });
-  }
-
-  private setAnchor(extTs: number, pos: number, reason: ReanchorReason): true {
-    this.anchor = { extTs, pos };
-    this.drift = undefined;
-    this.needAnchor = false;
-    this.reanchors[reason]++;
-    return true;
   }
 
   private fillTo(target: number, out: TimelineOutput[]): void {

@@ -3,6 +3,7 @@
  * its output frames to the WebM muxer. Also what the property tests drive with synthetic RTP.
  */
 import { ReorderBuffer, type ReorderBufferStats, type ReorderInput } from './reorder-buffer.js';
+import { isRtcpPacket, parseRtcp } from './rtcp-parser.js';
 import { RtpParser, type RtpParserStats } from './rtp-parser.js';
 import type { EndOfStream, Tick } from './stream-events.js';
 import {
@@ -19,6 +20,10 @@ export interface TrackPipelineOptions extends TimelineOptions {
 }
 
 export type TrackPipelineInput =
+  /**
+   * A packet of the source's rtcp-mux transport: RTP, or a compound RTCP packet (RFC 5761 demux on
+   * byte 1). Sender reports in RTCP measure the sender's clock; nothing else of RTCP is used.
+   */
   | { readonly kind: 'rtp'; readonly data: Uint8Array; readonly arrivalMs: number }
   | Tick
   /** A source starts feeding (first join or rejoin): only its payload type passes; re-anchor. */
@@ -31,6 +36,8 @@ export type TrackPipelineInput =
 export interface TrackPipelineStats {
   /** RTP dropped before parsing: no source attached, or paused. */
   ignored: number;
+  /** RTCP packets received, and those that did not parse. */
+  rtcp: { received: number; invalid: number };
   parser: RtpParserStats;
   reorder: ReorderBufferStats;
   timeline: TimelineStats;
@@ -44,6 +51,7 @@ export class TrackPipeline {
   private paused = false;
   private ended = false;
   private ignored = 0;
+  private readonly rtcp = { received: 0, invalid: 0 };
 
   constructor(options: TrackPipelineOptions) {
     this.reorder = new ReorderBuffer({
@@ -61,6 +69,10 @@ export class TrackPipeline {
     }
     switch (input.kind) {
       case 'rtp': {
+        if (isRtcpPacket(input.data)) {
+          this.onRtcp(input.data, out);
+          break;
+        }
         if (!this.attached || this.paused) {
           this.ignored++;
           break;
@@ -110,10 +122,23 @@ export class TrackPipeline {
   stats(): TrackPipelineStats {
     return {
       ignored: this.ignored,
+      rtcp: { ...this.rtcp },
       parser: this.parser.stats(),
       reorder: this.reorder.stats(),
       timeline: this.timeline.stats(),
     };
+  }
+
+  /** Sender reports go straight to the timeline: they describe the clock, not a slot in the stream. */
+  private onRtcp(data: Uint8Array, out: TimelineOutput[]): void {
+    this.rtcp.received++;
+    const parsed = parseRtcp(data);
+    if (!parsed.ok) {
+      this.rtcp.invalid++;
+      return;
+    }
+    if (!this.attached) return;
+    for (const sr of parsed.senderReports) for (const f of this.timeline.process(sr)) out.push(f);
   }
 
   /** Reorder input first; everything it releases goes to the timeline, then the timeline input. */

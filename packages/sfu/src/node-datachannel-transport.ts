@@ -17,7 +17,9 @@ import type {
   TransportStats,
   TransportTrack,
   TransportTrackEvents,
+  PacketHandler,
 } from './transport.js';
+import { ReceiverReports } from './receiver-reports.js';
 
 /** Opus format profile: plain mono-friendly defaults; libdatachannel's default made Chromium send 3x. */
 const OPUS_PROFILE = 'minptime=10;useinbandfec=1';
@@ -34,15 +36,17 @@ class NdTrack extends TypedEmitter<TransportTrackEvents> implements TransportTra
   readonly #track: Track;
   #open = false;
   #closed = false;
-  #handler: ((packet: Buffer) => void) | undefined;
+  #handler: PacketHandler | undefined;
 
   readonly #onClose: () => void;
+  readonly #reports: ReceiverReports | undefined;
 
-  constructor(track: Track, spec: TrackSpec, log: Logger, onClose: () => void) {
+  constructor(track: Track, spec: TrackSpec, log: Logger, onClose: () => void, reports?: ReceiverReports) {
     super();
     this.spec = Object.freeze({ ...spec });
     this.#track = track;
     this.#onClose = onClose;
+    this.#reports = reports;
     track.onOpen(() => {
       if (this.#closed) return;
       this.#open = true;
@@ -51,8 +55,15 @@ class NdTrack extends TypedEmitter<TransportTrackEvents> implements TransportTra
     track.onClosed(() => this.#markClosed());
     track.onError((err) => log.warn({ mid: spec.mid, err }, 'track error'));
     track.onMessage((msg) => {
+      // One JS call per packet (a thread-safe function call per message, without a receive time):
+      // the time is taken before any other work, so it is late only by the event loop's delay.
+      const arrivalMs = Date.now();
+      if (this.#reports) {
+        const rr = this.#reports.observe(msg);
+        if (rr) this.send(rr);
+      }
       const h = this.#handler;
-      if (h) h(msg);
+      if (h) h(msg, arrivalMs);
     });
   }
 
@@ -60,7 +71,7 @@ class NdTrack extends TypedEmitter<TransportTrackEvents> implements TransportTra
     return this.#open && !this.#closed;
   }
 
-  setPacketHandler(handler: ((packet: Buffer) => void) | undefined): void {
+  setPacketHandler(handler: PacketHandler | undefined): void {
     this.#handler = handler;
   }
 
@@ -177,10 +188,16 @@ class NdPeerConnection
       media.addSSRC(spec.ssrc, spec.cname ?? 'trackroom', spec.streamId, spec.trackId);
     }
     const native = this.#pc.addTrack(media);
-    // Receiving tracks get receiver reports to the sender and can send PLI (requestKeyframe).
-    if (spec.direction === 'recvonly') native.setMediaHandler(new nd.RtcpReceivingSession());
+    // Receiving video tracks get libdatachannel's RTCP session: receiver reports, and PLI for
+    // requestKeyframe. It consumes every incoming RTCP packet, sender reports included, so receiving
+    // audio tracks answer sender reports from JS instead and pass them on (the recorder measures the
+    // sender's clock rate with them).
+    let reports: ReceiverReports | undefined;
+    if (spec.direction === 'recvonly' && spec.kind === 'video')
+      native.setMediaHandler(new nd.RtcpReceivingSession());
+    else if (spec.direction === 'recvonly') reports = new ReceiverReports();
     this.#live.tracks++;
-    const track = new NdTrack(native, spec, this.#log, () => this.#live.tracks--);
+    const track = new NdTrack(native, spec, this.#log, () => this.#live.tracks--, reports);
     this.#tracks.push(track);
     return track;
   }

@@ -8,11 +8,11 @@ import { RtkError } from '@trackroom/protocol';
 import type { MediaKind, MediaTrackInfo } from '@trackroom/protocol';
 import type { PeerSession } from './peer-session.js';
 import type { Roster } from './roster.js';
-import { isRtp, rewriteRtp } from './rtp.js';
+import { isRtcp, isRtp, rewriteRtp } from './rtp.js';
 import { parseSdp, preferRemoteDtlsClient } from './sdp.js';
 import type { SdpRtpMap } from './sdp.js';
 import { pickPublishMedia } from './sdp-media.js';
-import type { MediaContext, Publication, SfuCounters } from './sfu-types.js';
+import type { AudioTap, MediaContext, Publication, SfuCounters } from './sfu-types.js';
 import type { Subscriptions } from './subscription.js';
 import { watchConnection } from './watch-connection.js';
 
@@ -65,7 +65,7 @@ export class Publications {
         });
         pub.audio = t;
         pub.kinds.push('audio');
-        t.setPacketHandler((pkt) => this.#onPublishedAudio(peer, pkt));
+        t.setPacketHandler((pkt, at) => this.#onPublishedAudio(peer, pkt, at));
         t.once('open', () => this.#trackStarted(peer, 'audio', audio.codec));
       }
       if (video) {
@@ -143,21 +143,15 @@ export class Publications {
   }
 
   /** Every packet of a published audio track: to the taps as received, then to each subscriber. */
-  #onPublishedAudio(peer: PeerSession, pkt: Buffer): void {
-    if (!isRtp(pkt)) return;
+  #onPublishedAudio(peer: PeerSession, pkt: Buffer, now: number): void {
+    if (!isRtp(pkt)) {
+      // Publisher RTCP is never forwarded; its sender reports go to the taps (the recorder's clock).
+      if (isRtcp(pkt)) for (const tap of peer.taps) this.#callTap(peer, tap, pkt, now);
+      return;
+    }
     this.#counters.rtpReceived++;
     if (!peer.audioEnabled) return;
-    if (peer.taps.size > 0) {
-      const now = Date.now();
-      for (const tap of peer.taps) {
-        try {
-          tap(pkt, now);
-        } catch (err) {
-          peer.log.warn({ err: String(err) }, 'audio tap threw; tap removed');
-          peer.taps.delete(tap);
-        }
-      }
-    }
+    for (const tap of peer.taps) this.#callTap(peer, tap, pkt, now);
     if (peer.subscribers.size === 0) return;
     // One copy for all subscribers: the tap owns `pkt`, and sending copies into native memory.
     const out = Buffer.from(pkt);
@@ -166,6 +160,15 @@ export class Publications {
       if (!a || !a.track.isOpen) continue;
       rewriteRtp(out, a.ssrc, a.payloadType);
       if (a.track.send(out)) this.#counters.rtpForwarded++;
+    }
+  }
+
+  #callTap(peer: PeerSession, tap: AudioTap, pkt: Buffer, now: number): void {
+    try {
+      tap(pkt, now);
+    } catch (err) {
+      peer.log.warn({ err: String(err) }, 'audio tap threw; tap removed');
+      peer.taps.delete(tap);
     }
   }
 

@@ -65,7 +65,8 @@ export interface SfuStats {
 }
 
 /** A raw RTP tap on a peer's incoming audio: `rtp` is a buffer the callee owns. */
-export type AudioTap = (rtp: Uint8Array, arrivalMs: number) => void;
+/** RTP, or an RTCP compound packet of the publisher (its sender reports), with its receive time. */
+export type AudioTap = (packet: Uint8Array, arrivalMs: number) => void;
 
 /** Packet counters, shared by the fast path (one object, incremented in place). */
 export interface SfuCounters {

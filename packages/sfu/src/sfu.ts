@@ -165,9 +165,10 @@ export class Sfu extends TypedEmitter<MediaEvents> {
   }
 
   /**
-   * Taps a peer's incoming Opus RTP as it arrives (before any rewriting): `rtp` is a buffer the
-   * callback owns, `arrivalMs` is `Date.now()` at receipt. Muted audio is not delivered. The tap
-   * ends when the returned function is called or the peer leaves.
+   * Taps a peer's incoming Opus RTP as it arrives (before any rewriting), and the publisher's RTCP
+   * (sender reports: the sender's clock, no audio). The buffer is the callback's; `arrivalMs` is the
+   * transport's receive time (`Date.now()` first thing in its callback). Muted audio is not
+   * delivered. The tap ends when the returned function is called or the peer leaves.
    * @throws RtkError NOT_IMPLEMENTED for a kind other than audio, NOT_FOUND when the peer is not in
    * the meeting.
    */

@@ -43,6 +43,13 @@ export type TransportTrackEvents = {
 };
 
 /**
+ * Receives one packet. `arrivalMs` is `Date.now()` taken first thing in the transport's receive
+ * callback: node-datachannel 0.33 gives no receive timestamp, so this is as close to the socket as JS
+ * gets; it is late by the event loop's delay, never early.
+ */
+export type PacketHandler = (packet: Buffer, arrivalMs: number) => void;
+
+/**
  * One negotiated media track. Packets are delivered to a single handler (not an event) to keep the
  * per-packet path free of allocations; both RTP and RTCP arrive there (tell them apart by byte 1).
  */
@@ -50,7 +57,7 @@ export interface TransportTrack extends TypedEmitter<TransportTrackEvents> {
   readonly spec: Readonly<TrackSpec>;
   readonly isOpen: boolean;
   /** Receives each incoming packet. The buffer belongs to the handler. */
-  setPacketHandler(handler: ((packet: Buffer) => void) | undefined): void;
+  setPacketHandler(handler: PacketHandler | undefined): void;
   /** Sends one RTP or RTCP packet; false when the track is not open. Never throws. */
   send(packet: Uint8Array): boolean;
   /** Sends a PLI to the remote sender of a receive-only video track. */
