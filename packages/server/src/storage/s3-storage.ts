@@ -40,6 +40,15 @@ export interface S3DestinationOptions {
   requestTimeoutMs?: number;
 }
 
+export interface S3DestinationStats {
+  /** Objects stored and confirmed, and their bytes. */
+  objects: number;
+  bytes: number;
+  /** Of those, how many went up in parts, and how many were confirmed by a read-back. */
+  multipart: number;
+  readBacks: number;
+}
+
 /** SigV4 presigned URLs live at most 7 days. */
 export const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 const MIN_PART = 5 * 1024 * 1024;
@@ -99,6 +108,7 @@ export class S3Destination implements RecordingDestination {
   readonly #client: S3Client;
   readonly #partSize: number;
   #closed = false;
+  readonly #stats: S3DestinationStats = { objects: 0, bytes: 0, multipart: 0, readBacks: 0 };
 
   constructor(options: S3DestinationOptions) {
     this.#o = options;
@@ -178,8 +188,9 @@ export class S3Destination implements RecordingDestination {
     if (head.Metadata?.sha256 !== undefined && head.Metadata.sha256 !== file.sha256) {
       throw new StorageError(key, `${key}: the stored sha256 metadata differs from the manifest`);
     }
+    if (local.size > this.#partSize) this.#stats.multipart++;
     const etag = (head.ETag ?? '').replace(/"/g, '');
-    if (etag === local.etagSingle || etag === local.etagMultipart) return;
+    if (etag === local.etagSingle || etag === local.etagMultipart) return this.#confirmed(local.size);
     // Not an MD5 ETag (SSE-KMS, another part size): read the object back and hash it.
     const stored = await this.#call(key, 'read back', async () => {
       const got = await this.#client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
@@ -187,9 +198,20 @@ export class S3Destination implements RecordingDestination {
       for await (const c of got.Body as AsyncIterable<Uint8Array>) h.update(c);
       return h.digest('hex');
     });
+    this.#stats.readBacks++;
     if (stored !== file.sha256) {
       throw new StorageError(key, `${key}: the stored object's sha256 differs from the manifest`);
     }
+    this.#confirmed(local.size);
+  }
+
+  #confirmed(bytes: number): void {
+    this.#stats.objects++;
+    this.#stats.bytes += bytes;
+  }
+
+  stats(): S3DestinationStats {
+    return { ...this.#stats };
   }
 
   async downloadUrl(recordingId: string, fileName: string, expiresAtMs: number): Promise<string> {

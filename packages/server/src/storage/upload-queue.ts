@@ -26,7 +26,13 @@ export interface UploadQueueOptions {
 export interface UploadQueueEvents {
   [k: string]: unknown;
   objectStored: { recordingId: string; fileName: string; bytes: number };
-  retryScheduled: { recordingId: string; attempts: number; nextAttemptAt: string; error: string };
+  retryScheduled: {
+    recordingId: string;
+    attempts: number;
+    delayMs: number;
+    nextAttemptAt: string;
+    error: string;
+  };
   settled: { recordingId: string; outcome: UploadOutcome; attempts: number };
 }
 
@@ -106,7 +112,6 @@ export class UploadQueue {
       this.#timer = undefined;
       void this.#pump().catch((err: unknown) => this.#o.logger.error({ err }, 'upload queue pump failed'));
     }, delayMs);
-    this.#timer.unref();
   }
 
   async #pump(): Promise<void> {
@@ -200,7 +205,13 @@ export class UploadQueue {
         { recordingId: rec.id, attempts, nextAttemptAt, error },
         'upload failed; will retry',
       );
-      this.events.emit('retryScheduled', { recordingId: rec.id, attempts, nextAttemptAt, error });
+      this.events.emit('retryScheduled', {
+        recordingId: rec.id,
+        attempts,
+        delayMs: delay,
+        nextAttemptAt,
+        error,
+      });
       return;
     }
     const outcome: UploadOutcome = { ok: true, note: job.uploaded_note };
