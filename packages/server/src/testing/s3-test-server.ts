@@ -69,6 +69,7 @@ export async function startS3TestServer(buckets: string[]): Promise<S3TestServer
   const endpoint = `http://127.0.0.1:${port}`;
   let server: S3rverInstance | undefined;
   const start = async () => {
+    if (server) return;
     server = new S3rver({
       address: '127.0.0.1',
       port,
