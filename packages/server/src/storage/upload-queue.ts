@@ -160,7 +160,9 @@ export class UploadQueue {
     const rec = await repo.recordings.get(job.id);
     if (!rec || rec.status !== 'UPLOADING') {
       // Settled before a crash, or deleted: nothing left to send.
-      await repo.recordingUploads.update(job.id, { status: rec?.status === 'UPLOADED' ? 'DONE' : 'FAILED' });
+      const uploaded = rec?.status === 'UPLOADED';
+      await repo.recordingUploads.update(job.id, { status: uploaded ? 'DONE' : 'FAILED' });
+      if (uploaded) await this.#o.files.removeAll(job.id);
       return;
     }
     const attempts = job.attempts + 1;
