@@ -7,7 +7,7 @@ import type { WebhookDispatcher } from '../webhooks/dispatcher.js';
 import { newId, nowIso } from './clock.js';
 import { ACTIVE_STATUSES, canTransition, isFinal } from './recording-status.js';
 import type { DiskGuard } from './disk-space.js';
-import type { RecordingStorage } from '../storage/recording-storage.js';
+import type { RecordingDestination, RecordingStorage } from '../storage/recording-storage.js';
 import type { RecordingDestinations } from '../storage/destinations.js';
 import { MAX_PRESIGN_SECONDS } from '../storage/s3-storage.js';
 import type { SecretBox } from '../storage/secret-box.js';
@@ -421,12 +421,17 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
    * the recording's own bucket without its keys (null for the server default).
    */
   async toApi(rec: RecordingRow) {
-    const dest = this.#o.destinations.for(rec);
+    let dest: RecordingDestination | undefined;
+    try {
+      dest = this.#o.destinations.for(rec);
+    } catch (err) {
+      // Its keys cannot be decrypted (the key file was replaced): the record is shown without links.
+      this.#o.logger.error({ recordingId: rec.id, error: (err as Error).message }, 'no links for recording');
+    }
     const ttl = this.#o.config.downloadUrlTtlSeconds;
-    const expiresAt =
-      Date.now() + (dest.backend === 'local' ? ttl : Math.min(ttl, MAX_PRESIGN_SECONDS)) * 1000;
-    const ready = rec.status === 'UPLOADED' && !rec.deleted_at;
-    const link = (fileName: string) => dest.downloadUrl(rec.id, fileName, expiresAt);
+    const expiresAt = Date.now() + (dest?.backend === 's3' ? Math.min(ttl, MAX_PRESIGN_SECONDS) : ttl) * 1000;
+    const ready = rec.status === 'UPLOADED' && !rec.deleted_at && dest !== undefined;
+    const link = (fileName: string) => dest!.downloadUrl(rec.id, fileName, expiresAt);
     const downloadUrl = ready
       ? await Promise.all(
           Object.keys(rec.layers).map(async (layer) => ({
@@ -483,11 +488,20 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
       throw new RtkError('CONFLICT', `Recording ${id} is ${rec.status}: stop it and let it finish first`);
     }
     if (rec.deleted_at) return rec;
-    const dest = this.#o.destinations.for(rec);
     const names = rec.files.map((f) => f.file_name);
-    if (dest.backend !== 'local' && rec.status === 'UPLOADED') {
+    let backend = rec.storage?.backend ?? 'local';
+    // In the bucket: every file of an UPLOADED recording; of an ERRORED one, those its upload confirmed.
+    const inBucket =
+      backend === 'local'
+        ? []
+        : rec.status === 'UPLOADED'
+          ? names
+          : ((await this.#o.repo.recordingUploads.get(rec.id))?.done ?? []);
+    if (inBucket.length > 0) {
       try {
-        await dest.delete(rec.id, names);
+        const dest = this.#o.destinations.for(rec);
+        backend = dest.backend;
+        await dest.delete(rec.id, inBucket);
       } catch (err) {
         this.#o.logger.warn(
           { recordingId: id, error: (err as Error).message },
@@ -502,10 +516,7 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
     // Local files: all a local recording has, or what an upload that failed left behind.
     await this.#o.storage.removeAll(rec.id);
     const next = (await this.#o.repo.recordings.update(id, { deleted_at: nowIso(), updated_at: nowIso() }))!;
-    this.#o.logger.info(
-      { recordingId: id, why, files: names.length, backend: dest.backend },
-      'recording deleted',
-    );
+    this.#o.logger.info({ recordingId: id, why, files: names.length, backend }, 'recording deleted');
     return next;
   }
 

@@ -4,6 +4,7 @@ import type { Repository } from '../store/repository.js';
 import type { RecordingRow, RecordingUploadRow } from '../store/types.js';
 import type { RecordingDestination, RecordingStorage } from './recording-storage.js';
 import { StorageError } from './recording-storage.js';
+import { SecretBoxError } from './secret-box.js';
 
 /** How an upload ended; the recording service turns it into UPLOADED or ERRORED. */
 export type UploadOutcome = { ok: true; note: string | null } | { ok: false; reason: string };
@@ -182,9 +183,9 @@ export class UploadQueue {
         this.events.emit('objectStored', { recordingId: rec.id, fileName: f.file_name, bytes: f.size_bytes });
       }
     } catch (e) {
-      const error = e instanceof StorageError ? e.message : `upload failed: ${(e as Error).name}`;
-      if (!(e instanceof StorageError))
-        this.#o.logger.error({ err: e, recordingId: rec.id }, 'upload failed unexpectedly');
+      const known = e instanceof StorageError || e instanceof SecretBoxError;
+      const error = known ? e.message : `upload failed: ${(e as Error).name}`;
+      if (!known) this.#o.logger.error({ err: e, recordingId: rec.id }, 'upload failed unexpectedly');
       if (attempts >= this.#o.maxAttempts) {
         const outcome: UploadOutcome = {
           ok: false,
