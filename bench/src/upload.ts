@@ -31,6 +31,7 @@ interface Window {
 
 interface UploadResult {
   recordings: number;
+  storage: 's3' | 'local';
   m: number;
   publishers: number;
   recordSeconds: number;
@@ -84,6 +85,7 @@ async function runUpload(
   r: number,
   m: number,
   seconds: number,
+  storage: 's3' | 'local',
   log: (s: string) => void,
 ): Promise<UploadResult> {
   const s3 = await startS3TestServer(['bench']);
@@ -91,7 +93,7 @@ async function runUpload(
     env: {
       LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
       RTC_UDP_MUX_PORT: String(await freePort()),
-      RECORDINGS_STORAGE: 's3',
+      RECORDINGS_STORAGE: storage,
       RECORDINGS_S3_BUCKET: 'bench',
       RECORDINGS_S3_PREFIX: 'bench',
       AWS_ACCESS_KEY_ID: 'S3RVER',
@@ -159,15 +161,15 @@ async function runUpload(
       );
       const deadline = Date.now() + 300_000;
       while (doneAt.size < recs.length) {
+        // The recordings still UPLOADING (they carry no links, so the poll itself mints no
+        // presigned URLs): one that left the list is done.
         const l = await call<{ data: { id: string; status: string }[] }>(
           'GET',
-          '/recordings?status=UPLOADED&status=ERRORED&per_page=100',
+          '/recordings?status=UPLOADING&status=RECORDING&per_page=100',
         );
         const now = performance.now();
-        for (const row of l.json.data) {
-          if (row.status === 'ERRORED') throw new Error(`recording ${row.id} ERRORED`);
-          if (stopAt.has(row.id) && !doneAt.has(row.id)) doneAt.set(row.id, now);
-        }
+        const still = new Set(l.json.data.map((x) => x.id));
+        for (const id of recs) if (!still.has(id) && !doneAt.has(id)) doneAt.set(id, now);
         if (Date.now() > deadline) throw new Error(`${recs.length - doneAt.size} not UPLOADED in 300 s`);
         await sleep(50);
       }
@@ -180,16 +182,18 @@ async function runUpload(
     const duringUploads = await window(server, gen, uploadWindow);
     log(`  R=${r}: all UPLOADED ${duringUploads.seconds} s after the stop`);
 
-    const objects = (await s3.keys('bench')).length;
+    const objects = storage === 's3' ? (await s3.keys('bench')).length : 0;
     let bytes = 0;
     for (const id of recs) {
-      const v = await call<{ data: { file_size: number } }>('GET', `/recordings/${id}`);
+      const v = await call<{ data: { file_size: number; status: string } }>('GET', `/recordings/${id}`);
+      if (v.json.data.status !== 'UPLOADED') throw new Error(`recording ${id} is ${v.json.data.status}`);
       bytes += v.json.data.file_size;
     }
     const first = Math.min(...stopAt.values());
     const last = Math.max(...doneAt.values());
     return {
       recordings: r,
+      storage,
       m,
       publishers: ready.connected,
       recordSeconds: seconds,
@@ -213,6 +217,8 @@ const { values } = parseArgs({
     recordings: { type: 'string', default: '20,100' },
     m: { type: 'string', default: '2' },
     seconds: { type: 'string', default: '20' },
+    // local: the same run without a bucket (the files stay on disk), for comparison.
+    storage: { type: 'string', default: 's3' },
     out: { type: 'string', default: join(new URL('../../', import.meta.url).pathname, 'bench', 'results') },
   },
 });
@@ -220,19 +226,20 @@ const sizes = values.recordings.split(',').map(Number);
 const results: UploadResult[] = [];
 for (const r of sizes) {
   console.log(`upload: ${r} recordings, ${values.m} publishers each, ${values.seconds} s`);
-  results.push(await runUpload(r, Number(values.m), Number(values.seconds), (s) => console.log(s)));
+  const storage = values.storage === 'local' ? 'local' : 's3';
+  results.push(await runUpload(r, Number(values.m), Number(values.seconds), storage, (s) => console.log(s)));
 }
 mkdirSync(values.out, { recursive: true });
 const file = join(values.out, `upload-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, JSON.stringify({ machine: machineInfo(), results }, null, 2));
 console.log(
-  `\n| recordings | publishers | stop → UPLOADED p50 / p95 / max (ms) | all uploaded (ms) | bytes/s | event-loop p99 before / during (ms) | forward loss before / during (%) |`,
+  `\n| storage | recordings | publishers | stop → UPLOADED p50 / p95 / max (ms) | all uploaded (ms) | bytes/s | event-loop p99 before / during (ms) | forward loss before / during (%) |`,
 );
-console.log('| --- | --- | --- | --- | --- | --- | --- |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const x of results) {
   const s = x.stopToUploadedMs;
   console.log(
-    `| ${x.recordings} | ${x.publishers} | ${s.p50} / ${s.p95} / ${s.max} | ${x.allUploadedMs} | ${x.bytesPerSecond} | ${x.beforeStop.eventLoopP99Ms} / ${x.duringUploads.eventLoopP99Ms} | ${x.beforeStop.forwardLossPct} / ${x.duringUploads.forwardLossPct} |`,
+    `| ${x.storage} | ${x.recordings} | ${x.publishers} | ${s.p50} / ${s.p95} / ${s.max} | ${x.allUploadedMs} | ${x.bytesPerSecond} | ${x.beforeStop.eventLoopP99Ms} / ${x.duringUploads.eventLoopP99Ms} | ${x.beforeStop.forwardLossPct} / ${x.duringUploads.forwardLossPct} |`,
   );
 }
 console.log(`\nresults: ${file}`);

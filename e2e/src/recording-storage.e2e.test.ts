@@ -389,6 +389,37 @@ describe('recordings in a bucket', () => {
 });
 
 describe('faults of the storage', () => {
+  test('a recording repaired after a crash is uploaded like any other', async () => {
+    const server = await startServer({ env: serverEnv() });
+    let again: ServerProcess | undefined;
+    try {
+      const { meetingId, pub } = await meetingWithPublisher(server, 'crash', 523);
+      const call = client(server);
+      const started = await call<{ data: { recording: Rec } }>('POST', '/recordings/track', {
+        meeting_id: meetingId,
+      });
+      const id = started.json.data.recording.id;
+      const dir = join(server.dataDir, 'recordings', id);
+      // At least one cluster (2 s) on disk, then killed without warning.
+      await until('a cluster on disk', () => {
+        const f = existsSync(dir) ? readdirSync(dir).find((n) => n.endsWith('.webm')) : undefined;
+        return f !== undefined && readFileSync(join(dir, f)).length > 8000;
+      });
+      await server.stop('SIGKILL');
+      await pub.leave();
+      again = await startServer({ dataDir: server.dataDir, env: serverEnv() });
+      const rec = await waitFinal(again, id);
+      assert.equal(rec.status, 'UPLOADED', JSON.stringify(rec));
+      assert.equal((rec.stop_reason as { reason: string }).reason, 'INTERNAL_ERROR');
+      const { manifest } = await checkObjects('server-recs', 'org/rec', rec);
+      assert.equal((manifest as unknown as { repaired_after_crash: boolean }).repaired_after_crash, true);
+      assert.ok(!existsSync(dir), 'local copy deleted after confirmation');
+    } finally {
+      await server.stop();
+      await again?.stop();
+    }
+  });
+
   test('storage down at stop, then the server killed while UPLOADING: the upload completes once after both come back', async () => {
     const server = await startServer({ env: serverEnv({ RECORDINGS_UPLOAD_MAX_ATTEMPTS: '50' }) });
     let again: ServerProcess | undefined;
