@@ -1,9 +1,14 @@
 #!/usr/bin/env node
 // Finds test files by layer and runs them with Node's own test runner through tsx.
 // Layers (by file name): unit/HTTP `*.test.ts`, end-to-end and media `*.e2e.test.ts`.
-// Usage: node scripts/run-tests.mjs [--layer unit|e2e] [file filter substring]
+// Usage: node scripts/run-tests.mjs [--layer unit|e2e] [--both-modes] [file filter substring]
+// Media workers in both modes: after the run, the track-recording and Chromium end-to-end tests that
+// start a real server run once more with the other MEDIA_WORKERS mode (1 = in-process when the run
+// used several workers, 2 child processes otherwise). On by default for a whole e2e run (no
+// filter); `--both-modes` asks for it with filters too.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -14,7 +19,10 @@ if (!['all', 'unit', 'e2e'].includes(layer)) {
   console.error(`unknown layer "${layer}": use unit or e2e`);
   process.exit(2);
 }
-const filters = args.filter((_, i) => layerIdx < 0 || (i !== layerIdx && i !== layerIdx + 1));
+const bothModes = args.includes('--both-modes');
+const filters = args.filter(
+  (a, i) => a !== '--both-modes' && (layerIdx < 0 || (i !== layerIdx && i !== layerIdx + 1)),
+);
 
 function walk(dir, out) {
   for (const name of readdirSync(dir)) {
@@ -47,20 +55,39 @@ if (files.length === 0) {
   console.error(`no test files found (layer ${layer}, filters ${filters.join(' ') || 'none'})`);
   process.exit(1);
 }
-const res = spawnSync(
-  process.execPath,
-  [
-    '--conditions=source',
-    '--import',
-    'tsx',
-    '--test',
-    '--test-concurrency=1',
-    // A file whose handles outlive its tests (a WebRTC stack's timers) must not hang the suite.
-    '--test-force-exit',
-    '--test-timeout=300000',
-    '--test-reporter=spec',
-    ...files,
-  ],
-  { cwd: root, stdio: 'inherit' },
+function run(list, env = process.env) {
+  const res = spawnSync(
+    process.execPath,
+    [
+      '--conditions=source',
+      '--import',
+      'tsx',
+      '--test',
+      '--test-concurrency=1',
+      // A file whose handles outlive its tests (a WebRTC stack's timers) must not hang the suite.
+      '--test-force-exit',
+      '--test-timeout=300000',
+      '--test-reporter=spec',
+      ...list,
+    ],
+    { cwd: root, stdio: 'inherit', env },
+  );
+  return res.status ?? 1;
+}
+
+let status = run(files);
+const firstWorkers = Number(process.env.MEDIA_WORKERS || Math.min(availableParallelism(), 64));
+const otherWorkers = firstWorkers === 1 ? 2 : 1;
+const again = files.filter(
+  (f) =>
+    f.endsWith('.e2e.test.ts') &&
+    /track-recording|\.browser\./.test(f) &&
+    readFileSync(join(root, f), 'utf8').includes('startServer('),
 );
-process.exit(res.status ?? 1);
+if ((bothModes || (filters.length === 0 && layer !== 'unit')) && again.length > 0) {
+  console.log(
+    `\n# again with MEDIA_WORKERS=${otherWorkers} (the first run used ${firstWorkers}): ${again.join(' ')}`,
+  );
+  status = run(again, { ...process.env, MEDIA_WORKERS: String(otherWorkers) }) || status;
+}
+process.exit(status);

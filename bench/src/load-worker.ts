@@ -8,6 +8,36 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { sineOpusPackets } from '@trackroom/recorder/testing';
 import type { LoadWorkerConfig, LoadWorkerMessage, LoadWorkerRequest, LoadWorkerSample } from './load.js';
 import { OpusPublisher } from '@trackroom/e2e/support';
+import { JanusSession } from './janus/janus-api.js';
+import { JanusPublisher } from './janus/janus-publisher.js';
+
+/** What the worker needs of a publisher, whichever server it publishes to. */
+interface Publisher {
+  readonly sent: number;
+  readonly received: number;
+  readonly subscribed: number;
+  readonly receivedBySubscription: ReadonlyMap<string, number>;
+  readonly subscribeErrors: readonly string[];
+  play(packets: Uint8Array[]): void;
+  stopPlaying(): void;
+  settled(): Promise<void>;
+  leave(): Promise<void>;
+}
+
+/** A Janus publisher seen as a Publisher (ingest only: it subscribes to nothing). */
+const janusPublisher = (p: JanusPublisher): Publisher => ({
+  get sent() {
+    return p.sent;
+  },
+  received: 0,
+  subscribed: 0,
+  receivedBySubscription: new Map(),
+  subscribeErrors: [],
+  play: (packets) => p.play(packets),
+  stopPlaying: () => p.stopPlaying(),
+  settled: () => Promise.resolve(),
+  leave: () => p.leave(),
+});
 
 const send = (m: LoadWorkerMessage) => process.send?.(m);
 
@@ -17,14 +47,25 @@ async function main(): Promise<void> {
   const config = JSON.parse(raw) as LoadWorkerConfig;
   const packets = sineOpusPackets({ dir: config.workDir, frequency: 440, seconds: 4, channels: 1 });
   const eld = monitorEventLoopDelay({ resolution: 5 });
-  const publishers: OpusPublisher[] = [];
+  const publishers: Publisher[] = [];
   const errors: string[] = [];
   let failed = 0;
   const t0 = performance.now();
-  const queue = [...config.tokens];
-  const connectOne = async (token: string) => {
+  const janus = config.janus;
+  const session = janus ? await JanusSession.create(janus.url) : undefined;
+  const queue: (string | number)[] = janus ? [...janus.rooms] : [...config.tokens];
+  const total = queue.length;
+  const connectOne = async (target: string | number) => {
     try {
-      const p = await OpusPublisher.connect(`${config.wsUrl}?authToken=${token}`, {
+      if (janus && session) {
+        const p = await JanusPublisher.connect(session, Number(target), {
+          address: janus.address,
+          display: `p${publishers.length}`,
+        });
+        publishers.push(janusPublisher(p));
+        return;
+      }
+      const p = await OpusPublisher.connect(`${config.wsUrl}?authToken=${String(target)}`, {
         subscribe: config.fanout ?? false,
       });
       publishers.push(p);
@@ -46,7 +87,7 @@ async function main(): Promise<void> {
   eld.enable();
   send({
     type: 'ready',
-    connected: config.tokens.length - failed,
+    connected: total - failed,
     failed,
     errors,
     connectMs: performance.now() - t0,
@@ -83,10 +124,12 @@ async function main(): Promise<void> {
       // Let werift flush what it already queued before counting.
       setTimeout(() => send({ type: 'stopped', ...sample() }), 200);
     } else if (m.type === 'leave') {
-      void Promise.allSettled(publishers.map((p) => p.leave())).then(() => {
-        send({ type: 'left' });
-        setTimeout(() => process.exit(0), 50);
-      });
+      void Promise.allSettled(publishers.map((p) => p.leave()))
+        .then(() => session?.close())
+        .then(() => {
+          send({ type: 'left' });
+          setTimeout(() => process.exit(0), 50);
+        });
     }
   });
 }

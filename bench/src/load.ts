@@ -21,6 +21,11 @@ export interface LoadWorkerConfig {
    * other member of its meeting) and counts the RTP it receives. Default false (ingest only).
    */
   fanout?: boolean;
+  /**
+   * Publish into Janus instead: one publisher per entry of `rooms` (a VideoRoom id), over Janus's
+   * HTTP API at `url`, ICE on `address` only. `tokens` is then unused (pass []).
+   */
+  janus?: { url: string; rooms: number[]; address: string };
 }
 
 export type LoadWorkerRequest =
@@ -194,10 +199,19 @@ export class LoadGenerator {
     config: LoadWorkerConfig & { workers?: number },
     timeoutMs = 180_000,
   ): Promise<[LoadGenerator, LoadGeneratorReady]> {
-    const k = Math.max(1, Math.min(config.workers ?? 1, config.tokens.length));
-    const shards = Array.from({ length: k }, (_, i) => config.tokens.filter((_, j) => j % k === i));
+    const { janus } = config;
+    const count = janus ? janus.rooms.length : config.tokens.length;
+    const k = Math.max(1, Math.min(config.workers ?? 1, count));
+    const shard = <T>(all: T[], i: number) => all.filter((_, j) => j % k === i);
     const started = await Promise.allSettled(
-      shards.map((tokens) => LoadWorker.start({ ...config, tokens }, timeoutMs)),
+      Array.from({ length: k }, (_, i) =>
+        LoadWorker.start(
+          janus
+            ? { ...config, tokens: [], janus: { ...janus, rooms: shard(janus.rooms, i) } }
+            : { ...config, tokens: shard(config.tokens, i) },
+          timeoutMs,
+        ),
+      ),
     );
     const ok = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const gen = new LoadGenerator(ok.map(([w]) => w));

@@ -1,7 +1,13 @@
 /**
  * `npm run bench -- [--n 20,50,100] [--m 5] [--seconds 20] [--cycles 10] [--quick]
  *                   [--out bench/results] [--no-docs] [--skip-start-stop]
- *                   [--pairs 3] [--workers 2] [--udp-mux on|off] [--fanout on|off] [--cpu-prof <dir>]`
+ *                   [--pairs 3] [--workers 2] [--udp-mux on|off] [--fanout on|off] [--cpu-prof <dir>]
+ *                   [--peers trackroom,janus | --peer janus] [--file-quality on|off]
+ *                   [--media-workers 1,2]`
+ *
+ * `--peers` runs the side-by-side comparison with Janus instead (compare.ts; ingest only), and
+ * `--media-workers` the ingest-only scenario once per MEDIA_WORKERS value; each writes its own
+ * region of docs/BENCHMARKS.md (docs-page.ts) and leaves the others alone.
  *
  * Runs every scenario at each size, writes bench/results/<timestamp>.json, prints a Markdown report
  * and writes it to docs/BENCHMARKS.md (unless --no-docs). Run it in a fresh network namespace so all
@@ -12,8 +18,18 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
+import { runCompare, type CompareResult, type PeerName } from './compare.js';
+import {
+  renderCompare,
+  renderMediaWorkers,
+  type CompareBenchResult,
+  type MediaWorkersBenchResult,
+} from './compare-report.js';
+import { writeRegion } from './docs-page.js';
+import { runFileQuality, type FileQualityResult } from './file-quality.js';
+import { ensureJanusInstalled, janusVersion } from './janus/janus-install.js';
+import { ensureBenchInterface, inOwnNetns, reexecInOwnNetns } from './janus/netns.js';
 import { evaluateTargets, renderMarkdown, type BenchResult } from './report.js';
-import { soakSection } from './soak-report.js';
 import {
   GENERATOR_CPU_LIMIT_PCT,
   GENERATOR_LAG_LIMIT_MS,
@@ -26,16 +42,8 @@ import {
 
 const root = new URL('../../', import.meta.url).pathname;
 const docsFile = join(root, 'docs', 'BENCHMARKS.md');
-/** Rewrites the page, keeping the Soak section `npm run soak` wrote there. */
-const writeDocs = (md: string) => {
-  let soak: string | undefined;
-  try {
-    soak = soakSection(readFileSync(docsFile, 'utf8'));
-  } catch {
-    soak = undefined; // no page yet
-  }
-  writeFileSync(docsFile, soak ? `${md.trimEnd()}\n\n${soak}\n` : md);
-};
+/** Rewrites the main report's region of the page; other regions and hand-written sections stay. */
+const writeDocs = (md: string) => writeRegion(docsFile, 'main', md);
 
 const { values } = parseArgs({
   options: {
@@ -53,11 +61,48 @@ const { values } = parseArgs({
     'udp-mux': { type: 'string', default: 'on' },
     // on: every publisher subscribes to the others of its meeting (forwarding with fan-out);
     // off: publishers ignore `subscribe` (ingest only, nothing forwarded).
-    fanout: { type: 'string', default: 'on' },
+    // (default on; with --media-workers, off unless given as on)
+    fanout: { type: 'string' },
     'cpu-prof': { type: 'string' },
     notes: { type: 'string' },
+    peer: { type: 'string' },
+    peers: { type: 'string' },
+    'file-quality': { type: 'string', default: 'on' },
+    'media-workers': { type: 'string' },
   },
 });
+
+const renderOther = (paths: string[]): boolean => {
+  const first = JSON.parse(readFileSync(paths[0]!, 'utf8')) as { kind?: string };
+  const name = paths.map((p) => relative(root, p)).join('`, `');
+  if (first.kind === 'compare') {
+    const all = paths.map((p) => JSON.parse(readFileSync(p, 'utf8')) as CompareBenchResult);
+    const saved = { ...all[all.length - 1]! };
+    saved.compare = all.flatMap((r) => r.compare).sort((a, b) => a.n - b.n);
+    saved.failures = all.flatMap((r) => r.failures);
+    saved.fileQuality =
+      all
+        .map((r) => r.fileQuality)
+        .filter((f) => f !== null)
+        .pop() ?? null;
+    saved.config = { ...saved.config, n: saved.compare.map((c) => c.n) };
+    const md = renderCompare(saved, name);
+    process.stdout.write(`${md}\n`);
+    if (!values['no-docs']) writeRegion(docsFile, 'janus', md);
+    return true;
+  }
+  if (first.kind === 'media-workers') {
+    const all = paths.map((p) => JSON.parse(readFileSync(p, 'utf8')) as MediaWorkersBenchResult);
+    const saved = { ...all[all.length - 1]!, load: all.flatMap((r) => r.load) };
+    const md = renderMediaWorkers(saved, name);
+    process.stdout.write(`${md}\n`);
+    if (!values['no-docs']) writeRegion(docsFile, 'media-workers', md);
+    return true;
+  }
+  return false;
+};
+
+if (values.render && renderOther(values.render.split(','))) process.exit(0);
 
 if (values.render) {
   // Re-render docs/BENCHMARKS.md from saved results (comma-separated: load runs are concatenated,
@@ -103,6 +148,129 @@ const udpMux = values['udp-mux'] !== 'off';
 const fanout = values.fanout !== 'off';
 const cpuProf = values['cpu-prof'];
 const log = (s: string) => process.stderr.write(`${s}\n`);
+
+const peerList = (values.peers ?? (values.peer ? `trackroom,${values.peer}` : ''))
+  .split(',')
+  .filter(Boolean)
+  .filter((p, i, all) => all.indexOf(p) === i);
+for (const p of peerList)
+  if (p !== 'trackroom' && p !== 'janus') throw new Error(`--peers: unknown server ${p} (trackroom, janus)`);
+const writeResult = (name: string, result: unknown) => {
+  mkdirSync(values.out, { recursive: true });
+  const file = join(values.out, `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  log(`result: ${file}`);
+  return file;
+};
+
+if (peerList.length) {
+  const peers = peerList as PeerName[];
+  let version = 'none';
+  let net: { iface: string; address: string } | undefined;
+  if (peers.includes('janus')) {
+    if (!inOwnNetns()) {
+      // Installing needs the network, so it happens here, before the bench enters its namespace.
+      ensureJanusInstalled(log);
+      log('janus: running the comparison again inside a network namespace of its own');
+      reexecInOwnNetns();
+    }
+    const v = janusVersion();
+    if (!v)
+      throw new Error(
+        'janus is not installed and cannot be installed from inside the namespace: apt-get install janus janus-tools',
+      );
+    version = v;
+    net = ensureBenchInterface();
+  }
+  const began = performance.now();
+  const compare: CompareResult[] = [];
+  const failures: { n: number; error: string }[] = [];
+  for (const n of ns) {
+    log(
+      `compare: N=${n} (${peers.join(' vs ')}), meetings of ${m}, ingest only, ${pairs} pairs of ${seconds} s windows`,
+    );
+    try {
+      compare.push(
+        await runCompare({
+          n,
+          m,
+          seconds,
+          pairs,
+          workers,
+          peers,
+          net: net ?? { iface: '', address: '' },
+          janusVersion: version,
+          log,
+        }),
+      );
+    } catch (err) {
+      log(`  n=${n}: FAILED: ${String(err)}`);
+      failures.push({ n, error: String(err) });
+    }
+  }
+  let fileQuality: FileQualityResult | null = null;
+  if (values['file-quality'] !== 'off') {
+    try {
+      fileQuality = await runFileQuality({ peers, ...(net ? { net } : {}), log });
+    } catch (err) {
+      log(`file quality: FAILED: ${String(err)}`);
+      failures.push({ n: 1, error: `file quality: ${String(err)}` });
+    }
+  }
+  const result: CompareBenchResult = {
+    kind: 'compare',
+    machine: { ...machineInfo(), nproc: availableParallelism() },
+    config: { n: ns, m, seconds, pairs, workers, peers },
+    janusVersion: version,
+    compare,
+    failures,
+    fileQuality,
+    durationSec: Math.round((performance.now() - began) / 1000),
+  };
+  const file = writeResult('compare', result);
+  const md = renderCompare(result, relative(root, file));
+  process.stdout.write(`${md}\n`);
+  if (!values['no-docs']) writeRegion(docsFile, 'janus', md);
+  process.exit(failures.length && !compare.length ? 1 : 0);
+}
+
+if (values['media-workers']) {
+  const counts = values['media-workers'].split(',').map((s) => Math.round(num(s, 'media-workers')));
+  const began = performance.now();
+  const load: LoadResult[] = [];
+  const failures: { n: number; mediaWorkers: number; error: string }[] = [];
+  // Ingest only; with an explicit `--fanout on`, fan-out runs too (everyone subscribed).
+  const modes = values.fanout === 'on' ? [false, true] : [false];
+  // Values alternate per size (1, 2, 1, 2 ... at each N) so drift on the shared machine falls on both.
+  for (const fan of modes) {
+    for (const n of ns) {
+      for (const mediaWorkers of counts) {
+        log(
+          `media workers: MEDIA_WORKERS=${mediaWorkers}, N=${n}, meetings of ${m}, ${fan ? 'fan-out' : 'ingest only'}`,
+        );
+        try {
+          load.push(await runLoad({ n, m, seconds, log, pairs, workers, udpMux, fanout: fan, mediaWorkers }));
+        } catch (err) {
+          log(`  FAILED: ${String(err)}`);
+          failures.push({ n, mediaWorkers, error: String(err) });
+        }
+      }
+    }
+  }
+  const result: MediaWorkersBenchResult = {
+    kind: 'media-workers',
+    machine: { ...machineInfo(), nproc: availableParallelism() },
+    config: { n: ns, m, seconds, pairs, workers, mediaWorkers: counts },
+    load,
+    failures,
+    durationSec: Math.round((performance.now() - began) / 1000),
+  };
+  const file = writeResult('media-workers', result);
+  const md = renderMediaWorkers(result, relative(root, file));
+  process.stdout.write(`${md}\n`);
+  if (!values['no-docs']) writeRegion(docsFile, 'media-workers', md);
+  process.exit(failures.length && !load.length ? 1 : 0);
+}
 
 const began = performance.now();
 const load: LoadResult[] = [];

@@ -310,6 +310,7 @@ export function renderMarkdown(r: BenchResult, resultFile: string): string {
         'silent subscriptions',
         'manifest received/lost',
         'stop→UPLOADED p50/p95 ms',
+        'start all at once: POST→200 / headers on disk p95 ms',
         'files',
         'invalid',
         'frame mismatch',
@@ -334,6 +335,7 @@ export function renderMarkdown(r: BenchResult, resultFile: string): string {
         l.fanout ? (l.silentSubscriptions ?? '') : '–',
         `${l.correctness.manifestReceived}/${l.correctness.manifestLost}`,
         `${l.stopLatencyMs.p50}/${l.stopLatencyMs.p95}`,
+        l.startHttpMs ? `${l.startHttpMs.p95} / ${l.startFileMs?.p95 ?? '–'}` : '–',
         l.correctness.files,
         l.correctness.invalid,
         l.correctness.frameMismatch,
@@ -432,15 +434,16 @@ All traffic is on 127.0.0.1 inside a fresh network namespace.
   scenario stays ingest only. **Ingest only (\`--fanout off\`)**: the publishers ignore
   \`subscribe\`, so nothing is forwarded (the runs before fan-out existed are all of this kind).
 - **Forward vs record (ABAB…A)**: the same N publishers alternate \`--pairs\` times (default 3) between a
-  forward window (no recording) and a record window (a track recording of every meeting started, 1 s of
+  forward window (no recording) and a record window (a track recording of every meeting started at once, 1 s of
   warm-up, measured, then stopped and checked), ending with a forward window. Each record window is
   compared with the mean of the forward windows before and after it (cancels drift); the overhead is
   the median of those ratios, with min…max as the spread. The tables show every window; the
   "forward"/"record" figures elsewhere are the median window of each kind. At small N both figures are
   a few % of a core and the ratio is mostly noise (clock-tick resolution is 10 ms; the 2 cores are
   shared with other work — see "machine busy").
-- **CPU**: utime + stime of the whole process (all threads) from /proc/<pid>/stat over the window, as
-  % of one core. **Event-loop p99 / RSS**: the server's own \`GET /v1/stats\` (histogram reset at each
+- **CPU**: utime + stime of the server's whole process tree (all threads; child processes such as
+  MEDIA_WORKERS workers are found through their ppid at every sample, reaped ones through cutime/cstime)
+  from /proc/<pid>/stat over the window, as % of one core. **Event-loop p99 / RSS**: the server's own \`GET /v1/stats\` (histogram reset at each
   window start). **Loss**: publisher packets handed to werift vs the SFU's \`rtpReceived\`, exact over
   the whole run (publishers stopped first); per-window counts are read a few ms apart and are
   approximate. Manifest received/lost are the recorder's own counts.

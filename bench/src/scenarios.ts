@@ -12,13 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ffprobe } from '@trackroom/recorder/testing';
 import { LoadGenerator, type LoadGeneratorReady } from './load.js';
-import {
-  cpuPercent,
-  readProcCpu,
-  readSystemCpu,
-  systemBusyPercent,
-  type ProcCpuSample,
-} from './support/proc-stat.js';
+import { cpuPercent, readSystemCpu, systemBusyPercent } from './support/proc-stat.js';
+import { readTreeCpu } from './support/proc-tree.js';
 import { api, freePort, startServer, type ServerProcess } from '@trackroom/e2e/support';
 
 /** Tolerance of the duration checks (ms). */
@@ -27,25 +22,74 @@ export const DURATION_TOLERANCE_MS = 40;
 export const GENERATOR_CPU_LIMIT_PCT = 85;
 export const GENERATOR_LAG_LIMIT_MS = 20;
 
-interface ServerStats {
+interface SfuCounters {
+  rtpReceived: number;
+  rtpForwarded: number;
+  peers: number;
+  publishConnections: number;
+  subscriptions: number;
+}
+
+/** One media worker's figures in `/v1/stats` (MEDIA_WORKERS=N); the field names vary by version. */
+interface WorkerStats {
+  event_loop_delay_ms?: number | { p99?: number };
+  eventLoopP99Ms?: number;
+  /** The server's media workers report their event-loop p99 in their load (`media.workers[].load`). */
+  load?: { eventLoopP99Ms?: number };
+  sfu?: Partial<SfuCounters>;
+}
+
+export interface ServerStats {
   rss_bytes: number;
   event_loop_delay_ms: { p50: number; p99: number; max: number };
   media: {
-    sfu: {
-      rtpReceived: number;
-      rtpForwarded: number;
-      peers: number;
-      publishConnections: number;
-      subscriptions: number;
-    };
+    sfu?: SfuCounters;
     active_track_recordings: number;
+    workers?: WorkerStats[];
+  };
+  workers?: WorkerStats[];
+}
+
+/** The media workers' list, wherever this server version puts it (absent: one process). */
+const workersOf = (s: ServerStats): WorkerStats[] | undefined =>
+  Array.isArray(s.workers) ? s.workers : Array.isArray(s.media.workers) ? s.media.workers : undefined;
+
+/** A worker's event-loop p99 (ms), from either field name; undefined when it gives neither. */
+export function workerEventLoopP99(w: WorkerStats): number | undefined {
+  const e = w.event_loop_delay_ms;
+  if (typeof e === 'number') return e;
+  if (e && typeof e.p99 === 'number') return e.p99;
+  if (typeof w.eventLoopP99Ms === 'number') return w.eventLoopP99Ms;
+  return typeof w.load?.eventLoopP99Ms === 'number' ? w.load.eventLoopP99Ms : undefined;
+}
+
+/** SFU counters: the server's own, or summed over its workers when it only reports them per worker. */
+export function sfuOf(s: ServerStats): SfuCounters {
+  if (s.media.sfu) return s.media.sfu;
+  const ws = workersOf(s) ?? [];
+  const sum = (k: keyof SfuCounters) => ws.reduce((a, w) => a + (w.sfu?.[k] ?? 0), 0);
+  return {
+    rtpReceived: sum('rtpReceived'),
+    rtpForwarded: sum('rtpForwarded'),
+    peers: sum('peers'),
+    publishConnections: sum('publishConnections'),
+    subscriptions: sum('subscriptions'),
   };
 }
 
 export interface WindowMetrics {
   seconds: number;
-  /** Whole server process (all threads) as % of one core, from /proc/<pid>/stat. */
+  /**
+   * The server process and all its descendants (all threads; MEDIA_WORKERS child processes
+   * included), as % of one core, from /proc/<pid>/stat.
+   */
   serverCpuPct: number;
+  /** Processes in the server's tree at the window's end (1 without media workers). */
+  serverProcesses?: number;
+  /** Per media worker event-loop p99 (ms), when `/v1/stats` lists workers. */
+  workerEventLoopP99Ms?: number[];
+  /** Σ RSS over the server's process tree (MB); equals rssMb for one process. */
+  treeRssMb?: number;
   /** The load generator processes together, same measure (may exceed 100 with several workers). */
   generatorCpuPct: number;
   /** The busiest generator process, % of one core (each is one event loop). */
@@ -95,6 +139,8 @@ export interface CorrectnessResult {
   durationOff: number;
   manifestReceived: number;
   manifestLost: number;
+  /** Files whose manifest counts any lost packet. */
+  filesWithLoss?: number;
   maxDurationErrorMs: number;
   problems: string[];
 }
@@ -146,6 +192,14 @@ export interface LoadResult {
   silentSubscriptions?: number;
   /** PUT stop → UPLOADED for the recordings of this run (files of `seconds` + warm-up, under load). */
   stopLatencyMs: LatencySummary;
+  /** Every meeting's recording started at once, under load: POST /recordings/track → 200. */
+  startHttpMs?: LatencySummary;
+  /** The same starts: POST → every track file of that recording has bytes (its header) on disk. */
+  startFileMs?: LatencySummary;
+  /** MEDIA_WORKERS given to the server (undefined: not set, the server's default). */
+  mediaWorkers?: number;
+  /** Most processes seen in the server's tree during the windows. */
+  serverProcesses?: number;
   correctness: CorrectnessResult;
 }
 
@@ -165,7 +219,7 @@ export interface StartStopResult {
   correctness: CorrectnessResult;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function summarize(values: number[]): LatencySummary {
   const s = [...values].sort((a, b) => a - b);
@@ -176,7 +230,7 @@ export function summarize(values: number[]): LatencySummary {
 
 export const round = (v: number, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
 
-async function stats(server: ServerProcess, reset: boolean): Promise<ServerStats> {
+export async function stats(server: ServerProcess, reset: boolean): Promise<ServerStats> {
   const res = await fetch(`${server.baseUrl}/v1/stats${reset ? '?reset=1' : ''}`, {
     headers: { authorization: `Bearer ${server.token}` },
   });
@@ -184,9 +238,9 @@ async function stats(server: ServerProcess, reset: boolean): Promise<ServerStats
   return ((await res.json()) as { data: ServerStats }).data;
 }
 
-type Call = ReturnType<typeof api>;
+export type Call = ReturnType<typeof api>;
 
-async function createMeetings(
+export async function createMeetings(
   call: Call,
   n: number,
   m: number,
@@ -222,11 +276,11 @@ async function measureWindow(
   const pid = server.proc.pid!;
   const s0 = await stats(server, true);
   const g0 = await gen.sample();
-  const c0: ProcCpuSample = readProcCpu(pid);
+  const c0 = readTreeCpu(pid);
   const gc0 = gen.cpus();
   const m0 = readSystemCpu();
   await sleep(seconds * 1000);
-  const c1 = readProcCpu(pid);
+  const c1 = readTreeCpu(pid);
   const gc1 = gen.cpus();
   const m1 = readSystemCpu();
   const g1 = await gen.sample();
@@ -234,9 +288,18 @@ async function measureWindow(
   const perWorker = gc0.map((a, i) => cpuPercent(a, gc1[i]!));
   const generatorCpuPct = perWorker.reduce((a, b) => a + b, 0);
   const maxWorker = Math.max(...perWorker);
+  const a = sfuOf(s0);
+  const b = sfuOf(s1);
+  const workerLag = workersOf(s1)
+    ?.map(workerEventLoopP99)
+    .filter((v): v is number => v !== undefined)
+    .map((v) => round(v, 2));
   return {
     seconds,
     serverCpuPct: round(cpuPercent(c0, c1)),
+    serverProcesses: c1.pids.length,
+    ...(workerLag?.length ? { workerEventLoopP99Ms: workerLag } : {}),
+    treeRssMb: round(c1.rssMb),
     generatorCpuPct: round(generatorCpuPct),
     generatorMaxWorkerCpuPct: round(maxWorker),
     generatorEventLoopP99Ms: round(g1.eventLoopP99Ms),
@@ -246,8 +309,8 @@ async function measureWindow(
     eventLoopMaxMs: round(s1.event_loop_delay_ms.max, 2),
     rssMb: round(s1.rss_bytes / 2 ** 20),
     sent: g1.sent - g0.sent,
-    rtpReceived: s1.media.sfu.rtpReceived - s0.media.sfu.rtpReceived,
-    rtpForwarded: s1.media.sfu.rtpForwarded - s0.media.sfu.rtpForwarded,
+    rtpReceived: b.rtpReceived - a.rtpReceived,
+    rtpForwarded: b.rtpForwarded - a.rtpForwarded,
     subscriberReceived: g1.received - g0.received,
     activeTrackRecordings: s1.media.active_track_recordings,
     generatorBound: maxWorker >= GENERATOR_CPU_LIMIT_PCT,
@@ -255,7 +318,7 @@ async function measureWindow(
   };
 }
 
-interface RecordingView {
+export interface RecordingView {
   status: string;
   download_url?: { download_urls: Record<string, { download_url: string }> }[] | null;
 }
@@ -276,7 +339,7 @@ async function waitUploaded(call: Call, id: string, timeoutMs = 60_000): Promise
  * 10 ms, which at 100 recordings is thousands of requests a second: load on the server under test,
  * and it slowed the very stops being timed). Resolves with when each was first seen UPLOADED.
  */
-async function waitAllUploaded(
+export async function waitAllUploaded(
   call: Call,
   ids: string[],
   timeoutMs = 60_000,
@@ -328,7 +391,7 @@ interface ManifestFile {
 }
 
 /** Reads the manifest through its signed link and checks every file on the server's disk. */
-async function checkRecording(
+export async function checkRecording(
   server: ServerProcess,
   rec: RecordingView,
   id: string,
@@ -351,6 +414,7 @@ async function checkRecording(
     into.files++;
     into.manifestReceived += f.packets.received;
     into.manifestLost += f.packets.lost;
+    if (f.packets.lost > 0) into.filesWithLoss = (into.filesWithLoss ?? 0) + 1;
     const path = join(server.dataDir, 'recordings', id, f.file_name);
     let probeMs = NaN;
     try {
@@ -388,13 +452,14 @@ async function checkRecording(
   }
 }
 
-const emptyCorrectness = (): CorrectnessResult => ({
+export const emptyCorrectness = (): CorrectnessResult => ({
   files: 0,
   invalid: 0,
   frameMismatch: 0,
   durationOff: 0,
   manifestReceived: 0,
   manifestLost: 0,
+  filesWithLoss: 0,
   maxDurationErrorMs: 0,
   problems: [],
 });
@@ -414,9 +479,11 @@ export interface LoadOptions {
   cpuProfDir?: string;
   /** Every publisher subscribes to the others of its meeting. Default false (ingest only). */
   fanout?: boolean;
+  /** MEDIA_WORKERS for the server (its CPU is always summed over the whole process tree). */
+  mediaWorkers?: number;
 }
 
-const median = (v: number[]) => {
+export const median = (v: number[]) => {
   const s = [...v].sort((a, b) => a - b);
   const k = Math.floor(s.length / 2);
   return s.length % 2 ? s[k]! : (s[k - 1]! + s[k]!) / 2;
@@ -432,6 +499,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const env: Record<string, string> = { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn' };
   // Any free port will do: everything is on 127.0.0.1 inside the benchmark's network namespace.
   env.RTC_UDP_MUX_PORT = o.udpMux ? String(await freePort()) : 'off';
+  // A server that does not know MEDIA_WORKERS ignores it: then its tree is one process.
+  if (o.mediaWorkers !== undefined) env.MEDIA_WORKERS = String(o.mediaWorkers);
   const spawnedAt = performance.now();
   // Seconds since the server was spawned: lines up windows with its --cpu-prof timeline.
   const at = () => round((performance.now() - spawnedAt) / 1000);
@@ -497,24 +566,26 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       const a = await stats(server, false);
       await sleep(1000);
       const b = await stats(server, false);
-      const rate = b.media.sfu.rtpReceived - a.media.sfu.rtpReceived;
+      const rate = sfuOf(b).rtpReceived - sfuOf(a).rtpReceived;
       const expected = connect.connected * 50;
       if (rate < expected * 0.8)
         throw new Error(
-          `media not flowing: ${rate} packets/s at the server for ${connect.connected} connected publishers (expected ≈${expected}); ${b.media.sfu.peers} peers, ${b.media.sfu.publishConnections} publish connections${serverGone()}`,
+          `media not flowing: ${rate} packets/s at the server for ${connect.connected} connected publishers (expected ≈${expected}); ${sfuOf(b).peers} peers, ${sfuOf(b).publishConnections} publish connections${serverGone()}`,
         );
       if (o.fanout) {
-        const fwd = b.media.sfu.rtpForwarded - a.media.sfu.rtpForwarded;
-        const want = b.media.sfu.subscriptions * 50;
+        const fwd = sfuOf(b).rtpForwarded - sfuOf(a).rtpForwarded;
+        const want = sfuOf(b).subscriptions * 50;
         if (fwd < want * 0.8)
           throw new Error(
-            `fan-out not flowing: ${fwd} packets/s forwarded for ${b.media.sfu.subscriptions} subscriptions (expected ≈${want})${serverGone()}`,
+            `fan-out not flowing: ${fwd} packets/s forwarded for ${sfuOf(b).subscriptions} subscriptions (expected ≈${want})${serverGone()}`,
           );
       }
     }
 
     const windows: { scenario: 'forward' | 'record'; w: WindowMetrics }[] = [];
     const stopLatencies: number[] = [];
+    const startHttp: number[] = [];
+    const startFile: number[] = [];
     const correctness = emptyCorrectness();
     const forwardWindow = async () => {
       const from = at();
@@ -526,18 +597,24 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     };
     await forwardWindow();
     for (let k = 0; k < pairs; k++) {
-      const recs: string[] = [];
-      for (const id of ids) {
-        const r = await call<{ data: { recording: { id: string; status: string } } }>(
-          'POST',
-          '/recordings/track',
-          { meeting_id: id },
-        );
-        if (r.status !== 200) throw new Error(`start recording: ${r.status} ${JSON.stringify(r.json)}`);
-        if (r.json.data.recording.status === 'ERRORED')
-          throw new Error(`start recording: ERRORED ${JSON.stringify(r.json.data.recording)}`);
-        recs.push(r.json.data.recording.id);
-      }
+      // Every meeting's recording started at once (as a control plane starting many would).
+      const recs = await Promise.all(
+        ids.map(async (id, i) => {
+          const t = performance.now();
+          const r = await call<{ data: { recording: { id: string; status: string } } }>(
+            'POST',
+            '/recordings/track',
+            { meeting_id: id },
+          );
+          if (r.status !== 200) throw new Error(`start recording: ${r.status} ${JSON.stringify(r.json)}`);
+          if (r.json.data.recording.status === 'ERRORED')
+            throw new Error(`start recording: ERRORED ${JSON.stringify(r.json.data.recording)}`);
+          startHttp.push(performance.now() - t);
+          const tracks = Math.min(o.m, o.n - i * o.m);
+          return { id: r.json.data.recording.id, t, tracks };
+        }),
+      );
+      for (const ms of await headersOnDisk(server, recs)) startFile.push(ms);
       await sleep(1000);
       const from = at();
       const w = await measureWindow(server, gen, o.seconds);
@@ -547,7 +624,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       );
       const stopAt = new Map<string, number>();
       await Promise.all(
-        recs.map(async (id) => {
+        recs.map(async ({ id }) => {
           const t = performance.now();
           stopAt.set(id, t);
           const r = await call('PUT', `/recordings/${id}`, { action: 'stop' });
@@ -564,8 +641,11 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           }
         }),
       );
-      const uploaded = await waitAllUploaded(call, recs);
-      const stopped = recs.map((id) => ({
+      const uploaded = await waitAllUploaded(
+        call,
+        recs.map((r) => r.id),
+      );
+      const stopped = recs.map(({ id }) => ({
         id,
         ms: uploaded.get(id)!.at - stopAt.get(id)!,
         view: uploaded.get(id)!.view,
@@ -589,8 +669,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     const ratios = rw.map(
       (r, i) => (r.serverCpuPct / ((fw[i]!.serverCpuPct + fw[i + 1]!.serverCpuPct) / 2) - 1) * 100,
     );
-    const totalRtpReceived = end.media.sfu.rtpReceived;
-    const totalRtpForwarded = end.media.sfu.rtpForwarded;
+    const totalRtpReceived = sfuOf(end).rtpReceived;
+    const totalRtpForwarded = sfuOf(end).rtpForwarded;
     return {
       n: o.n,
       m: o.m,
@@ -624,6 +704,10 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           }
         : {}),
       stopLatencyMs: summarize(stopLatencies),
+      startHttpMs: summarize(startHttp),
+      startFileMs: summarize(startFile),
+      ...(o.mediaWorkers !== undefined ? { mediaWorkers: o.mediaWorkers } : {}),
+      serverProcesses: Math.max(...windows.map((x) => x.w.serverProcesses ?? 1)),
       correctness,
     };
   } catch (err) {
@@ -636,6 +720,40 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     writeFileSync(logFile, server.output());
     o.log(`  n=${o.n}: server log ${logFile}`);
   }
+}
+
+/**
+ * For recordings started at `t`: resolves with, per recording, the ms until each of its `tracks`
+ * files has bytes on disk (polled every 5 ms over all of them).
+ */
+export async function headersOnDisk(
+  server: ServerProcess,
+  recs: { id: string; t: number; tracks: number }[],
+  timeoutMs = 20_000,
+): Promise<number[]> {
+  const pending = new Map(recs.map((r) => [r.id, r]));
+  const out: number[] = [];
+  const since = performance.now();
+  while (pending.size > 0) {
+    for (const r of [...pending.values()]) {
+      const dir = join(server.dataDir, 'recordings', r.id);
+      let ready = 0;
+      try {
+        for (const f of readdirSync(dir)) if (f.endsWith('.webm') && statSync(join(dir, f)).size > 0) ready++;
+      } catch {
+        // Not made yet.
+      }
+      if (ready >= r.tracks) {
+        out.push(performance.now() - r.t);
+        pending.delete(r.id);
+      }
+    }
+    if (pending.size === 0) break;
+    if (performance.now() - since > timeoutMs)
+      throw new Error(`${pending.size} recordings without every file's header on disk in ${timeoutMs} ms`);
+    await sleep(5);
+  }
+  return out;
 }
 
 export interface StartStopOptions {

@@ -19,7 +19,7 @@ import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { RtkError, SIGNALLING_PATH, SIGNALLING_TOKEN_PARAM } from '@trackroom/protocol';
 import { Sfu } from '@trackroom/sfu';
-import type { PeerIdentity } from '@trackroom/sfu';
+import type { PeerIdentity } from '@trackroom/protocol';
 import { webRoutes } from '@trackroom/web';
 import type { ParticipantAnalysis } from '@trackroom/web';
 import { launchChromium, openPage, waitInPage, writeSineWav } from './browser.js';
@@ -102,6 +102,8 @@ function identity(n: string): PeerIdentity {
     presetName: 'group_call_host',
     canProduceAudio: true,
     canProduceVideo: true,
+    hidden: false,
+    meetingTitle: '',
   };
 }
 

@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 
 let ticksPerSecond: number | undefined;
 
-function clockTicks(): number {
+/** Clock ticks per second (`getconf CLK_TCK`, usually 100), the unit of /proc/<pid>/stat times. */
+export function clockTicks(): number {
   if (ticksPerSecond === undefined) {
     const raw = execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim();
     const n = Number(raw);

@@ -69,6 +69,20 @@ export interface WorkerLoad {
   eventLoopP99Ms: number;
 }
 
+/** A worker's figures for `/v1/stats` and benchmarks: sum CPU over the processes by `pid`. */
+export interface WorkerStats {
+  workerId: number;
+  pid: number;
+  load: WorkerLoad;
+  /** `process.cpuUsage()` of the worker's process (the control plane's own when in-process). */
+  cpuUs: { user: number; system: number };
+  rssBytes: number;
+  /** The SFU's counters (`SfuStats`: peers, subscriptions, rtpReceived, ...). */
+  sfu: Record<string, number>;
+  /** Track files of the worker's active recordings (open, and closed ones kept for the manifest). */
+  trackFiles: number;
+}
+
 /** A signalling socket handed to the worker, with the identity the control plane admitted. */
 export interface WorkerAdmission {
   identity: PeerIdentity;
@@ -91,7 +105,7 @@ export type WorkerCommands = {
   /** Null when the worker has no such recording. */
   stopRecording: { params: { recordingId: string; atMs: number }; result: RecordedTrackResult | null };
   participantsCaptured: { params: { recordingId: string }; result: string[] };
-  stats: { params: Record<string, never>; result: Record<string, unknown> };
+  stats: { params: Record<string, never>; result: WorkerStats };
   /** Closes every peer; recordings are abandoned unfinalised (repair finishes them, as after a crash). */
   shutdown: { params: Record<string, never>; result: null };
 };

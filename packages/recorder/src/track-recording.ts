@@ -13,6 +13,8 @@ import {
   type MediaPeer,
   type MediaSourceEvents,
   type MediaTrackInfo,
+  type TrackRecordingFailure,
+  type TrackRecordingSpec,
 } from '@trackroom/protocol';
 import { RecorderError } from './errors.js';
 import { withContext, silentLogger, type RecorderLogger } from './logger.js';
@@ -45,23 +47,10 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
-export interface TrackRecordingLayer {
-  /** Safe file name prefix (`^[-\w]+$`; anything else is replaced by `_`). */
-  filePrefix: string;
-}
+export type TrackRecordingLayer = TrackRecordingSpec['layers'][string];
 
-export interface TrackRecordingOptions {
-  id: string;
-  meetingId: string;
-  sessionId: string | null;
-  /** The directory the files go into (it exists). */
-  dir: string;
-  /** Participant ids or custom ids to record; null records everyone but hidden peers. */
-  userIds: readonly string[] | null;
-  layers: Readonly<Record<string, TrackRecordingLayer>>;
-  /** `peer`: one file per peer (a reconnect starts a new one); `user`: one per participant. */
-  groupBy: 'peer' | 'user';
-  align: 'recording_start' | 'first_packet';
+/** What to record (protocol's serialisable spec, the same for every worker) and how to run it here. */
+export interface TrackRecordingOptions extends TrackRecordingSpec {
   source: MediaSource;
   logger?: RecorderLogger;
   clock?: Clock;
@@ -83,12 +72,7 @@ export interface TrackRecordingResult {
   manifestFile: { fileName: typeof MANIFEST_FILE; sizeBytes: number; sha256: string };
 }
 
-export interface TrackRecordingFailure {
-  fileName: string;
-  /** System error code: `ENOSPC` for a full disk. */
-  code: string;
-  message: string;
-}
+export type { TrackRecordingFailure };
 
 export type TrackRecordingEvents = {
   fileOpened: { fileName: string; participantId: string; peerId: string };

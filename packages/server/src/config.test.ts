@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, workerIcePorts } from './config.js';
 
 const base = () => ({
   DATA_DIR: mkdtempSync(join(tmpdir(), 'cfg-')),
@@ -90,6 +90,41 @@ void describe('loadConfig', () => {
     assert.throws(
       () => loadConfig({ ...base(), RECORDINGS_RETENTION_DAYS: '0' }),
       /RECORDINGS_RETENTION_DAYS/,
+    );
+  });
+
+  void it('MEDIA_WORKERS: default the cores, 1..64, one UDP mux port or range slice per worker', () => {
+    assert.ok(loadConfig(base()).mediaWorkers >= 1);
+    assert.equal(loadConfig({ ...base(), MEDIA_WORKERS: '1' }).mediaWorkers, 1);
+    assert.throws(() => loadConfig({ ...base(), MEDIA_WORKERS: '0' }), /MEDIA_WORKERS/);
+    assert.throws(() => loadConfig({ ...base(), MEDIA_WORKERS: '65' }), /MEDIA_WORKERS/);
+    const c = loadConfig({ ...base(), MEDIA_WORKERS: '3', PORT: '9000' });
+    assert.deepEqual(
+      [0, 1, 2].map((i) => workerIcePorts(c.ice, i, 3)),
+      [{ udpMuxPort: 9000 }, { udpMuxPort: 9001 }, { udpMuxPort: 9002 }],
+    );
+    const r = loadConfig({
+      ...base(),
+      MEDIA_WORKERS: '2',
+      RTC_PORT_RANGE_BEGIN: '40000',
+      RTC_PORT_RANGE_END: '40099',
+    });
+    assert.deepEqual(workerIcePorts(r.ice, 1, 2), { portRangeBegin: 40050, portRangeEnd: 40099 });
+    assert.deepEqual(workerIcePorts(loadConfig({ ...base(), PORT: '0' }).ice, 1, 2), {});
+    // Ports that would leave the range, or a range too small to share, are refused.
+    assert.throws(
+      () => loadConfig({ ...base(), MEDIA_WORKERS: '2', RTC_UDP_MUX_PORT: '65535' }),
+      /MEDIA_WORKERS=2 needs UDP ports 65535\.\.65536/,
+    );
+    assert.throws(
+      () =>
+        loadConfig({
+          ...base(),
+          MEDIA_WORKERS: '4',
+          RTC_PORT_RANGE_BEGIN: '40000',
+          RTC_PORT_RANGE_END: '40002',
+        }),
+      /too few for MEDIA_WORKERS=4/,
     );
   });
 });

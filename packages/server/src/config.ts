@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 
 /** Immutable server configuration, read once from the environment (see README "Configuration"). */
@@ -22,6 +23,11 @@ export interface ServerConfig {
     readonly portRangeEnd: number | undefined;
     readonly udpMuxPort: number | undefined;
   };
+  /**
+   * Media worker processes (MEDIA_WORKERS, default the number of cores). 1: one worker in the
+   * server's own process, exactly as a single process; more: child processes, one per worker.
+   */
+  readonly mediaWorkers: number;
   readonly downloadUrlTtlSeconds: number;
   readonly participantTokenTtlSeconds: number;
   readonly webhookRetry: { readonly maxAttempts: number; readonly baseDelayMs: number };
@@ -153,6 +159,46 @@ function udpMux(env: NodeJS.ProcessEnv, port: number, hasRange: boolean): number
   return intFrom(env, 'RTC_UDP_MUX_PORT', undefined, 1024, 65535);
 }
 
+export const MAX_MEDIA_WORKERS = 64;
+
+/**
+ * The ICE ports of media worker `index` (0-based) of `count`: worker i uses UDP mux port
+ * `udpMuxPort + i`, or the i-th equal slice of the port range. Neither touches the HTTP port's
+ * TCP socket; the mux ports of a range of workers must stay below 65536.
+ */
+export function workerIcePorts(
+  ice: Pick<ServerConfig['ice'], 'portRangeBegin' | 'portRangeEnd' | 'udpMuxPort'>,
+  index: number,
+  count: number,
+): { udpMuxPort?: number; portRangeBegin?: number; portRangeEnd?: number } {
+  if (ice.udpMuxPort !== undefined) return { udpMuxPort: ice.udpMuxPort + index };
+  if (ice.portRangeBegin !== undefined && ice.portRangeEnd !== undefined) {
+    const size = Math.floor((ice.portRangeEnd - ice.portRangeBegin + 1) / count);
+    const begin = ice.portRangeBegin + index * size;
+    return { portRangeBegin: begin, portRangeEnd: begin + size - 1 };
+  }
+  return {};
+}
+
+/** Refuses a worker count whose ports would leave the valid range or share a port. */
+function checkWorkerPorts(ice: ServerConfig['ice'], count: number): void {
+  if (ice.udpMuxPort !== undefined && ice.udpMuxPort + count - 1 > 65535) {
+    throw new ConfigError(
+      `MEDIA_WORKERS=${count} needs UDP ports ${ice.udpMuxPort}..${ice.udpMuxPort + count - 1} ` +
+        `(one mux port per worker from RTC_UDP_MUX_PORT, default PORT): lower it or MEDIA_WORKERS`,
+    );
+  }
+  if (ice.portRangeBegin !== undefined && ice.portRangeEnd !== undefined) {
+    const size = ice.portRangeEnd - ice.portRangeBegin + 1;
+    if (size < count) {
+      throw new ConfigError(
+        `RTC_PORT_RANGE_BEGIN..END holds ${size} ports: too few for MEDIA_WORKERS=${count} ` +
+          `(each worker gets an equal slice of the range)`,
+      );
+    }
+  }
+}
+
 /** Reads the configuration; creates DATA_DIR and, when RTK_API_TOKEN is unset, a persistent token in it. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const port = intFrom(env, 'PORT', 8787, 0, 65535) ?? 8787;
@@ -187,6 +233,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     throw new ConfigError('RTC_PORT_RANGE_BEGIN and RTC_PORT_RANGE_END must be set together, begin <= end');
   }
 
+  const ice = {
+    bindAddress: env.RTC_BIND_ADDRESS || publicHost,
+    announcedAddress: env.RTC_ANNOUNCED_ADDRESS || undefined,
+    portRangeBegin,
+    portRangeEnd,
+    udpMuxPort: udpMux(env, port, portRangeBegin !== undefined),
+  };
+  const mediaWorkers =
+    intFrom(
+      env,
+      'MEDIA_WORKERS',
+      Math.min(availableParallelism(), MAX_MEDIA_WORKERS),
+      1,
+      MAX_MEDIA_WORKERS,
+    ) ?? 1;
+  checkWorkerPorts(ice, mediaWorkers);
+
   return {
     port,
     host,
@@ -196,13 +259,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     apiTokenGenerated,
     publicUrl,
     publicUrlExplicit: Boolean(env.PUBLIC_URL),
-    ice: {
-      bindAddress: env.RTC_BIND_ADDRESS || publicHost,
-      announcedAddress: env.RTC_ANNOUNCED_ADDRESS || undefined,
-      portRangeBegin,
-      portRangeEnd,
-      udpMuxPort: udpMux(env, port, portRangeBegin !== undefined),
-    },
+    ice,
+    mediaWorkers,
     downloadUrlTtlSeconds:
       intFrom(env, 'DOWNLOAD_URL_TTL_SECONDS', 7 * 24 * 3600, 1, 365 * 24 * 3600) ?? 604800,
     participantTokenTtlSeconds:

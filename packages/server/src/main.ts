@@ -16,7 +16,12 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const server = await createServer(config, { logger, media: attachMediaPlane });
+  const level = levelFromEnv(process.env.LOG_LEVEL);
+  const workerLogLevel = level === 'silent' ? 'error' : level;
+  const server = await createServer(config, {
+    logger,
+    media: (deps, http) => attachMediaPlane(deps, http, { workerLogLevel }),
+  });
   const port = await server.listen();
   const base = `${server.publicUrl()}/client/v4/accounts/${config.accountId}/realtime/kit`;
   process.stdout.write(

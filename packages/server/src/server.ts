@@ -197,7 +197,7 @@ export async function createServer(
           max: eld.max / 1e6,
         },
         sessions: sessions.stats(),
-        media: media?.stats?.() ?? null,
+        media: (await media?.stats?.()) ?? null,
         disk: disk.stats(),
         uploads: uploads.stats(),
       },

@@ -1,5 +1,6 @@
 export { Sfu } from './sfu.js';
-export type { AudioTap, PeerIdentity, SfuEvents, SfuOptions, SfuStats } from './sfu.js';
+export { refuseUpgrade } from './refuse-upgrade.js';
+export type { AudioTap, SfuOptions, SfuStats, SignallingAdmission, UpgradeRequest } from './sfu.js';
 export { NodeDatachannelTransport } from './node-datachannel-transport.js';
 export type { NodeDatachannelTransportOptions } from './node-datachannel-transport.js';
 export type {

@@ -2,19 +2,19 @@
 // real signalling protocol. Waits are on events/messages; timeouts only turn a hang into a failure.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { SfuEvents } from './sfu.js';
+import type { MediaEvents } from '@trackroom/protocol';
 import type { Sfu } from './sfu.js';
 import { startTestSfu } from './testing/harness.js';
 import type { TestSfu } from './testing/harness.js';
 import { WeriftClient } from './testing/werift-client.js';
 import type { ReceivedRtp } from './testing/werift-client.js';
 
-function nextEvent<K extends keyof SfuEvents>(
+function nextEvent<K extends keyof MediaEvents>(
   sfu: Sfu,
   event: K,
-  pred: (e: SfuEvents[K]) => boolean = () => true,
+  pred: (e: MediaEvents[K]) => boolean = () => true,
   timeoutMs = 15_000,
-): Promise<SfuEvents[K]> {
+): Promise<MediaEvents[K]> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       off();
@@ -80,7 +80,7 @@ describe('Sfu with werift peers', () => {
   });
 
   it('forwards Opus between the two peers of a meeting, not to another meeting, and taps it', async () => {
-    const joinedEvents: SfuEvents['peerJoined'][] = [];
+    const joinedEvents: MediaEvents['peerJoined'][] = [];
     t.sfu.on('peerJoined', (e) => joinedEvents.push(e));
     const a = await client('a', 111);
     const ja = await a.join({ name: 'Alice' });
@@ -101,18 +101,26 @@ describe('Sfu with werift peers', () => {
     const jc = await c.join();
     assert.deepEqual(jc.peers, []);
 
-    const startedA = nextEvent(t.sfu, 'audioTrackStarted', (e) => e.peerId === ja.self.peerId);
-    const startedB = nextEvent(t.sfu, 'audioTrackStarted', (e) => e.peerId === jb.self.peerId);
+    const startedA = nextEvent(t.sfu, 'trackStarted', (e) => e.peerId === ja.self.peerId);
+    const startedB = nextEvent(t.sfu, 'trackStarted', (e) => e.peerId === jb.self.peerId);
     await Promise.all([a.publish(['audio']), b.publish(['audio']), c.publish(['audio'])]);
     const [sa, sb] = await Promise.all([startedA, startedB]);
-    assert.deepEqual(
-      { pt: sa.payloadType, rate: sa.clockRate, ch: sa.channels, m: sa.meetingId, p: sa.participantId },
-      { pt: 111, rate: 48000, ch: 2, m: 'm1', p: 'pa' },
-    );
-    assert.equal(sb.payloadType, 109);
+    assert.equal(sa.meetingId, 'm1');
+    assert.deepEqual(sa.track, {
+      kind: 'audio',
+      codec: 'opus',
+      payloadType: 111,
+      clockRate: 48000,
+      channels: 2,
+    });
+    assert.equal(sb.track.payloadType, 109);
+    // The media source's view carries the open track (the recorder reads it at start).
+    assert.deepEqual(t.sfu.peers('m1').find((p) => p.peerId === ja.self.peerId)?.tracks, { audio: sa.track });
+    assert.throws(() => t.sfu.tap('m1', ja.self.peerId, 'video', () => {}), { code: 'NOT_IMPLEMENTED' });
+    assert.throws(() => t.sfu.tap('m1', 'no-such-peer', 'audio', () => {}), { code: 'NOT_FOUND' });
 
     const tapped: { pt: number; tag: number; at: number }[] = [];
-    const untap = t.sfu.tapAudio('m1', ja.self.peerId, (rtp, at) => {
+    const untap = t.sfu.tap('m1', ja.self.peerId, 'audio', (rtp, at) => {
       tapped.push({ pt: rtp[1]! & 0x7f, tag: rtp[12 + 1]!, at });
     });
 
@@ -193,7 +201,7 @@ describe('Sfu with werift peers', () => {
     const stops = [x.startSending('audio', 7), y.startSending('audio', 8), z.startSending('audio', 9)];
     await Promise.all([x.waitForPackets(jy.self.peerId, 10), z.waitForPackets(jy.self.peerId, 10)]);
 
-    const stateEvent = nextEvent(t.sfu, 'mediaStateChanged', (e) => e.peerId === jy.self.peerId);
+    const stateEvent = nextEvent(t.sfu, 'mediaEnabled', (e) => e.peerId === jy.self.peerId);
     assert.deepEqual(t.sfu.muteAudio('m5', [jy.self.peerId, 'no-such-peer']), [jy.self.peerId]);
     const ev = await stateEvent;
     assert.deepEqual([ev.kind, ev.enabled, ev.byHost, ev.meetingId], ['audio', false, true, 'm5']);
@@ -276,7 +284,7 @@ describe('Sfu lifecycle', () => {
     await b.publish();
     await Promise.all([a.waitFor('subscribeAnswer'), b.waitFor('subscribeAnswer')]);
     await Promise.all([a.settled(), b.settled()]);
-    t.sfu.tapAudio('mr', ja.self.peerId, () => {});
+    t.sfu.tap('mr', ja.self.peerId, 'audio', () => {});
     const counts = () => {
       const s = t.sfu.stats();
       return {

@@ -3,7 +3,8 @@
  * out with a tiny Ogg page parser (RFC 3533: pages, segment table, lacing).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Splits an Ogg stream into packets (single logical stream assumed). */
@@ -42,6 +43,10 @@ export function oggPackets(data: Uint8Array): Uint8Array[] {
 }
 
 export interface SineOpusOptions {
+  /**
+   * A folder for the intermediate Ogg file. Each call writes (and then removes) a file of its own,
+   * so any number of processes may share the folder.
+   */
   dir: string;
   frequency: number;
   seconds: number;
@@ -51,7 +56,12 @@ export interface SineOpusOptions {
 
 /** Opus packets of a sine tone (audio packets only: OpusHead and OpusTags are skipped). */
 export function sineOpusPackets(o: SineOpusOptions): Uint8Array[] {
-  const file = join(o.dir, `sine-${o.frequency}-${o.seconds}-${o.channels}-${o.frameMs ?? 20}.ogg`);
+  // A name of its own per call: with one fixed name per tone, concurrent callers sharing `dir` (the
+  // bench's generator processes) read each other's half-written file ("no OpusHead").
+  const file = join(
+    o.dir,
+    `sine-${o.frequency}-${o.seconds}-${o.channels}-${o.frameMs ?? 20}-${process.pid}-${randomUUID()}.ogg`,
+  );
   const res = spawnSync(
     'ffmpeg',
     [
@@ -78,7 +88,13 @@ export function sineOpusPackets(o: SineOpusOptions): Uint8Array[] {
   );
   if (res.error) throw new Error(`ffmpeg is required for this test and could not run: ${res.error.message}`);
   if (res.status !== 0) throw new Error(`ffmpeg failed: ${res.stderr}`);
-  const packets = oggPackets(readFileSync(file));
+  let data: Uint8Array;
+  try {
+    data = readFileSync(file);
+  } finally {
+    rmSync(file, { force: true });
+  }
+  const packets = oggPackets(data);
   const head = packets[0];
   if (!head || new TextDecoder().decode(head.subarray(0, 8)) !== 'OpusHead') throw new Error('no OpusHead');
   return packets.slice(2);

@@ -26,6 +26,6 @@ export interface RouteDeps {
 
 /** What the REST API may ask of the media plane (active-session kick and mute). */
 export interface MediaControl {
-  kick(meetingId: string, peerIds?: string[]): string[];
-  muteAudio(meetingId: string, peerIds?: string[]): string[];
+  kick(meetingId: string, peerIds?: string[]): Promise<string[]>;
+  muteAudio(meetingId: string, peerIds?: string[]): Promise<string[]>;
 }

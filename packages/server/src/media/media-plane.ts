@@ -3,22 +3,30 @@ import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import {
   RtkError,
-  TypedEmitter,
   SIGNALLING_PATH,
-  type MediaKind,
+  SIGNALLING_TOKEN_PARAM,
+  isRtkError,
+  type Logger,
   type MediaPeer,
-  type MediaSourceEvents,
+  type PeerIdentity,
   type RecordingInfo,
+  type WorkerStats,
 } from '@trackroom/protocol';
-import type { MediaSource } from '@trackroom/recorder';
-import { Sfu, type PeerIdentity } from '@trackroom/sfu';
+import {
+  ChildMediaWorker,
+  createMediaWorker,
+  type MediaWorkerConfig,
+  type MediaWorkerHandle,
+} from '@trackroom/media-worker';
+import { refuseUpgrade } from '@trackroom/sfu';
 import { webRoutes } from '@trackroom/web';
 import type { MediaControl, RouteDeps } from '../http/deps.js';
 import { presetCapabilities } from '../services/default-presets.js';
-import type { ServerConfig } from '../config.js';
+import { workerIcePorts, type ServerConfig } from '../config.js';
 import { ACTIVE_STATUSES } from '../services/recording-status.js';
 import type { RecordingRow } from '../store/types.js';
 import { TrackEngine, selects } from './track-engine.js';
+import { WorkerPool } from './worker-pool.js';
 
 type Selectable = Pick<MediaPeer, 'hidden' | 'participantId' | 'customParticipantId'>;
 
@@ -52,103 +60,53 @@ export function mediaAddressWarning(config: {
   );
 }
 
-/** Adapts the SFU's events into the recorder's media source and keeps the live peer registry. */
-class SfuMediaSource extends TypedEmitter<MediaSourceEvents> implements MediaSource {
-  readonly #sfu: Sfu;
-  readonly #peers = new Map<string, MediaPeer>();
+/** The config of media worker `id`: the server's ICE settings with the worker's own ports. */
+export function workerConfig(
+  config: ServerConfig,
+  id: number,
+  logLevel: MediaWorkerConfig['logLevel'],
+): MediaWorkerConfig {
+  const { bindAddress, announcedAddress } = config.ice;
+  return {
+    workerId: id,
+    ice: {
+      bindAddress,
+      ...(announcedAddress ? { announcedAddress } : {}),
+      ...workerIcePorts(config.ice, id, config.mediaWorkers),
+    },
+    ...(logLevel ? { logLevel } : {}),
+  };
+}
 
-  constructor(sfu: Sfu) {
-    super();
-    this.#sfu = sfu;
-    sfu.on('peerJoined', (e) => {
-      const info = sfu.listPeers(e.meetingId).find((x) => x.peerId === e.peerId);
-      const p: MediaPeer = {
-        meetingId: e.meetingId,
-        peerId: e.peerId,
-        participantId: e.participantId,
-        customParticipantId: e.customParticipantId,
-        name: e.name,
-        presetName: e.presetName,
-        hidden: e.hidden,
-        joinedAt: e.joinedAt.getTime(),
-        tracks: {},
-        enabled: { audio: info?.audioEnabled ?? true, video: info?.videoEnabled ?? false },
-      };
-      this.#peers.set(e.peerId, p);
-      this.emit('peerJoined', p);
-    });
-    sfu.on('audioTrackStarted', (e) => {
-      const p = this.#peers.get(e.peerId);
-      if (!p) return;
-      const track = {
-        kind: 'audio' as const,
-        codec: 'opus',
-        payloadType: e.payloadType,
-        clockRate: e.clockRate,
-        channels: e.channels,
-      };
-      p.tracks.audio = track;
-      this.emit('trackStarted', { meetingId: e.meetingId, peerId: e.peerId, track });
-    });
-    sfu.on('mediaStateChanged', (e) => {
-      const p = this.#peers.get(e.peerId);
-      if (!p) return;
-      p.enabled[e.kind] = e.enabled;
-      this.emit('mediaEnabled', {
-        meetingId: e.meetingId,
-        peerId: e.peerId,
-        kind: e.kind,
-        enabled: e.enabled,
-        byHost: e.byHost,
-        at: e.at.getTime(),
-      });
-    });
-    sfu.on('peerLeft', (e) => {
-      const p = this.#peers.get(e.peerId);
-      if (!p) return;
-      this.#peers.delete(e.peerId);
-      this.emit('peerLeft', {
-        meetingId: e.meetingId,
-        peerId: e.peerId,
-        participantId: e.participantId,
-        customParticipantId: p.customParticipantId,
-        hidden: p.hidden,
-        at: e.leftAt.getTime(),
-        reason: e.reason,
-      });
-    });
-  }
-
-  /** Live peers known to the engine's source (0 once everyone left). */
-  get size(): number {
-    return this.#peers.size;
-  }
-
-  peers(meetingId: string): MediaPeer[] {
-    return [...this.#peers.values()].filter((p) => p.meetingId === meetingId);
-  }
-
-  tap(
-    meetingId: string,
-    peerId: string,
-    kind: MediaKind,
-    onRtp: (rtp: Uint8Array, arrivalMs: number) => void,
-  ): () => void {
-    if (kind !== 'audio') throw new RtkError('NOT_IMPLEMENTED', 'only audio is recorded');
-    return this.#sfu.tapAudio(meetingId, peerId, onRtp);
-  }
+/** Sums the workers' SFU counters (the single-process shape of `media.sfu` in `/v1/stats`). */
+function sumSfu(all: WorkerStats[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const w of all) for (const [k, v] of Object.entries(w.sfu)) out[k] = (out[k] ?? 0) + v;
+  return out;
 }
 
 export interface MediaPlane {
-  sfu: Sfu;
+  pool: WorkerPool;
   engine: TrackEngine;
   control: MediaControl;
-  stats(): unknown;
+  stats(): Promise<unknown>;
   close(): Promise<void>;
 }
 
-/** Wires the SFU to the control plane: token auth, sessions, kick/mute, recording state, track capture. */
-export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Promise<MediaPlane> {
+export interface MediaPlaneOptions {
+  /** The lowest level worker processes forward (the server's LOG_LEVEL). */
+  workerLogLevel?: MediaWorkerConfig['logLevel'];
+}
+
+/**
+ * Wires the media workers to the control plane: token auth at the `/ws` upgrade, placement of
+ * meetings on workers, sessions, kick/mute, recording state, track capture, worker deaths.
+ */
+export async function attachMediaPlane(
+  d: RouteDeps,
+  http: FastifyInstance,
+  opts: MediaPlaneOptions = {},
+): Promise<MediaPlane> {
   const { repo, tokens, sessions, recordings, config } = d;
   const logger = d.logger.child({ subsystem: 'media' });
   let closing = false;
@@ -163,62 +121,52 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
         whereIn: { field: 'status', values: [...ACTIVE_STATUSES] },
       })
     ).rows;
-  // `source` is assigned below, before the SFU accepts any socket.
-  const present = (meetingId: string): Selectable[] => source.peers(meetingId);
 
-  const sfu = new Sfu({
-    ice: {
-      bindAddress: config.ice.bindAddress,
-      ...(config.ice.announcedAddress ? { announcedAddress: config.ice.announcedAddress } : {}),
-      ...(config.ice.portRangeBegin !== undefined ? { portRangeBegin: config.ice.portRangeBegin } : {}),
-      ...(config.ice.portRangeEnd !== undefined ? { portRangeEnd: config.ice.portRangeEnd } : {}),
-      ...(config.ice.udpMuxPort !== undefined ? { udpMuxPort: config.ice.udpMuxPort } : {}),
-    },
-    logger: logger.child({ subsystem: 'sfu' }),
-    initialState: async (meetingId, joining) => {
-      const peers: Selectable[] = [...present(meetingId), { ...joining, hidden: joining.hidden === true }];
-      return { recordings: (await activeRecordings(meetingId)).map((r) => recordingInfo(r, peers)) };
-    },
-    async authenticate(token: string): Promise<PeerIdentity> {
-      const claims = await tokens.verify(token);
-      const participant = await repo.participants.get(claims.pid);
-      if (!participant || participant.meeting_id !== claims.mid) {
-        throw new RtkError('TOKEN_INVALID', 'The participant of this token no longer exists');
-      }
-      const meeting = await repo.meetings.get(claims.mid);
-      if (!meeting) throw new RtkError('TOKEN_INVALID', 'The meeting of this token no longer exists');
-      if (meeting.status === 'INACTIVE') throw new RtkError('FORBIDDEN', 'This meeting is INACTIVE');
-      const preset = await repo.presets.findOne({ app_id: meeting.app_id, name: participant.preset_name });
-      const caps = presetCapabilities(preset?.permissions);
-      return {
-        meetingId: meeting.id,
-        participantId: participant.id,
-        customParticipantId: participant.custom_participant_id,
-        name: participant.name ?? participant.custom_participant_id,
-        presetName: participant.preset_name,
-        canProduceAudio: caps.canProduceAudio,
-        canProduceVideo: caps.canProduceVideo,
-        hidden: caps.hidden || caps.isRecorder,
-        meetingTitle: meeting.title ?? '',
-      };
-    },
+  // MEDIA_WORKERS=1: one worker in this process, as a single process always ran; more: one child
+  // process per worker. Either way the control plane holds only MediaWorkerHandles.
+  const inProcess = config.mediaWorkers === 1;
+  const create = (id: number): MediaWorkerHandle => {
+    const cfg = workerConfig(config, id, opts.workerLogLevel);
+    return inProcess
+      ? createMediaWorker(cfg, d.logger.child({ worker: id }))
+      : new ChildMediaWorker({ config: cfg, logger: d.logger });
+  };
+  const pool = new WorkerPool({
+    count: config.mediaWorkers,
+    create,
+    logger: logger.child({ subsystem: 'workers' }),
   });
+  await pool.start();
+  const present = (meetingId: string): Selectable[] => pool.peers(meetingId);
 
-  // Hidden and recorder peers come marked from authenticate() (PeerIdentity.hidden): no registry
-  // of them is kept here (one keyed by participant id grew with every participant ever admitted).
-  const source = new SfuMediaSource(sfu);
-  const engine = new TrackEngine({
-    source,
-    logger: logger.child({ subsystem: 'track-engine' }),
-    onCaptureFailed: (recordingId, failure) => {
-      recordings
-        .captureFailed(recordingId, failure)
-        .catch((err: unknown) => logger.error({ err, recordingId }, 'stopping a failed recording failed'));
-    },
-  });
+  async function authenticate(token: string): Promise<PeerIdentity> {
+    const claims = await tokens.verify(token);
+    const participant = await repo.participants.get(claims.pid);
+    if (!participant || participant.meeting_id !== claims.mid) {
+      throw new RtkError('TOKEN_INVALID', 'The participant of this token no longer exists');
+    }
+    const meeting = await repo.meetings.get(claims.mid);
+    if (!meeting) throw new RtkError('TOKEN_INVALID', 'The meeting of this token no longer exists');
+    if (meeting.status === 'INACTIVE') throw new RtkError('FORBIDDEN', 'This meeting is INACTIVE');
+    const preset = await repo.presets.findOne({ app_id: meeting.app_id, name: participant.preset_name });
+    const caps = presetCapabilities(preset?.permissions);
+    return {
+      meetingId: meeting.id,
+      participantId: participant.id,
+      customParticipantId: participant.custom_participant_id,
+      name: participant.name ?? participant.custom_participant_id,
+      presetName: participant.preset_name,
+      canProduceAudio: caps.canProduceAudio,
+      canProduceVideo: caps.canProduceVideo,
+      hidden: caps.hidden || caps.isRecorder,
+      meetingTitle: meeting.title ?? '',
+    };
+  }
+
+  const engine = new TrackEngine({ pool, logger: logger.child({ subsystem: 'track-engine' }) });
   recordings.engine = engine;
 
-  sfu.on('peerJoined', (e) => {
+  pool.on('peerJoined', (e) => {
     sessions
       .peerJoined({
         meetingId: e.meetingId,
@@ -227,15 +175,37 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
         customParticipantId: e.customParticipantId,
         name: e.name,
         presetName: e.presetName,
-        joinedAt: e.joinedAt,
+        joinedAt: new Date(e.joinedAt),
       })
       .catch((err: unknown) => logger.error({ err, peerId: e.peerId }, 'recording a join failed'));
   });
-  sfu.on('peerLeft', (e) => {
+  const peerGone = (e: { meetingId: string; peerId: string; at: number }) =>
     sessions
-      .peerLeft({ meetingId: e.meetingId, peerId: e.peerId, leftAt: e.leftAt })
+      .peerLeft({ meetingId: e.meetingId, peerId: e.peerId, leftAt: new Date(e.at) })
       .catch((err: unknown) => logger.error({ err, peerId: e.peerId }, 'recording a leave failed'));
+  pool.on('peerLeft', (e) => void peerGone(e));
+  pool.on('recordingFailed', ({ recordingId, failure }) => {
+    recordings
+      .captureFailed(recordingId, failure)
+      .catch((err: unknown) => logger.error({ err, recordingId }, 'stopping a failed recording failed'));
   });
+  // A dead worker: its recordings are repaired first (as after a crash), then its peers leave, so
+  // that a session ending with them finds no recording left to stop.
+  pool.on('workerLost', ({ workerId, peers, recordingIds }) => {
+    engine.forget(recordingIds);
+    void (async () => {
+      await recordings
+        .recoverInterrupted(recordingIds)
+        .catch((err: unknown) => logger.error({ err, worker: workerId }, 'repairing recordings failed'));
+      const at = Date.now();
+      await Promise.all(peers.map((p) => peerGone({ meetingId: p.meetingId, peerId: p.peerId, at })));
+      for (const meetingId of new Set(peers.map((p) => p.meetingId)))
+        await announceRecordings(meetingId).catch((err: unknown) =>
+          logger.error({ err, meetingId }, 'recording broadcast failed'),
+        );
+    })();
+  });
+
   /**
    * Sends every peer of the meeting the current recordings and whom each captures. `changed` (a
    * recording whose status just moved) is listed even once it has ended, so clients see it stop.
@@ -249,9 +219,9 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
         )
       : active;
     const peers = present(meetingId);
-    sfu.broadcast(meetingId, {
-      type: 'recordingUpdate',
-      recordings: rows.map((r) => recordingInfo(r, peers)),
+    await pool.forMeeting(meetingId, 'broadcast', {
+      meetingId,
+      message: { type: 'recordingUpdate', recordings: rows.map((r) => recordingInfo(r, peers)) },
     });
   };
   recordings.on('statusChanged', ({ recording }) => {
@@ -260,20 +230,56 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
     );
   });
   // Who a live recording captures changes when selected people come and go.
-  // A hidden peer changes nothing (a leave does not say whether it was hidden: one extra broadcast).
   const onPresenceChanged = (e: { meetingId: string; hidden?: boolean }) => {
     if (e.hidden) return;
     announceRecordings(e.meetingId).catch((err: unknown) =>
       logger.error({ err, meetingId: e.meetingId }, 'recording broadcast failed'),
     );
   };
-  sfu.on('peerJoined', onPresenceChanged);
-  sfu.on('peerLeft', onPresenceChanged);
+  pool.on('peerJoined', onPresenceChanged);
+  pool.on('peerLeft', onPresenceChanged);
 
+  /** Authenticates the upgrade here, places its meeting, and hands the socket to that worker. */
+  const admit = async (req: IncomingMessage, socket: Duplex, head: Buffer, log: Logger): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const token = url.searchParams.get(SIGNALLING_TOKEN_PARAM);
+    if (!token) throw new RtkError('TOKEN_INVALID', `missing ${SIGNALLING_TOKEN_PARAM}`);
+    const identity = await authenticate(token);
+    if (closing) throw new RtkError('INTERNAL', 'the server is shutting down');
+    const worker = pool.place(identity.meetingId);
+    const joining: Selectable = { ...identity, hidden: identity.hidden };
+    const recs = (await activeRecordings(identity.meetingId)).map((r) =>
+      recordingInfo(r, [...present(identity.meetingId), joining]),
+    );
+    if (socket.destroyed) return;
+    log.debug({ meetingId: identity.meetingId, worker: worker.id }, 'signalling socket admitted');
+    worker.admit(
+      {
+        identity,
+        recordings: recs,
+        request: { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers },
+        headBase64: head.toString('base64'),
+      },
+      socket,
+    );
+  };
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? '').split('?')[0];
-    if (path === SIGNALLING_PATH) sfu.handleUpgrade(req, socket, head);
-    else socket.destroy();
+    if (path !== SIGNALLING_PATH) return void socket.destroy();
+    if (closing) return void socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+    // Until the socket is handed over, a client that goes away must not crash us.
+    const onError = () => socket.destroy();
+    socket.on('error', onError);
+    admit(req, socket, head, logger).then(
+      () => socket.off('error', onError),
+      (err: unknown) => {
+        socket.off('error', onError);
+        if (socket.destroyed) return;
+        const e = isRtkError(err) ? err : new RtkError('INTERNAL');
+        if (!isRtkError(err)) logger.error({ err }, 'admitting a signalling socket failed');
+        refuseUpgrade(req, socket, head, e);
+      },
+    );
   };
   http.server.on('upgrade', onUpgrade);
 
@@ -285,23 +291,39 @@ export async function attachMediaPlane(d: RouteDeps, http: FastifyInstance): Pro
   }
 
   return {
-    sfu,
+    pool,
     engine,
     control: {
-      kick: (meetingId, peerIds) => sfu.kick(meetingId, peerIds),
-      muteAudio: (meetingId, peerIds) => sfu.muteAudio(meetingId, peerIds),
+      kick: async (meetingId, peerIds) =>
+        (await pool.forMeeting(meetingId, 'kick', { meetingId, ...(peerIds ? { peerIds } : {}) })) ?? [],
+      muteAudio: async (meetingId, peerIds) =>
+        (await pool.forMeeting(meetingId, 'muteAudio', { meetingId, ...(peerIds ? { peerIds } : {}) })) ?? [],
     },
-    stats: () => ({
-      sfu: sfu.stats(),
-      media_peers: source.size,
-      active_track_recordings: engine.activeCount,
-      track_files: engine.fileCount,
-    }),
+    async stats() {
+      const workers = await pool.stats();
+      const placed = pool.placements();
+      return {
+        sfu: sumSfu(workers),
+        media_peers: pool.peerCount,
+        active_track_recordings: engine.activeCount,
+        track_files: workers.reduce((a, w) => a + w.trackFiles, 0),
+        workers: workers.map((w) => ({
+          id: w.workerId,
+          pid: w.pid,
+          in_process: inProcess,
+          load: w.load,
+          cpu_us: w.cpuUs,
+          rss_bytes: w.rssBytes,
+          track_files: w.trackFiles,
+          meeting_ids: placed.get(w.workerId) ?? [],
+          sfu: w.sfu,
+        })),
+      };
+    },
     async close() {
       closing = true;
       http.server.off('upgrade', onUpgrade);
-      await engine.abandonAll();
-      await sfu.close();
+      await pool.close();
     },
   };
 }

@@ -1,29 +1,13 @@
-import type { Logger, MediaPeer } from '@trackroom/protocol';
-import {
-  TrackRecording,
-  repairTrackRecording,
-  selectsPeer,
-  type MediaSource,
-  type TrackRecordingFailure,
-  type TrackRecordingResult,
-} from '@trackroom/recorder';
+import type { Logger, MediaPeer, RecordedTrackResult, TrackRecordingSpec } from '@trackroom/protocol';
+import { repairTrackRecording, selectsPeer } from '@trackroom/recorder';
 import { MANIFEST_FILE, type TrackRecordingEngine } from '../services/recording-service.js';
 import type { RecordingFileRow, RecordingRow } from '../store/types.js';
-
-export type { MediaSource };
-export type CaptureFailure = TrackRecordingFailure;
+import type { WorkerPool } from './worker-pool.js';
 
 export interface TrackEngineOptions {
-  source: MediaSource;
+  /** The media workers: each recording runs on its meeting's worker. */
+  pool: WorkerPool;
   logger: Logger;
-  /** How often silence is written for quiet or muted tracks (ms). Default 200. */
-  tickMs?: number;
-  clusterMs?: number;
-  /**
-   * A file of a recording failed to write (a full disk, an I/O error). Called once per recording,
-   * at the first failure; the owner then stops the recording, which finalises what each file holds.
-   */
-  onCaptureFailed?: (recordingId: string, failure: CaptureFailure) => void;
 }
 
 /** Whether a track recording captures a peer (the recorder's rule: never hidden peers; `user_ids` null = everyone). */
@@ -34,8 +18,8 @@ export function selects(
   return selectsPeer(rec.user_ids, p);
 }
 
-/** The recorder's options for a recording row: what to record, where, how. */
-function recordingOptions(rec: RecordingRow, dir: string) {
+/** What a worker records for a recording row: what, where, how. */
+function recordingSpec(rec: RecordingRow, dir: string): TrackRecordingSpec {
   return {
     id: rec.id,
     meetingId: rec.meeting_id,
@@ -51,7 +35,7 @@ function recordingOptions(rec: RecordingRow, dir: string) {
 }
 
 /** The store rows of a finished recording: its files, then its manifest. */
-function fileRows(rec: RecordingRow, res: TrackRecordingResult): RecordingFileRow[] {
+function fileRows(rec: RecordingRow, res: RecordedTrackResult): RecordingFileRow[] {
   return [
     ...res.files.map((f) => ({
       layer_name: f.layer,
@@ -77,13 +61,15 @@ function fileRows(rec: RecordingRow, res: TrackRecordingResult): RecordingFileRo
 }
 
 /**
- * The control plane's side of track recording: one recorder `TrackRecording` per recording row,
- * whose results become store rows. Everything about files, rejoins, journal, manifest and repair is
- * the recorder's.
+ * The control plane's side of track recording: each recording row runs as a recorder
+ * `TrackRecording` on its meeting's media worker, whose results become store rows here. Repair of
+ * what a killed process (or worker) left runs here, in the control plane. Everything about files,
+ * rejoins, journal, manifest and repair is the recorder's.
  */
 export class TrackEngine implements TrackRecordingEngine {
   readonly #o: TrackEngineOptions;
-  readonly #active = new Map<string, { r: TrackRecording; rec: RecordingRow }>();
+  /** Rows of the recordings started here and not stopped yet (their results need them). */
+  readonly #active = new Map<string, { rec: RecordingRow; dir: string }>();
 
   constructor(options: TrackEngineOptions) {
     this.#o = options;
@@ -93,63 +79,56 @@ export class TrackEngine implements TrackRecordingEngine {
     return this.#active.size;
   }
 
-  /** Track files of the active recordings (open, and closed ones kept for the manifest). */
-  get fileCount(): number {
-    let n = 0;
-    for (const { r } of this.#active.values()) n += r.fileCount;
-    return n;
-  }
-
   async start(rec: RecordingRow, dir: string): Promise<void> {
-    const r = new TrackRecording({
-      ...recordingOptions(rec, dir),
-      source: this.#o.source,
-      logger: this.#o.logger,
-      ...(this.#o.tickMs ? { tickMs: this.#o.tickMs } : {}),
-      ...(this.#o.clusterMs ? { clusterMs: this.#o.clusterMs } : {}),
-    });
-    r.on('failed', (f) => this.#o.onCaptureFailed?.(rec.id, f));
-    this.#active.set(rec.id, { r, rec });
-    try {
-      await r.start();
-    } catch (err) {
-      this.#active.delete(rec.id);
-      r.abandon();
-      throw err;
-    }
+    await this.#o.pool.startRecording(recordingSpec(rec, dir));
+    this.#active.set(rec.id, { rec, dir });
   }
 
-  pause(recordingId: string, atMs: number): void {
-    this.#active.get(recordingId)?.r.pause(atMs);
+  async pause(recordingId: string, atMs: number): Promise<void> {
+    await this.#o.pool.forRecording(recordingId, 'pauseRecording', { recordingId, atMs });
   }
 
-  resume(recordingId: string, atMs: number): void {
-    this.#active.get(recordingId)?.r.resume(atMs);
+  async resume(recordingId: string, atMs: number): Promise<void> {
+    await this.#o.pool.forRecording(recordingId, 'resumeRecording', { recordingId, atMs });
   }
 
+  /**
+   * Finalises on the worker. A worker that dies while finalising leaves files that are repaired
+   * here instead, as after a crash.
+   */
   async stop(recordingId: string, atMs: number): Promise<RecordingFileRow[]> {
     const a = this.#active.get(recordingId);
     if (!a) return [];
     this.#active.delete(recordingId);
-    return fileRows(a.rec, await a.r.stop(atMs));
+    let res: RecordedTrackResult | null | undefined;
+    try {
+      res = await this.#o.pool.forRecording(recordingId, 'stopRecording', { recordingId, atMs });
+    } catch (err) {
+      if (this.#o.pool.hasRecording(recordingId)) throw err;
+      this.#o.logger.warn(
+        { err, recordingId },
+        'the media worker died while finalising: repairing the files',
+      );
+      return this.repair(a.rec, a.dir);
+    }
+    return res ? fileRows(a.rec, res) : [];
+  }
+
+  /** Forgets recordings whose worker died (they are repaired by the recording service). */
+  forget(recordingIds: readonly string[]): void {
+    for (const id of recordingIds) this.#active.delete(id);
   }
 
   async repair(rec: RecordingRow, dir: string): Promise<RecordingFileRow[]> {
     const res = await repairTrackRecording({
-      ...recordingOptions(rec, dir),
+      ...recordingSpec(rec, dir),
       logger: this.#o.logger,
       fallbackT0Ms: Date.parse(rec.started_time ?? rec.invoked_time),
     });
     return res ? fileRows(rec, res) : [];
   }
 
-  participantsCaptured(recordingId: string): string[] {
-    return this.#active.get(recordingId)?.r.participantsCaptured() ?? [];
-  }
-
-  /** Stops capture without finalising (server shutdown): files stay crash-consistent for repair. */
-  async abandonAll(): Promise<void> {
-    for (const { r } of this.#active.values()) r.abandon();
-    this.#active.clear();
+  async participantsCaptured(recordingId: string): Promise<string[]> {
+    return (await this.#o.pool.forRecording(recordingId, 'participantsCaptured', { recordingId })) ?? [];
   }
 }

@@ -214,7 +214,7 @@ export function sessionRoutes(app: FastifyInstance, d: RouteDeps): void {
         const peers = await resolvePeers(s, req.body ?? {});
         if (peers.length === 0)
           throw new RtkError('NOT_FOUND', 'None of the given participants is in the active session');
-        act(
+        await act(
           s.meeting_id,
           peers.map((p) => p.id),
         );
@@ -225,7 +225,7 @@ export function sessionRoutes(app: FastifyInstance, d: RouteDeps): void {
 
   app.post<{ Params: MP }>(`${meetingBase}/kick-all`, { schema: { params: meetingParams } }, async (req) => {
     const s = await live(req.params);
-    const kicked = media().kick(s.meeting_id);
+    const kicked = await media().kick(s.meeting_id);
     return ok({ action: 'kick-all', kicked_participants_count: kicked.length });
   });
 
@@ -234,7 +234,7 @@ export function sessionRoutes(app: FastifyInstance, d: RouteDeps): void {
     { schema: { params: meetingParams, body: S.obj({ allow_unmute: S.bool() }, ['allow_unmute']) } },
     async (req) => {
       const s = await live(req.params);
-      const muted = media().muteAudio(s.meeting_id);
+      const muted = await media().muteAudio(s.meeting_id);
       return ok({
         action: 'mute-all',
         muted_participants_count: muted.length,

@@ -40,14 +40,14 @@ type StopReason = NonNullable<RecordingRow['stop_reason']>['reason'];
 export interface TrackRecordingEngine {
   /** Starts capturing; resolves once capture is set up (peers already publishing are attached). */
   start(rec: RecordingRow, dir: string): Promise<void>;
-  pause(recordingId: string, atMs: number): void;
-  resume(recordingId: string, atMs: number): void;
+  pause(recordingId: string, atMs: number): void | Promise<void>;
+  resume(recordingId: string, atMs: number): void | Promise<void>;
   /** Finalises every file and writes the manifest; returns the files (manifest included). */
   stop(recordingId: string, atMs: number): Promise<RecordingFileRow[]>;
   /** Finalises files left by a killed process; returns the usable ones (manifest included). */
   repair(rec: RecordingRow, dir: string): Promise<RecordingFileRow[]>;
   /** Participant ids that an active recording has files for. */
-  participantsCaptured?(recordingId: string): string[];
+  participantsCaptured?(recordingId: string): string[] | Promise<string[]>;
 }
 
 export interface StartTrackBody {
@@ -208,7 +208,7 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
     timer.unref();
     this.#maxTimers.set(rec.id, timer);
     // The answer is the recording as it was invoked, as RealtimeKit answers (status INVOKED).
-    const userMatches = await this.#matchUsers(rec, engine.participantsCaptured?.(rec.id) ?? []);
+    const userMatches = await this.#matchUsers(rec, (await engine.participantsCaptured?.(rec.id)) ?? []);
     return { recording: rec, ...(userMatches ? { userMatches } : {}) };
   }
 
@@ -285,12 +285,12 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
     if (action === 'pause') {
       if (rec.status !== 'RECORDING')
         throw new RtkError('CONFLICT', `Recording ${id} is ${rec.status}, not RECORDING`);
-      engine?.pause(id, Date.now());
+      await engine?.pause(id, Date.now());
       return (await this.transition(id, 'PAUSED'))!;
     }
     if (rec.status !== 'PAUSED')
       throw new RtkError('CONFLICT', `Recording ${id} is ${rec.status}, not PAUSED`);
-    engine?.resume(id, Date.now());
+    await engine?.resume(id, Date.now());
     return (await this.transition(id, 'RECORDING'))!;
   }
 
@@ -383,36 +383,59 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
     const { rows } = await this.#o.repo.recordings.list({
       whereIn: { field: 'status', values: ['INVOKED', 'RECORDING', 'PAUSED', 'UPLOADING'] },
     });
-    for (const rec of rows) {
-      // Finalised and queued for upload before the restart: the upload queue resumes it.
-      if (rec.status === 'UPLOADING' && (await this.#o.repo.recordingUploads.get(rec.id))) continue;
-      let files: RecordingFileRow[] = [];
-      try {
-        const dir = await this.#o.storage.workDir(rec.id);
-        files = this.engine ? await this.engine.repair(rec, dir) : [];
-      } catch (err) {
-        this.#o.logger.error({ err, recordingId: rec.id }, 'repair failed');
-      }
-      const stopped = {
-        stopped_time: rec.stopped_time ?? nowIso(),
-        stop_reason: { reason: 'INTERNAL_ERROR' as const },
-      };
-      const usable = files.some((f) => f.file_name !== MANIFEST_FILE);
-      if (rec.status !== 'UPLOADING') {
-        await this.transition(rec.id, usable ? 'UPLOADING' : 'ERRORED', {
-          ...stopped,
-          ...(usable ? {} : { error_reason: 'server stopped while recording and no audio was recoverable' }),
-        });
-      }
-      if (usable) await this.#finish(rec.id, files);
-      else if (rec.status === 'UPLOADING') {
-        await this.transition(rec.id, 'ERRORED', {
-          error_reason: 'server stopped while finalising; nothing recoverable',
-        });
-      }
-      this.#o.logger.warn({ recordingId: rec.id, files: files.length }, 'recovered interrupted recording');
-    }
+    for (const rec of rows) await this.#recover(rec, 'server stopped');
     return rows.length;
+  }
+
+  /**
+   * Recordings whose media worker died: repaired and ended exactly as after a crash of the whole
+   * server (UPLOADED with stop_reason INTERNAL_ERROR, or ERRORED), with their webhooks. A recording
+   * whose stop is in flight is left to that stop (it repairs what the worker left).
+   */
+  async recoverInterrupted(recordingIds: readonly string[]): Promise<number> {
+    let n = 0;
+    for (const id of recordingIds) {
+      if (this.#stopping.has(id)) continue;
+      const rec = await this.#o.repo.recordings.get(id);
+      // INVOKED: the start itself failed with the worker and marks it ERRORED.
+      if (!rec || isFinal(rec.status) || rec.status === 'INVOKED') continue;
+      const timer = this.#maxTimers.get(id);
+      if (timer) clearTimeout(timer);
+      this.#maxTimers.delete(id);
+      await this.#recover(rec, 'the media worker stopped');
+      n++;
+    }
+    return n;
+  }
+
+  async #recover(rec: RecordingRow, what: string): Promise<void> {
+    // Finalised and queued for upload before: the upload queue resumes it, nothing to repair.
+    if (rec.status === 'UPLOADING' && (await this.#o.repo.recordingUploads.get(rec.id))) return;
+    let files: RecordingFileRow[] = [];
+    try {
+      const dir = await this.#o.storage.workDir(rec.id);
+      files = this.engine ? await this.engine.repair(rec, dir) : [];
+    } catch (err) {
+      this.#o.logger.error({ err, recordingId: rec.id }, 'repair failed');
+    }
+    const stopped = {
+      stopped_time: rec.stopped_time ?? nowIso(),
+      stop_reason: { reason: 'INTERNAL_ERROR' as const },
+    };
+    const usable = files.some((f) => f.file_name !== MANIFEST_FILE);
+    if (rec.status !== 'UPLOADING') {
+      await this.transition(rec.id, usable ? 'UPLOADING' : 'ERRORED', {
+        ...stopped,
+        ...(usable ? {} : { error_reason: `${what} while recording and no audio was recoverable` }),
+      });
+    }
+    if (usable) await this.#finish(rec.id, files);
+    else if (rec.status === 'UPLOADING') {
+      await this.transition(rec.id, 'ERRORED', {
+        error_reason: `${what} while finalising; nothing recoverable`,
+      });
+    }
+    this.#o.logger.warn({ recordingId: rec.id, files: files.length }, 'recovered interrupted recording');
   }
 
   /**

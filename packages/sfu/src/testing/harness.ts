@@ -2,10 +2,11 @@
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { RtkError, SIGNALLING_PATH } from '@trackroom/protocol';
-import type { Logger, RecordingInfo } from '@trackroom/protocol';
+import { RtkError, SIGNALLING_PATH, SIGNALLING_TOKEN_PARAM } from '@trackroom/protocol';
+import type { Logger, PeerIdentity, RecordingInfo } from '@trackroom/protocol';
+import { refuseUpgrade } from '../refuse-upgrade.js';
 import { Sfu } from '../sfu.js';
-import type { PeerIdentity, SfuOptions } from '../sfu.js';
+import type { SfuOptions, SignallingAdmission } from '../sfu.js';
 
 /** A UDP port free right now on 127.0.0.1 (for the ICE UDP mux). */
 export async function freeUdpPort(): Promise<number> {
@@ -25,6 +26,12 @@ export interface TestSfu {
     token: string,
     identity: Partial<PeerIdentity> & { meetingId: string; participantId: string },
   ): void;
+  /**
+   * Makes the server admit this token as a control plane would: the upgrade is handed to the Sfu as
+   * a plain `{ method, url, headers }` object with this admission (no `authenticate` call), or
+   * refused with `refuseUpgrade` when an RtkError is given.
+   */
+  admitToken(token: string, admission: SignallingAdmission | RtkError): void;
   authCalls: number;
   close(): Promise<void>;
 }
@@ -33,6 +40,7 @@ export async function startTestSfu(
   opts: { logger?: Logger; recordings?: RecordingInfo[]; sfu?: Partial<SfuOptions> } = {},
 ): Promise<TestSfu> {
   const tokens = new Map<string, PeerIdentity>();
+  const admissions = new Map<string, SignallingAdmission | RtkError>();
   const udpMuxPort = await freeUdpPort();
   const state: TestSfu = {
     sfu: undefined as unknown as Sfu,
@@ -45,8 +53,13 @@ export async function startTestSfu(
         presetName: 'group_call_host',
         canProduceAudio: true,
         canProduceVideo: true,
+        hidden: false,
+        meetingTitle: '',
         ...identity,
       });
+    },
+    admitToken(token, admission) {
+      admissions.set(token, admission);
     },
     close: async () => undefined,
   };
@@ -68,9 +81,17 @@ export async function startTestSfu(
     res.end();
   });
   server.on('upgrade', (req, socket, head) => {
-    if (new URL(req.url ?? '/', 'http://x').pathname === SIGNALLING_PATH)
-      sfu.handleUpgrade(req, socket, head);
-    else socket.destroy();
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname !== SIGNALLING_PATH) {
+      socket.destroy();
+      return;
+    }
+    const admission = admissions.get(url.searchParams.get(SIGNALLING_TOKEN_PARAM) ?? '');
+    // The request as data, the way it crosses a process boundary.
+    const plain = { method: req.method, url: req.url, headers: { ...req.headers } };
+    if (admission instanceof RtkError) refuseUpgrade(plain, socket, head, admission);
+    else if (admission) sfu.handleUpgrade(plain, socket, head, admission);
+    else sfu.handleUpgrade(req, socket, head);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

@@ -1,0 +1,10 @@
+export { MediaWorker } from './media-worker.js';
+export type { MediaWorkerOptions } from './media-worker.js';
+export { ChildMediaWorker, childExecArgv } from './child-media-worker.js';
+export type { ChildMediaWorkerOptions } from './child-media-worker.js';
+export { createMediaWorker } from './create-media-worker.js';
+export { WORKER_CONFIG_ENV } from './media-worker-config.js';
+export type { LogLevel, MediaWorkerConfig } from './media-worker-config.js';
+export { WORKER_EVENT_NAMES } from './media-worker-handle.js';
+export type { MediaWorkerHandle, MediaWorkerHandleEvents } from './media-worker-handle.js';
+export type { WorkerSfu } from './worker-sfu.js';

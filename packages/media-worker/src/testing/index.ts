@@ -1,0 +1,1 @@
+export { FakeSfu } from './fake-sfu.js';
