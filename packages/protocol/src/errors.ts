@@ -29,6 +29,7 @@ export const ErrorCodes = {
   TOKEN_INVALID: { status: 401, message: 'Participant token is invalid' },
   TOKEN_EXPIRED: { status: 401, message: 'Participant token has expired' },
   INSUFFICIENT_STORAGE: { status: 507, message: 'Insufficient storage: the disk holding DATA_DIR is full' },
+  STORAGE_UNAVAILABLE: { status: 503, message: 'The recording storage (a bucket) could not be reached' },
   INTERNAL: { status: 500, message: 'Internal server error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

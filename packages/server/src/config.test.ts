@@ -43,6 +43,56 @@ void describe('loadConfig', () => {
     assert.throws(() => loadConfig({ ...base(), RTK_ACCOUNT_ID: '../etc' }), /RTK_ACCOUNT_ID/);
   });
 
+  void it('reads the recording storage block: local by default, s3 with the AWS SDK variables', () => {
+    const local = loadConfig(base()).recordingStorage;
+    assert.equal(local.backend, 'local');
+    assert.equal(local.s3, undefined);
+    assert.equal(local.retentionDays, undefined);
+    const s3 = loadConfig({
+      ...base(),
+      RECORDINGS_STORAGE: 's3',
+      RECORDINGS_S3_BUCKET: 'recs',
+      RECORDINGS_S3_PREFIX: '/org/rec/',
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: 'AKIA1',
+      AWS_SECRET_ACCESS_KEY: 's',
+      AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9000',
+      RECORDINGS_S3_FORCE_PATH_STYLE: 'true',
+      RECORDINGS_RETENTION_DAYS: '30',
+    }).recordingStorage;
+    assert.deepEqual(s3.s3, {
+      bucket: 'recs',
+      prefix: 'org/rec',
+      region: 'eu-west-1',
+      endpoint: 'http://127.0.0.1:9000',
+      forcePathStyle: true,
+      accessKeyId: 'AKIA1',
+      secretAccessKey: 's',
+    });
+    assert.equal(s3.retentionDays, 30);
+    const bare = loadConfig({
+      ...base(),
+      RECORDINGS_STORAGE: 's3',
+      RECORDINGS_S3_BUCKET: 'b',
+    }).recordingStorage;
+    assert.equal(bare.s3?.region, 'us-east-1');
+    assert.equal(bare.s3?.accessKeyId, undefined, 'no keys: the SDK default chain');
+  });
+
+  void it('refuses a bad recording storage configuration, naming the variable', () => {
+    assert.throws(() => loadConfig({ ...base(), RECORDINGS_STORAGE: 'ftp' }), /RECORDINGS_STORAGE/);
+    assert.throws(() => loadConfig({ ...base(), RECORDINGS_STORAGE: 's3' }), /RECORDINGS_S3_BUCKET/);
+    const s3 = { ...base(), RECORDINGS_STORAGE: 's3', RECORDINGS_S3_BUCKET: 'b' };
+    assert.throws(() => loadConfig({ ...s3, RECORDINGS_S3_PREFIX: 'a/../b' }), /RECORDINGS_S3_PREFIX/);
+    assert.throws(() => loadConfig({ ...s3, AWS_ENDPOINT_URL_S3: 'ftp://x' }), /AWS_ENDPOINT_URL_S3/);
+    assert.throws(() => loadConfig({ ...s3, RECORDINGS_S3_FORCE_PATH_STYLE: 'yes' }), /FORCE_PATH_STYLE/);
+    assert.throws(() => loadConfig({ ...s3, AWS_ACCESS_KEY_ID: 'a' }), /AWS_SECRET_ACCESS_KEY/);
+    assert.throws(
+      () => loadConfig({ ...base(), RECORDINGS_RETENTION_DAYS: '0' }),
+      /RECORDINGS_RETENTION_DAYS/,
+    );
+  });
+
   void it('MEDIA_WORKERS: default the cores, 1..64, one UDP mux port or range slice per worker', () => {
     assert.ok(loadConfig(base()).mediaWorkers >= 1);
     assert.equal(loadConfig({ ...base(), MEDIA_WORKERS: '1' }).mediaWorkers, 1);

@@ -35,7 +35,92 @@ export interface ServerConfig {
   readonly disk: { readonly minFreeBytes: number; readonly reserveBytes: number };
   /** How long a graceful shutdown waits for HTTP and signalling connections before closing them (ms). */
   readonly shutdownDrainMs: number;
+  /** Where recordings go, their upload retries and retention (docs/storage.md). */
+  readonly recordingStorage: RecordingStorageConfig;
 }
+
+// --- Recording storage (issue 10): one block, read by recordingStorageFrom below. ---
+
+/** A bucket of an S3-compatible service. Keys absent: the AWS SDK's default credential chain. */
+export interface S3TargetConfig {
+  readonly bucket: string;
+  /** Key prefix, without leading or trailing slash ('' for the bucket root). */
+  readonly prefix: string;
+  readonly region: string;
+  /** For non-AWS endpoints (R2, Spaces, GCS interoperability, a self-hosted server). */
+  readonly endpoint: string | undefined;
+  readonly forcePathStyle: boolean;
+  readonly accessKeyId: string | undefined;
+  readonly secretAccessKey: string | undefined;
+}
+
+export interface RecordingStorageConfig {
+  /** The server default for recordings without a storage_config. */
+  readonly backend: 'local' | 's3';
+  readonly s3: S3TargetConfig | undefined;
+  /** Upload attempts of one recording before it is ERRORED, and the first retry delay (doubles). */
+  readonly uploadMaxAttempts: number;
+  readonly uploadRetryBaseMs: number;
+  /** Objects uploaded at once, server-wide. */
+  readonly uploadConcurrency: number;
+  /** Recordings older than this are deleted on a schedule; undefined keeps them forever. */
+  readonly retentionDays: number | undefined;
+}
+
+/** A `path`/prefix as given, without surrounding slashes; refuses `..` and empty segments. */
+export function normaliseKeyPrefix(raw: string | undefined): string | undefined {
+  const p = (raw ?? '').trim().replace(/^\/+|\/+$/g, '');
+  if (p === '') return '';
+  if (p.length > 512 || !/^[\w\-.!*'()/ ]+$/.test(p)) return undefined;
+  if (p.split('/').some((seg) => seg === '' || seg === '.' || seg === '..')) return undefined;
+  return p;
+}
+
+function recordingStorageFrom(env: NodeJS.ProcessEnv): RecordingStorageConfig {
+  const raw = env.RECORDINGS_STORAGE || 'local';
+  if (raw !== 'local' && raw !== 's3') {
+    throw new ConfigError(`RECORDINGS_STORAGE must be local or s3, got "${raw}"`);
+  }
+  let s3: S3TargetConfig | undefined;
+  if (raw === 's3') {
+    const bucket = env.RECORDINGS_S3_BUCKET || '';
+    if (!bucket) throw new ConfigError('RECORDINGS_STORAGE=s3 needs RECORDINGS_S3_BUCKET');
+    const prefix = normaliseKeyPrefix(env.RECORDINGS_S3_PREFIX);
+    if (prefix === undefined) throw new ConfigError('RECORDINGS_S3_PREFIX is not a valid key prefix');
+    const endpoint = env.AWS_ENDPOINT_URL_S3 || undefined;
+    if (endpoint && !/^https?:\/\/[^\s/]+/.test(endpoint)) {
+      throw new ConfigError('AWS_ENDPOINT_URL_S3 must be an http(s) URL');
+    }
+    const fps = env.RECORDINGS_S3_FORCE_PATH_STYLE ?? '';
+    if (!['', 'true', 'false', '1', '0'].includes(fps)) {
+      throw new ConfigError('RECORDINGS_S3_FORCE_PATH_STYLE must be true or false');
+    }
+    const accessKeyId = env.AWS_ACCESS_KEY_ID || undefined;
+    const secretAccessKey = env.AWS_SECRET_ACCESS_KEY || undefined;
+    if (Boolean(accessKeyId) !== Boolean(secretAccessKey)) {
+      throw new ConfigError('AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together');
+    }
+    s3 = {
+      bucket,
+      prefix,
+      region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+      endpoint,
+      forcePathStyle: fps === 'true' || fps === '1',
+      accessKeyId,
+      secretAccessKey,
+    };
+  }
+  return {
+    backend: raw,
+    s3,
+    uploadMaxAttempts: intFrom(env, 'RECORDINGS_UPLOAD_MAX_ATTEMPTS', 8, 1, 100) ?? 8,
+    uploadRetryBaseMs: intFrom(env, 'RECORDINGS_UPLOAD_RETRY_BASE_MS', 2000, 1, 3_600_000) ?? 2000,
+    uploadConcurrency: intFrom(env, 'RECORDINGS_UPLOAD_CONCURRENCY', 4, 1, 64) ?? 4,
+    retentionDays: intFrom(env, 'RECORDINGS_RETENTION_DAYS', undefined, 1, 36_500),
+  };
+}
+
+// --- end of recording storage ---
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -189,5 +274,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       reserveBytes: mbFrom(env, 'DISK_RESERVE_MB', 16, 10_000),
     },
     shutdownDrainMs: (intFrom(env, 'SHUTDOWN_DRAIN_SECONDS', 10, 0, 3600) ?? 10) * 1000,
+    recordingStorage: recordingStorageFrom(env),
   };
 }

@@ -29,6 +29,13 @@ export const REDACTED_PATHS: readonly string[] = [
   'config.apiToken',
   'body.token',
   'query.authToken',
+  // Storage credentials (docs/storage.md): never logged, even by mistake.
+  'access_key',
+  'accessKeyId',
+  'secretAccessKey',
+  'credentials',
+  'storage_config',
+  'body.storage_config',
 ];
 
 export interface CreateLoggerOptions {

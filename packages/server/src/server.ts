@@ -23,7 +23,11 @@ import { appOut, createApp } from './services/apps.js';
 import { RecordingService } from './services/recording-service.js';
 import { DiskGuard } from './services/disk-space.js';
 import { SessionService } from './services/session-service.js';
-import { LocalRecordingStorage } from './services/storage.js';
+import { RecordingRetention } from './services/recording-retention.js';
+import { RecordingDestinations } from './storage/destinations.js';
+import { LocalRecordingStorage } from './storage/local-storage.js';
+import { SecretBox } from './storage/secret-box.js';
+import { UploadQueue } from './storage/upload-queue.js';
 import type { Repository } from './store/repository.js';
 import { SqliteRepository } from './store/sqlite-repository.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
@@ -96,6 +100,15 @@ export async function createServer(
   const sessions = new SessionService({ repo, webhooks, logger: logger.child({ subsystem: 'sessions' }) });
   let publicUrl = config.publicUrl;
   const storage = new LocalRecordingStorage(join(config.dataDir, 'recordings'));
+  const secrets = new SecretBox(config.dataDir);
+  const storageCfg = config.recordingStorage;
+  const destinations = new RecordingDestinations({
+    config: storageCfg,
+    files: storage,
+    signer,
+    box: secrets,
+    publicUrl: () => publicUrl,
+  });
   const disk = new DiskGuard({
     dir: config.dataDir,
     minFreeBytes: config.disk.minFreeBytes,
@@ -110,14 +123,34 @@ export async function createServer(
     webhooks,
     sessions,
     storage,
+    destinations,
+    secrets,
     signer,
     disk,
     publicUrl: () => publicUrl,
   });
+  const uploads = new UploadQueue({
+    repo,
+    logger: logger.child({ subsystem: 'uploads' }),
+    files: storage,
+    destinationFor: (rec) => destinations.for(rec),
+    settle: (id, outcome) => recordings.settleUpload(id, outcome),
+    maxAttempts: storageCfg.uploadMaxAttempts,
+    baseDelayMs: storageCfg.uploadRetryBaseMs,
+    concurrency: storageCfg.uploadConcurrency,
+  });
+  recordings.uploads = uploads;
+  const retention = storageCfg.retentionDays
+    ? new RecordingRetention({
+        recordings,
+        days: storageCfg.retentionDays,
+        logger: logger.child({ subsystem: 'retention' }),
+      })
+    : undefined;
 
   const http = createHttpApp({ config, repo, logger: logger.child({ subsystem: 'http' }) });
   await registerApiReference(http);
-  const deps: RouteDeps = { config, repo, logger, tokens, signer, webhooks, sessions, recordings };
+  const deps: RouteDeps = { config, repo, logger, tokens, signer, webhooks, sessions, recordings, secrets };
 
   const media = opts.media ? await opts.media(deps, http) : undefined;
   if (media?.control) deps.media = media.control;
@@ -166,6 +199,7 @@ export async function createServer(
         sessions: sessions.stats(),
         media: (await media?.stats?.()) ?? null,
         disk: disk.stats(),
+        uploads: uploads.stats(),
       },
     };
     if (q.reset === '1') eld.reset();
@@ -177,6 +211,8 @@ export async function createServer(
   await recordings.recoverAfterRestart();
   await sessions.recoverAfterRestart();
   webhooks.start();
+  uploads.start();
+  retention?.start();
 
   let closed = false;
   return {
@@ -200,6 +236,7 @@ export async function createServer(
       // duration and cues now instead of a repair at the next start.
       if (recordings.engine) await recordings.stopAllActive('SERVER_SHUTDOWN');
       recordings.close();
+      await retention?.close();
       sessions.close();
       eld.disable();
       // Signalling sockets close with 1001 (going away), so clients reconnect elsewhere.
@@ -221,6 +258,9 @@ export async function createServer(
         http.server.closeAllConnections();
         await closing;
       }
+      // Running uploads get a moment; an interrupted one resumes from its local files at the next start.
+      await uploads.close();
+      destinations.close();
       await disk.close();
       await webhooks.close();
       await repo.close();

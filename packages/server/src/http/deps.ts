@@ -6,6 +6,7 @@ import type { Repository } from '../store/repository.js';
 import type { WebhookDispatcher } from '../webhooks/dispatcher.js';
 import type { SessionService } from '../services/session-service.js';
 import type { RecordingService } from '../services/recording-service.js';
+import type { SecretBox } from '../storage/secret-box.js';
 
 /** What route modules get: collaborators only, never the whole server. */
 export interface RouteDeps {
@@ -17,6 +18,8 @@ export interface RouteDeps {
   webhooks: WebhookDispatcher;
   sessions: SessionService;
   recordings: RecordingService;
+  /** Seals storage credentials (storage_config) before they are stored. */
+  secrets: SecretBox;
   /** Absent until the media plane runs; kick and mute then answer NO_ACTIVE_SESSION. */
   media?: MediaControl;
 }

@@ -1,3 +1,4 @@
+import { publicRecordingConfig } from '../storage/storage-config.js';
 import type {
   MeetingRow,
   ParticipantRow,
@@ -20,7 +21,8 @@ export function meetingOut(m: MeetingRow) {
     summarize_on_end: m.summarize_on_end,
     transcribe_on_end: m.transcribe_on_end,
     session_keep_alive_time_in_secs: m.session_keep_alive_time_in_secs,
-    recording_config: m.recording_config ?? undefined,
+    // storage_config without its keys, as RealtimeKit shows it.
+    recording_config: (m.recording_config && publicRecordingConfig(m.recording_config)) ?? undefined,
     ai_config: m.ai_config ?? undefined,
     created_at: m.created_at,
     updated_at: m.updated_at,

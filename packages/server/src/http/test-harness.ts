@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '@trackroom/protocol';
+import { type Logger, silentLogger } from '@trackroom/protocol';
 import { loadConfig } from '../config.js';
 import { createServer, type TrackroomServer } from '../server.js';
 
@@ -42,11 +42,11 @@ export function freshDataDir(): string {
 }
 
 export async function startHarness(
-  opts: { dir?: string; env?: Record<string, string> } = {},
+  opts: { dir?: string; env?: Record<string, string>; logger?: Logger } = {},
 ): Promise<Harness> {
   const dir = opts.dir ?? freshDataDir();
   const config = loadConfig({ DATA_DIR: dir, RTK_API_TOKEN: TEST_TOKEN, PORT: '0', ...opts.env });
-  const server = await createServer(config, { logger: silentLogger });
+  const server = await createServer(config, { logger: opts.logger ?? silentLogger });
   const appId = server.defaultAppId;
   let closed = false;
   const h: Harness = {
@@ -107,7 +107,7 @@ export async function startHarness(
     },
     async restart() {
       await h.close();
-      return startHarness({ dir, ...(opts.env ? { env: opts.env } : {}) });
+      return startHarness({ ...opts, dir });
     },
     async destroy() {
       await h.close();

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { RtkError } from '@trackroom/protocol';
 import type { RouteDeps } from '../http/deps.js';
 import { S } from '../http/schema.js';
-import type { RecordingStorage } from '../services/storage.js';
+import type { RecordingStorage } from '../storage/recording-storage.js';
 
 /** Parses a single `bytes=a-b` range; undefined when absent; throws when unsatisfiable. */
 export function parseRange(

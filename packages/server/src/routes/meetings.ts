@@ -6,6 +6,7 @@ import { ok, pageRequest, paged, timeRange } from '../http/envelope.js';
 import { meetingOut } from '../http/format.js';
 import { S, pagingQuery, params } from '../http/schema.js';
 import { newId, nowIso } from '../services/clock.js';
+import { sealRecordingConfig } from '../storage/storage-config.js';
 import type { MeetingRow } from '../store/types.js';
 
 // title, record_on_start and live_stream_on_start are nullable in the contract: null means "none"
@@ -91,7 +92,8 @@ export function meetingRoutes(app: FastifyInstance, d: RouteDeps): void {
         summarize_on_end: b.summarize_on_end ?? false,
         transcribe_on_end: b.transcribe_on_end ?? false,
         session_keep_alive_time_in_secs: b.session_keep_alive_time_in_secs ?? 60,
-        recording_config: b.recording_config ?? null,
+        // storage_config keys are sealed before they are stored, and never shown (meetingOut).
+        recording_config: sealRecordingConfig(b.recording_config, d.secrets) ?? null,
         ai_config: b.ai_config ?? null,
         created_at: now,
         updated_at: now,
@@ -122,7 +124,7 @@ export function meetingRoutes(app: FastifyInstance, d: RouteDeps): void {
             summarize_on_end: b.summarize_on_end ?? false,
             transcribe_on_end: b.transcribe_on_end ?? false,
             session_keep_alive_time_in_secs: b.session_keep_alive_time_in_secs ?? 60,
-            recording_config: b.recording_config ?? null,
+            recording_config: sealRecordingConfig(b.recording_config, d.secrets) ?? null,
             ai_config: b.ai_config ?? null,
           }
         : (Object.fromEntries(
@@ -130,6 +132,9 @@ export function meetingRoutes(app: FastifyInstance, d: RouteDeps): void {
               .filter(([, v]) => v !== undefined)
               .map(([k, v]) => [k, v === null && k !== 'title' ? false : v]),
           ) as Partial<MeetingRow>);
+      if (!replace && patch.recording_config && typeof patch.recording_config === 'object') {
+        patch.recording_config = sealRecordingConfig(patch.recording_config, d.secrets) ?? null;
+      }
       const next = await d.repo.meetings.update(current.id, { ...patch, updated_at: nowIso() });
       if (!next) throw new RtkError('NOT_FOUND', `Meeting ${current.id} not found`);
       return ok(meetingOut(next));

@@ -56,6 +56,8 @@ const API_SUMMARIES: Record<string, string> = {
   'GET /:app_id/recordings/active-recording/:meeting_id': 'Get the meeting’s running recording',
   'GET /:app_id/recordings/:recording_id': 'Get one recording, with its files once UPLOADED',
   'PUT /:app_id/recordings/:recording_id': 'Stop, pause or resume a recording',
+  'DELETE /:app_id/recordings/:recording_id':
+    'Delete a stopped recording’s files and bucket objects (extension; the record stays, marked deleted_at)',
   'GET /:app_id/sessions': 'List sessions (one per time a meeting was live)',
   'GET /:app_id/sessions/:session_id': 'Get one session',
   'GET /:app_id/sessions/:session_id/participants': 'List the peers that were in a session',

@@ -8,6 +8,34 @@ import { S, pagingQuery, params } from '../http/schema.js';
 import type { StartTrackBody } from '../services/recording-service.js';
 import type { RecordingRow, RecordingStatus } from '../store/types.js';
 
+/**
+ * RealtimeKit's storage_config on the start call. The schema only checks shapes; the service checks
+ * the type (azure and sftp are refused by name), required fields and the endpoint. sftp's fields are
+ * accepted here so that it gets that clear answer rather than "unknown property".
+ */
+const storageConfigSchema = S.nullable(
+  S.obj(
+    {
+      type: S.str({ maxLength: 32 }),
+      bucket: S.str({ maxLength: 255 }),
+      region: S.str({ maxLength: 64 }),
+      path: S.str({ maxLength: 512 }),
+      access_key: S.str({ maxLength: 256 }),
+      secret: S.str({ maxLength: 256 }),
+      endpoint: S.str({ maxLength: 512 }),
+      force_path_style: S.bool(),
+      auth_method: S.str({ maxLength: 32 }),
+      host: S.str({ maxLength: 255 }),
+      port: S.num(0, 65535),
+      username: S.str({ maxLength: 255 }),
+      password: S.str({ maxLength: 1024 }),
+      private_key: S.str({ maxLength: 16384 }),
+    },
+    ['type'],
+    { additionalProperties: false },
+  ),
+);
+
 const STATUSES = ['INVOKED', 'RECORDING', 'UPLOADING', 'UPLOADED', 'ERRORED', 'PAUSED'] as const;
 
 interface ListQ {
@@ -48,11 +76,15 @@ export function recordingRoutes(app: FastifyInstance, d: RouteDeps): void {
       const q = req.query;
       const page = pageRequest(q);
       const range = timeRange('invoked_time', q);
-      // Links are minted per request, so a stored recording's links never "expire": expired=true
-      // matches nothing and expired=false matches everything (documented in docs/api.md).
-      if (q.expired === true) return paged([], 0, page);
+      // Links are minted per request, so only deletion makes a recording expired: by DELETE or by
+      // RECORDINGS_RETENTION_DAYS (documented in docs/api.md and docs/storage.md).
       const { rows, total } = await d.recordings.list({
-        where: { app_id: req.params.app_id, ...(q.meeting_id ? { meeting_id: q.meeting_id } : {}) },
+        where: {
+          app_id: req.params.app_id,
+          ...(q.meeting_id ? { meeting_id: q.meeting_id } : {}),
+          ...(q.expired === false ? { deleted_at: null } : {}),
+        },
+        ...(q.expired === true ? { notNull: ['deleted_at'] } : {}),
         ...(q.status?.length ? { whereIn: { field: 'status', values: q.status } } : {}),
         ...(q.search ? { search: { fields: ['id', 'meeting_id', 'output_file_name'], text: q.search } } : {}),
         ...range,
@@ -68,7 +100,9 @@ export function recordingRoutes(app: FastifyInstance, d: RouteDeps): void {
         }
       }
       return paged(
-        rows.map((r) => ({ ...d.recordings.toApi(r), meeting: meetings.get(r.meeting_id) })),
+        await Promise.all(
+          rows.map(async (r) => ({ ...(await d.recordings.toApi(r)), meeting: meetings.get(r.meeting_id) })),
+        ),
         total,
         page,
       );
@@ -105,6 +139,7 @@ export function recordingRoutes(app: FastifyInstance, d: RouteDeps): void {
             group_by: S.enum(['peer', 'user']),
             align: S.enum(['recording_start', 'first_packet']),
             max_seconds: S.int(1, 7 * 24 * 3600),
+            storage_config: storageConfigSchema,
           },
           ['meeting_id'],
         ),
@@ -114,7 +149,7 @@ export function recordingRoutes(app: FastifyInstance, d: RouteDeps): void {
       const { recording, userMatches } = await d.recordings.startTrack(req.params.app_id, req.body);
       return ok({
         recording: {
-          ...d.recordings.toApi(recording),
+          ...(await d.recordings.toApi(recording)),
           ...(userMatches ? { user_matches: userMatches } : {}),
         },
       });
@@ -130,14 +165,15 @@ export function recordingRoutes(app: FastifyInstance, d: RouteDeps): void {
         throw new RtkError('NOT_FOUND', `Meeting ${req.params.meeting_id} not found`);
       const r = await d.recordings.activeFor(m.id);
       if (!r) throw new RtkError('NOT_FOUND', `Meeting ${m.id} has no active recording`);
-      return ok(d.recordings.toApi(r));
+      return ok(await d.recordings.toApi(r));
     },
   );
 
   app.get<{ Params: { app_id: string; recording_id: string } }>(
     `${base}/:recording_id`,
     { schema: { params: params.with({ recording_id: S.uuid() }) } },
-    async (req) => ok(d.recordings.toApi(await d.recordings.get(req.params.app_id, req.params.recording_id))),
+    async (req) =>
+      ok(await d.recordings.toApi(await d.recordings.get(req.params.app_id, req.params.recording_id))),
   );
 
   app.put<{
@@ -157,7 +193,17 @@ export function recordingRoutes(app: FastifyInstance, d: RouteDeps): void {
         req.params.recording_id,
         req.body.action,
       );
-      return ok(d.recordings.toApi(rec));
+      return ok(await d.recordings.toApi(rec));
+    },
+  );
+
+  // Extension: deletes a stopped recording's objects and files and marks it deleted (docs/storage.md).
+  app.delete<{ Params: { app_id: string; recording_id: string } }>(
+    `${base}/:recording_id`,
+    { schema: { params: params.with({ recording_id: S.uuid() }) } },
+    async (req) => {
+      const rec = await d.recordings.delete(req.params.app_id, req.params.recording_id);
+      return ok(await d.recordings.toApi(rec));
     },
   );
 }

@@ -7,7 +7,12 @@ import type { WebhookDispatcher } from '../webhooks/dispatcher.js';
 import { newId, nowIso } from './clock.js';
 import { ACTIVE_STATUSES, canTransition, isFinal } from './recording-status.js';
 import type { DiskGuard } from './disk-space.js';
-import type { RecordingStorage } from './storage.js';
+import type { RecordingDestination, RecordingStorage } from '../storage/recording-storage.js';
+import type { RecordingDestinations } from '../storage/destinations.js';
+import { MAX_PRESIGN_SECONDS } from '../storage/s3-storage.js';
+import type { SecretBox } from '../storage/secret-box.js';
+import { meetingStorage, publicStorageConfig, sealStorageConfig } from '../storage/storage-config.js';
+import type { UploadOutcome, UploadQueue } from '../storage/upload-queue.js';
 import type { SessionService } from './session-service.js';
 
 export { MANIFEST_FILE } from '@trackroom/recorder';
@@ -52,6 +57,8 @@ export interface StartTrackBody {
   group_by?: 'peer' | 'user';
   align?: 'recording_start' | 'first_packet';
   max_seconds?: number;
+  /** RealtimeKit's storage_config (secrets in clear, sealed before they are stored). */
+  storage_config?: Record<string, unknown> | null;
 }
 
 export interface RecordingServiceEvents {
@@ -66,6 +73,12 @@ export interface RecordingServiceOptions {
   webhooks: WebhookDispatcher;
   sessions: SessionService;
   storage: RecordingStorage;
+  /** The backend of each recording (local, the server's bucket, its own bucket). */
+  destinations: RecordingDestinations;
+  /** Uploads of stopped recordings to buckets; set by the server once built (it calls settleUpload). */
+  uploads?: UploadQueue;
+  /** Seals storage_config keys before they are stored. */
+  secrets: SecretBox;
   signer: UrlSigner;
   engine?: TrackRecordingEngine;
   /** Free-space guard of DATA_DIR: new recordings are refused below its floor. */
@@ -89,11 +102,13 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
   readonly #stopping = new Map<string, Promise<RecordingRow>>();
   readonly #failures = new Map<string, CaptureFailureInfo>();
   engine: TrackRecordingEngine | undefined;
+  uploads: UploadQueue | undefined;
 
   constructor(options: RecordingServiceOptions) {
     super();
     this.#o = options;
     this.engine = options.engine;
+    this.uploads = options.uploads;
     options.sessions.on('sessionEnded', ({ session }) => {
       void this.#stopAllForSession(session).catch((err: unknown) =>
         this.#o.logger.error({ err, sessionId: session.id }, 'stopping recordings at session end failed'),
@@ -119,6 +134,11 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
     const meeting = await this.#o.repo.meetings.get(body.meeting_id);
     if (!meeting || meeting.app_id !== appId)
       throw new RtkError('NOT_FOUND', `Meeting ${body.meeting_id} not found`);
+    // RealtimeKit's precedence: the start call's storage_config, then the meeting's, then the server's.
+    const storage =
+      body.storage_config !== undefined && body.storage_config !== null
+        ? sealStorageConfig(body.storage_config, this.#o.secrets, 'recording', 'body.storage_config')
+        : (meetingStorage(meeting.recording_config) ?? this.#o.destinations.serverDefault());
     const session = await this.#o.sessions.requireActiveSession(meeting.id);
     const running = await this.activeFor(meeting.id);
     if (running) {
@@ -155,13 +175,18 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
       files: [],
       file_size: 0,
       recording_duration: 0,
+      storage,
+      deleted_at: null,
       created_at: now,
       updated_at: now,
     };
     if (rec.group_by === 'user')
       rec.output_file_name = '{file_name_prefix}_{user_id}_{stream_kind}_{media_kind}_{date_time}.webm';
     await this.#o.repo.recordings.insert(rec);
-    this.#o.logger.info({ recordingId: rec.id, meetingId: meeting.id }, 'track recording invoked');
+    this.#o.logger.info(
+      { recordingId: rec.id, meetingId: meeting.id, storage: storage.backend, storageSource: storage.source },
+      'track recording invoked',
+    );
     await this.#announce(rec, null);
     const dir = await this.#o.storage.workDir(rec.id);
     try {
@@ -320,12 +345,34 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
         error_reason: 'nothing was captured: no media plane was recording',
       });
     }
-    return this.transition(id, 'UPLOADED', {
-      ...(failed ? { error_reason: `${failed}; the files end there (see the manifest)` } : {}),
+    const note = failed ? `${failed}; the files end there (see the manifest)` : null;
+    const result = {
       files,
       file_size: media.reduce((a, f) => a + f.size_bytes, 0),
       recording_duration: Math.round(media.reduce((a, f) => Math.max(a, f.duration_ms), 0) / 1000),
-    });
+    };
+    const rec = await this.#o.repo.recordings.get(id);
+    if (rec && this.#o.destinations.for(rec).backend !== 'local') {
+      // A bucket: UPLOADING until every object is confirmed there (settleUpload).
+      const uploads = this.uploads;
+      if (!uploads) return this.transition(id, 'ERRORED', { error_reason: 'no upload queue is running' });
+      const next = await this.#o.repo.recordings.update(id, { ...result, updated_at: nowIso() });
+      await uploads.enqueue(id, note);
+      return next;
+    }
+    return this.transition(id, 'UPLOADED', { ...(note ? { error_reason: note } : {}), ...result });
+  }
+
+  /** The end of a recording's upload: UPLOADED once every object is confirmed, or ERRORED with the storage error. */
+  async settleUpload(id: string, outcome: UploadOutcome): Promise<void> {
+    const rec = await this.#o.repo.recordings.get(id);
+    if (!rec || rec.status !== 'UPLOADING') return;
+    if (outcome.ok) {
+      await this.transition(id, 'UPLOADED', outcome.note ? { error_reason: outcome.note } : {});
+    } else {
+      this.#o.logger.error({ recordingId: id, reason: outcome.reason }, 'recording upload failed');
+      await this.transition(id, 'ERRORED', { error_reason: outcome.reason });
+    }
   }
 
   /**
@@ -362,6 +409,8 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
   }
 
   async #recover(rec: RecordingRow, what: string): Promise<void> {
+    // Finalised and queued for upload before: the upload queue resumes it, nothing to repair.
+    if (rec.status === 'UPLOADING' && (await this.#o.repo.recordingUploads.get(rec.id))) return;
     let files: RecordingFileRow[] = [];
     try {
       const dir = await this.#o.storage.workDir(rec.id);
@@ -389,26 +438,36 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
     this.#o.logger.warn({ recordingId: rec.id, files: files.length }, 'recovered interrupted recording');
   }
 
-  /** The API shape of a recording, with signed download links for its files. */
-  toApi(rec: RecordingRow) {
-    const expiresAt = Date.now() + this.#o.config.downloadUrlTtlSeconds * 1000;
-    const base = this.#o.publicUrl();
-    const ready = rec.status === 'UPLOADED';
-    const layers = Object.keys(rec.layers);
+  /**
+   * The API shape of a recording, with download links for its files: our signed links for `local`,
+   * presigned URLs of the bucket otherwise (at most 7 days, SigV4's limit). storage_config shows
+   * the recording's own bucket without its keys (null for the server default).
+   */
+  async toApi(rec: RecordingRow) {
+    let dest: RecordingDestination | undefined;
+    try {
+      dest = this.#o.destinations.for(rec);
+    } catch (err) {
+      // Its keys cannot be decrypted (the key file was replaced): the record is shown without links.
+      this.#o.logger.error({ recordingId: rec.id, error: (err as Error).message }, 'no links for recording');
+    }
+    const ttl = this.#o.config.downloadUrlTtlSeconds;
+    const expiresAt = Date.now() + (dest?.backend === 's3' ? Math.min(ttl, MAX_PRESIGN_SECONDS) : ttl) * 1000;
+    const ready = rec.status === 'UPLOADED' && !rec.deleted_at && dest !== undefined;
+    const link = (fileName: string) => dest!.downloadUrl(rec.id, fileName, expiresAt);
     const downloadUrl = ready
-      ? [
-          ...layers.map((layer) => ({
+      ? await Promise.all(
+          Object.keys(rec.layers).map(async (layer) => ({
             layer_name: layer,
             download_urls: Object.fromEntries(
-              rec.files
-                .filter((f) => f.layer_name === layer)
-                .map((f) => [
-                  f.file_name,
-                  { download_url: this.#o.signer.sign(base, rec.id, f.file_name, expiresAt) },
-                ]),
+              await Promise.all(
+                rec.files
+                  .filter((f) => f.layer_name === layer)
+                  .map(async (f) => [f.file_name, { download_url: await link(f.file_name) }] as const),
+              ),
             ),
           })),
-        ]
+        )
       : null;
     const manifest = rec.files.find((f) => f.file_name === MANIFEST_FILE);
     return {
@@ -424,7 +483,7 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
       download_url: downloadUrl,
       download_url_expiry: ready ? new Date(expiresAt).toISOString() : null,
       audio_download_url: null,
-      manifest_url: ready && manifest ? this.#o.signer.sign(base, rec.id, MANIFEST_FILE, expiresAt) : null,
+      manifest_url: ready && manifest ? await link(MANIFEST_FILE) : null,
       file_size: rec.file_size,
       recording_duration: rec.recording_duration,
       user_ids: rec.user_ids,
@@ -436,8 +495,75 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
       // error_reason (an extension) likewise appears only once there is one.
       ...(rec.stop_reason ? { stop_reason: rec.stop_reason } : {}),
       ...(rec.error_reason ? { error_reason: rec.error_reason } : {}),
-      storage_config: null,
+      // Extension: when the files were deleted (DELETE or RECORDINGS_RETENTION_DAYS).
+      ...(rec.deleted_at ? { deleted_at: rec.deleted_at } : {}),
+      storage_config: publicStorageConfig(rec.storage),
     };
+  }
+
+  /**
+   * Deletes a stopped recording's objects (its bucket) and local files, exactly those it lists, and
+   * marks it `deleted_at`. A recording still recording or uploading is refused (409).
+   */
+  async delete(appId: string, id: string, why: 'API_CALL' | 'RETENTION' = 'API_CALL'): Promise<RecordingRow> {
+    const rec = await this.get(appId, id);
+    if (!isFinal(rec.status)) {
+      throw new RtkError('CONFLICT', `Recording ${id} is ${rec.status}: stop it and let it finish first`);
+    }
+    if (rec.deleted_at) return rec;
+    const names = rec.files.map((f) => f.file_name);
+    let backend = rec.storage?.backend ?? 'local';
+    // In the bucket: every file of an UPLOADED recording; of an ERRORED one, those its upload confirmed.
+    const inBucket =
+      backend === 'local'
+        ? []
+        : rec.status === 'UPLOADED'
+          ? names
+          : ((await this.#o.repo.recordingUploads.get(rec.id))?.done ?? []);
+    if (inBucket.length > 0) {
+      try {
+        const dest = this.#o.destinations.for(rec);
+        backend = dest.backend;
+        await dest.delete(rec.id, inBucket);
+      } catch (err) {
+        this.#o.logger.warn(
+          { recordingId: id, error: (err as Error).message },
+          'deleting recording objects failed',
+        );
+        throw new RtkError(
+          'STORAGE_UNAVAILABLE',
+          `Recording ${id} could not be deleted: ${(err as Error).message}`,
+        );
+      }
+    }
+    // Local files: all a local recording has, or what an upload that failed left behind.
+    await this.#o.storage.removeAll(rec.id);
+    const next = (await this.#o.repo.recordings.update(id, { deleted_at: nowIso(), updated_at: nowIso() }))!;
+    this.#o.logger.info({ recordingId: id, why, files: names.length, backend }, 'recording deleted');
+    return next;
+  }
+
+  /** Deletes every stopped recording that stopped before `cutoffIso` (retention); answers how many. */
+  async deleteStoppedBefore(cutoffIso: string): Promise<number> {
+    const { rows } = await this.#o.repo.recordings.list({
+      where: { deleted_at: null },
+      whereIn: { field: 'status', values: ['UPLOADED', 'ERRORED'] },
+      range: { field: 'stopped_time', to: cutoffIso },
+    });
+    let n = 0;
+    for (const r of rows) {
+      if (!r.stopped_time) continue;
+      try {
+        await this.delete(r.app_id, r.id, 'RETENTION');
+        n++;
+      } catch (err) {
+        this.#o.logger.warn(
+          { recordingId: r.id, error: (err as Error).message },
+          'retention: delete failed; retried at the next sweep',
+        );
+      }
+    }
+    return n;
   }
 
   /**

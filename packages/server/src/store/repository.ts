@@ -4,6 +4,7 @@ import type {
   ParticipantRow,
   PresetRow,
   RecordingRow,
+  RecordingUploadRow,
   SessionPeerRow,
   SessionRow,
   WebhookDeliveryRow,
@@ -16,6 +17,8 @@ export type Scalar = string | number | boolean | null;
 export interface ListQuery<T> {
   where?: { [K in keyof T]?: Scalar };
   whereIn?: { field: keyof T & string; values: Scalar[] };
+  /** Fields that must be present and not null. */
+  notNull?: (keyof T & string)[];
   /** Case-insensitive substring match on any of the fields. */
   search?: { fields: (keyof T & string)[]; text: string };
   /** Inclusive bounds on an ISO-time field. */
@@ -52,6 +55,7 @@ export interface Repository {
   readonly sessions: Collection<SessionRow>;
   readonly sessionPeers: Collection<SessionPeerRow>;
   readonly recordings: Collection<RecordingRow>;
+  readonly recordingUploads: Collection<RecordingUploadRow>;
   /** Runs `fn` so that either all of its writes land or none do. */
   transaction<R>(fn: () => Promise<R>): Promise<R>;
   /** A small key-value area for server secrets and settings. */

@@ -6,6 +6,7 @@ import type {
   ParticipantRow,
   PresetRow,
   RecordingRow,
+  RecordingUploadRow,
   SessionPeerRow,
   SessionRow,
   WebhookDeliveryRow,
@@ -39,6 +40,10 @@ const MIGRATIONS: string[] = [
    CREATE INDEX session_peers_session ON session_peers (json_extract(doc, '$.session_id'));
    CREATE TABLE recordings (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
    CREATE INDEX recordings_meeting ON recordings (json_extract(doc, '$.meeting_id'), json_extract(doc, '$.status'));`,
+  // 2: uploads of stopped recordings to their bucket (survive a restart); retention scans by time.
+  `CREATE TABLE recording_uploads (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+   CREATE INDEX recording_uploads_status ON recording_uploads (json_extract(doc, '$.status'));
+   CREATE INDEX recordings_stopped ON recordings (json_extract(doc, '$.stopped_time'));`,
 ];
 
 const FIELD_RE = /^[a-z_][a-z0-9_]*$/;
@@ -116,6 +121,7 @@ class SqliteCollection<T extends { id: string }> implements Collection<T> {
       clauses.push(`${fieldExpr(q.whereIn.field)} IN (${q.whereIn.values.map(() => '?').join(',')})`);
       params.push(...q.whereIn.values.map(toSql));
     }
+    for (const f of q.notNull ?? []) clauses.push(`${fieldExpr(f)} IS NOT NULL`);
     if (q.search && q.search.text) {
       const like = `%${q.search.text.toLowerCase().replace(/[\\%_]/g, (c) => '\\' + c)}%`;
       clauses.push(
@@ -165,6 +171,7 @@ export class SqliteRepository implements Repository {
   readonly sessions: Collection<SessionRow>;
   readonly sessionPeers: Collection<SessionPeerRow>;
   readonly recordings: Collection<RecordingRow>;
+  readonly recordingUploads: Collection<RecordingUploadRow>;
 
   constructor(file: string) {
     this.#db = new Database(file);
@@ -181,6 +188,7 @@ export class SqliteRepository implements Repository {
     this.sessions = new SqliteCollection(this.#db, 'sessions');
     this.sessionPeers = new SqliteCollection(this.#db, 'session_peers');
     this.recordings = new SqliteCollection(this.#db, 'recordings');
+    this.recordingUploads = new SqliteCollection(this.#db, 'recording_uploads');
   }
 
   /** The schema version this file is at (number of migrations applied). */

@@ -123,6 +123,26 @@ export interface RecordingFileRow {
   sha256: string;
 }
 
+/**
+ * Where a recording's files go, fixed when it starts. `local`: DATA_DIR (no upload). `s3`: a bucket;
+ * `source: 'server'` takes the credentials from the environment at upload time (none stored),
+ * `recording`/`meeting` come from a `storage_config` and keep its keys encrypted (`*_enc`, see
+ * storage/secret-box.ts). `path` is the key prefix; objects are `<path>/<recording id>/<file name>`.
+ */
+export interface RecordingStorageRow {
+  backend: 'local' | 's3';
+  source: 'server' | 'recording' | 'meeting';
+  /** The RealtimeKit `storage_config.type` given (absent for the server default). */
+  type?: 'aws' | 'digitalocean' | 'cloudflare' | 'gcs';
+  bucket?: string;
+  region?: string;
+  path?: string;
+  endpoint?: string;
+  force_path_style?: boolean;
+  access_key_enc?: string;
+  secret_enc?: string;
+}
+
 export interface RecordingRow {
   id: string;
   app_id: string;
@@ -149,6 +169,31 @@ export interface RecordingRow {
   files: RecordingFileRow[];
   file_size: number;
   recording_duration: number;
+  /** Absent on rows from before storage backends: local. */
+  storage?: RecordingStorageRow;
+  /** When its files and objects were deleted (DELETE or retention); links are no longer given. */
+  deleted_at?: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export type UploadStatus = 'PENDING' | 'DONE' | 'FAILED';
+
+/**
+ * The upload of a stopped recording's files to its bucket: one row per recording, written before
+ * the first attempt so that a restart resumes it. `done` lists the files already confirmed in the
+ * bucket (their local copies are gone); the rest are uploaded again from the local files.
+ */
+export interface RecordingUploadRow {
+  /** The recording id. */
+  id: string;
+  status: UploadStatus;
+  attempts: number;
+  next_attempt_at: string;
+  last_error: string | null;
+  done: string[];
+  /** The error_reason the recording gets when it is UPLOADED (a capture failure noted at stop). */
+  uploaded_note: string | null;
   created_at: string;
   updated_at: string;
 }
