@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { RtkError, type Logger } from '@trackroom/protocol';
@@ -27,6 +28,7 @@ import { LocalRecordingStorage } from './services/storage.js';
 import type { Repository } from './store/repository.js';
 import { SqliteRepository } from './store/sqlite-repository.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
+import { OutboundPolicy, type OutboundPolicyOptions } from './services/outbound-url.js';
 import { WebhookSigningKey } from './webhooks/signing-key.js';
 
 export interface TrackroomServer {
@@ -50,6 +52,13 @@ export interface CreateServerOptions {
     deps: RouteDeps,
     http: FastifyInstance,
   ) => Promise<{ control?: MediaControl; stats?: () => unknown; close(): Promise<void> }>;
+  /** Test seams of the outbound policy (a resolver; fixed rules stay). */
+  outbound?: Pick<OutboundPolicyOptions, 'resolve'>;
+}
+
+/** Addresses of this machine's interfaces, for the "self" rule when HOST is 0.0.0.0 or ::. */
+function localAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((i) => i.address));
 }
 
 async function secret(repo: Repository, key: string): Promise<Buffer> {
@@ -86,15 +95,23 @@ export async function createServer(
   );
   const signer = new UrlSigner(await secret(repo, 'download_url_secret'));
   const key = await WebhookSigningKey.load(repo);
+  let boundPort = config.port;
+  let publicUrl = config.publicUrl;
+  const outbound = new OutboundPolicy({
+    ...config.webhookTargets,
+    self: { port: () => boundPort, hosts: [config.host], publicOrigin: () => publicUrl },
+    localAddresses,
+    ...opts.outbound,
+  });
   const webhooks = new WebhookDispatcher({
     repo,
     key,
+    policy: outbound,
     logger: logger.child({ subsystem: 'webhooks' }),
     maxAttempts: config.webhookRetry.maxAttempts,
     baseDelayMs: config.webhookRetry.baseDelayMs,
   });
   const sessions = new SessionService({ repo, webhooks, logger: logger.child({ subsystem: 'sessions' }) });
-  let publicUrl = config.publicUrl;
   const storage = new LocalRecordingStorage(join(config.dataDir, 'recordings'));
   const disk = new DiskGuard({
     dir: config.dataDir,
@@ -117,7 +134,7 @@ export async function createServer(
 
   const http = createHttpApp({ config, repo, logger: logger.child({ subsystem: 'http' }) });
   await registerApiReference(http);
-  const deps: RouteDeps = { config, repo, logger, tokens, signer, webhooks, sessions, recordings };
+  const deps: RouteDeps = { config, repo, logger, tokens, signer, webhooks, sessions, recordings, outbound };
 
   const media = opts.media ? await opts.media(deps, http) : undefined;
   if (media?.control) deps.media = media.control;
@@ -144,7 +161,7 @@ export async function createServer(
   const eld = monitorEventLoopDelay({ resolution: 10 });
   eld.enable();
   http.get('/v1/stats', async (req) => {
-    if (!adminTokenMatches(config.apiToken, req.headers.authorization)) throw new RtkError('UNAUTHORIZED');
+    if (!adminTokenMatches(config.apiTokens, req.headers.authorization)) throw new RtkError('UNAUTHORIZED');
     const q = req.query as { reset?: string };
     const mem = process.memoryUsage();
     const out = {
@@ -190,6 +207,7 @@ export async function createServer(
       await http.listen({ port: config.port, host: config.host });
       const addr = http.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.port;
+      boundPort = port;
       if (!config.publicUrlExplicit) publicUrl = publicUrl.replace(/:\d+$/, `:${port}`);
       return port;
     },

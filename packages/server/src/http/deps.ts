@@ -6,6 +6,7 @@ import type { Repository } from '../store/repository.js';
 import type { WebhookDispatcher } from '../webhooks/dispatcher.js';
 import type { SessionService } from '../services/session-service.js';
 import type { RecordingService } from '../services/recording-service.js';
+import type { OutboundPolicy } from '../services/outbound-url.js';
 
 /** What route modules get: collaborators only, never the whole server. */
 export interface RouteDeps {
@@ -17,6 +18,8 @@ export interface RouteDeps {
   webhooks: WebhookDispatcher;
   sessions: SessionService;
   recordings: RecordingService;
+  /** The rules for URLs the server contacts on a user's behalf (webhook targets). */
+  outbound: OutboundPolicy;
   /** Absent until the media plane runs; kick and mute then answer NO_ACTIVE_SESSION. */
   media?: MediaControl;
 }
