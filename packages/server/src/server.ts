@@ -3,7 +3,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { RtkError, type Logger } from '@trackroom/protocol';
+import { RtkError, type Logger, type WorkerStats } from '@trackroom/protocol';
 import { adminTokenMatches } from './auth/jwt.js';
 import { ParticipantTokens } from './auth/jwt.js';
 import { UrlSigner } from './auth/signed-urls.js';
@@ -27,6 +27,7 @@ import { SessionService } from './services/session-service.js';
 import { LocalRecordingStorage } from './services/storage.js';
 import type { Repository } from './store/repository.js';
 import { SqliteRepository } from './store/sqlite-repository.js';
+import { ServerMetrics } from './services/server-metrics.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { OutboundPolicy, type OutboundPolicyOptions } from './services/outbound-url.js';
 import { WebhookSigningKey } from './webhooks/signing-key.js';
@@ -40,10 +41,14 @@ export interface TrackroomServer {
   readonly defaultAppId: string;
   /** The base URL links are made with: PUBLIC_URL, or http://HOST:<bound port>. */
   publicUrl(): string;
+  /** `starting` until listen() has bound, `ready`, then `draining` once close() began (readiness). */
+  state(): ServerState;
   /** Starts listening; resolves with the bound port. */
   listen(): Promise<number>;
   close(): Promise<void>;
 }
+
+export type ServerState = 'starting' | 'ready' | 'draining';
 
 export interface CreateServerOptions {
   logger: Logger;
@@ -51,7 +56,13 @@ export interface CreateServerOptions {
   media?: (
     deps: RouteDeps,
     http: FastifyInstance,
-  ) => Promise<{ control?: MediaControl; stats?: () => unknown; close(): Promise<void> }>;
+  ) => Promise<{
+    control?: MediaControl;
+    stats?: () => unknown;
+    /** Each media worker's figures, for /metrics. */
+    workerStats?: () => Promise<WorkerStats[]>;
+    close(): Promise<void>;
+  }>;
   /** Test seams of the outbound policy (a resolver; fixed rules stay). */
   outbound?: Pick<OutboundPolicyOptions, 'resolve'>;
 }
@@ -188,7 +199,29 @@ export async function createServer(
     if (q.reset === '1') eld.reset();
     return out;
   });
+  // Liveness: the process answers. Readiness: it takes traffic (not while starting or draining).
+  // Neither needs a token (load balancers and orchestrators probe them) and neither reveals more.
+  let state: ServerState = 'starting';
   http.get('/healthz', async () => ({ success: true, data: { status: 'ok' } }));
+  http.get('/livez', async () => ({ success: true, data: { status: 'ok' } }));
+  http.get('/readyz', async (_req, reply) =>
+    state === 'ready'
+      ? { success: true, data: { status: 'ready' } }
+      : reply.status(503).send({ success: false, error: { code: 503, message: `Not ready: ${state}` } }),
+  );
+  // Prometheus: the admin token or METRICS_TOKEN.
+  const metrics = new ServerMetrics({
+    repo,
+    webhooks,
+    ...(media?.workerStats ? { workerStats: media.workerStats } : {}),
+    state: () => state,
+  });
+  const metricsTokens = config.metricsToken ? [...config.apiTokens, config.metricsToken] : config.apiTokens;
+  http.get('/metrics', async (req, reply) => {
+    if (!adminTokenMatches(metricsTokens, req.headers.authorization)) throw new RtkError('UNAUTHORIZED');
+    const m = await metrics.render();
+    return reply.type(m.contentType).header('cache-control', 'no-cache').send(m.body);
+  });
 
   // Recordings first: ending the stale sessions must not race the repair of their recordings.
   await recordings.recoverAfterRestart();
@@ -203,17 +236,20 @@ export async function createServer(
     deps,
     defaultAppId: defaultApp.id,
     publicUrl: () => publicUrl,
+    state: () => state,
     async listen() {
       await http.listen({ port: config.port, host: config.host });
       const addr = http.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.port;
       boundPort = port;
+      if (state === 'starting') state = 'ready';
       if (!config.publicUrlExplicit) publicUrl = publicUrl.replace(/:\d+$/, `:${port}`);
       return port;
     },
     async close() {
       if (closed) return;
       closed = true;
+      state = 'draining';
       // Finalise what is being recorded while the media plane is still up: files get their
       // duration and cues now instead of a repair at the next start.
       if (recordings.engine) await recordings.stopAllActive('SERVER_SHUTDOWN');
@@ -241,6 +277,7 @@ export async function createServer(
       }
       await disk.close();
       await webhooks.close();
+      metrics.close();
       await repo.close();
     },
   };
