@@ -39,7 +39,13 @@ export interface RecordedTrackFile {
   durationMs: number;
   sha256: string;
   /** Set when writing stopped early (a full disk): the file holds what was written before. */
-  writeFailure?: { code: string; message: string; atMs?: number };
+  writeFailure?: {
+    /** The system error code (`ENOSPC` for a full disk, `EIO`, ...), or `UNKNOWN`. */
+    code: string;
+    message: string;
+    /** Timeline position (ms from t0) where the file's audio ends. */
+    endsAtMs: number;
+  };
 }
 
 /** What a stopped (or repaired) track recording left: its files and its manifest file. */

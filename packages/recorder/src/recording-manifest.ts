@@ -3,6 +3,7 @@
  * snake_case, every time is ms, either wall-clock (`t0_ms`, `stop_ms`) or on the recording timeline
  * (from t0). Documented field by field in docs/track-recording.md.
  */
+import type { RecordedTrackFile } from '@trackroom/protocol';
 import type { TrackFileResult } from './track-file-writer.js';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -80,20 +81,8 @@ export interface RecordingManifest {
   files: ManifestFile[];
 }
 
-/** A finished file of a recording. */
-export interface TrackRecordingFile {
-  fileName: string;
-  layer: string;
-  participantId: string;
-  customParticipantId: string;
-  /** The one peer that fed it, or null when several did (group_by user). */
-  peerId: string | null;
-  peerIds: string[];
-  sizeBytes: number;
-  durationMs: number;
-  sha256: string;
-  writeFailure?: TrackFileResult['writeFailure'];
-}
+/** A finished file of a recording: the worker interface's type, defined once in protocol. */
+export type TrackRecordingFile = RecordedTrackFile;
 
 /** One finished file with what is known of it. */
 export interface ManifestFileInput extends TrackRecordingFile {
