@@ -125,10 +125,19 @@ describe('the README quick start and examples/, run as copied', () => {
 
   after(async () => {
     for (const pid of pids) {
+      // Only a publisher still running: a pid it left behind may belong to another test's process by
+      // now (pids are reused; the suite starts thousands of processes), e.g. a server under test.
+      let cmdline = '';
+      try {
+        cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        continue; // already left by itself
+      }
+      if (!cmdline.includes('join-tone')) continue;
       try {
         process.kill(pid, 'SIGTERM');
       } catch {
-        // already left by itself
+        // left in between
       }
     }
     if (server && server.exitCode === null) {
