@@ -161,7 +161,14 @@ export class MediaWorker extends TypedEmitter<MediaWorkerHandleEvents> implement
 
   stats(): WorkerStats {
     let trackFiles = 0;
-    for (const r of this.#recordings.values()) trackFiles += r.fileCount;
+    const recorder = { bytesWritten: 0, packetsReceived: 0, packetsLost: 0 };
+    for (const r of this.#recordings.values()) {
+      trackFiles += r.fileCount;
+      const io = r.ioStats();
+      recorder.bytesWritten += io.bytesWritten;
+      recorder.packetsReceived += io.packetsReceived;
+      recorder.packetsLost += io.packetsLost;
+    }
     return {
       workerId: this.id,
       pid: this.pid,
@@ -170,6 +177,7 @@ export class MediaWorker extends TypedEmitter<MediaWorkerHandleEvents> implement
       rssBytes: process.memoryUsage.rss(),
       sfu: this.#o.sfu.stats() as Record<string, number>,
       trackFiles,
+      recorder,
     };
   }
 

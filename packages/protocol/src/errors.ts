@@ -18,6 +18,10 @@ export const ErrorCodes = {
   REQUEST_TIMEOUT: { status: 408, message: 'The request took too long to arrive' },
   MALFORMED_REQUEST: { status: 400, message: 'The request is not valid HTTP' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Request body must be application/json' },
+  URL_NOT_ALLOWED: {
+    status: 400,
+    message: 'The URL points at a target this server refuses to contact',
+  },
   CONFLICT: { status: 409, message: 'Conflicts with the current state' },
   NO_ACTIVE_SESSION: { status: 404, message: 'The meeting has no active session' },
   NOT_IMPLEMENTED: { status: 501, message: 'Not implemented by this server' },

@@ -87,6 +87,11 @@ export interface WorkerStats {
   sfu: Record<string, number>;
   /** Track files of the worker's active recordings (open, and closed ones kept for the manifest). */
   trackFiles: number;
+  /**
+   * What the worker's active recordings have written: bytes on disk and RTP packets received and
+   * declared lost by their reorder buffers (a recording leaves these sums when it finishes).
+   */
+  recorder: { bytesWritten: number; packetsReceived: number; packetsLost: number };
 }
 
 /** A signalling socket handed to the worker, with the identity the control plane admitted. */

@@ -85,6 +85,13 @@ export type TrackRecordingEvents = {
 
 export type TrackRecordingState = 'new' | 'recording' | 'stopping' | 'stopped';
 
+/** What a recording has written so far (for metrics). */
+export interface TrackRecordingIoStats {
+  bytesWritten: number;
+  packetsReceived: number;
+  packetsLost: number;
+}
+
 interface FileEntry {
   layer: string;
   fileName: string;
@@ -170,6 +177,18 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
   /** Track files of this recording (open, and closed ones kept for the manifest). */
   get fileCount(): number {
     return this.#files.length;
+  }
+
+  /** Bytes on disk and RTP packets received / declared lost, summed over this recording's files. */
+  ioStats(): TrackRecordingIoStats {
+    const out = { bytesWritten: 0, packetsReceived: 0, packetsLost: 0 };
+    for (const f of this.#files) {
+      const s = f.writer.stats();
+      out.bytesWritten += s.bytesOnDisk;
+      out.packetsReceived += s.reorder.received;
+      out.packetsLost += s.reorder.lost;
+    }
+    return out;
   }
 
   /** Participant ids that have a file. */

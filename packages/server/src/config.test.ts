@@ -32,6 +32,40 @@ void describe('loadConfig', () => {
     assert.equal(loadConfig({ ...base(), RTC_UDP_MUX_PORT: '50000' }).ice.udpMuxPort, 50000);
   });
 
+  void it('reads the operations block: token list, webhook deny rules, metrics token', () => {
+    const d = loadConfig(base());
+    assert.deepEqual(d.webhookTargets, { denyLoopback: false, denyPrivate: false, denyCidrs: [] });
+    assert.equal(d.metricsToken, undefined);
+    assert.deepEqual(d.apiTokens, [d.apiToken]);
+    const c = loadConfig({
+      ...base(),
+      RTK_API_TOKEN: 'first-token-0123456789,second-token-0123456789',
+      WEBHOOK_DENY_LOOPBACK: 'true',
+      WEBHOOK_DENY_PRIVATE: '1',
+      WEBHOOK_DENY_CIDRS: '10.20.0.0/16, 2001:db8::/32',
+      METRICS_TOKEN: 'metrics-token-0123456789',
+    });
+    assert.deepEqual(c.apiTokens, ['first-token-0123456789', 'second-token-0123456789']);
+    assert.equal(c.apiToken, 'first-token-0123456789');
+    assert.deepEqual(c.webhookTargets, {
+      denyLoopback: true,
+      denyPrivate: true,
+      denyCidrs: ['10.20.0.0/16', '2001:db8::/32'],
+    });
+    for (const [k, v, re] of [
+      ['WEBHOOK_DENY_LOOPBACK', 'maybe', /WEBHOOK_DENY_LOOPBACK must be true or false/],
+      ['WEBHOOK_DENY_CIDRS', '10.0.0.0/40', /WEBHOOK_DENY_CIDRS: "10.0.0.0\/40" is not a CIDR/],
+      ['METRICS_TOKEN', 'short', /METRICS_TOKEN must be at least 16/],
+      ['RTK_API_TOKEN', 'long-enough-token-0123,short', /RTK_API_TOKEN must be at least 16/],
+    ] as const) {
+      assert.throws(
+        () => loadConfig({ ...base(), [k]: v }),
+        (e: unknown) => e instanceof ConfigError && re.test(e.message),
+        k,
+      );
+    }
+  });
+
   void it('refuses bad values with a message naming the variable', () => {
     assert.throws(
       () => loadConfig({ ...base(), PORT: 'eighty' }),

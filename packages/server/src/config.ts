@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
+import { parseCidr } from './services/outbound-url.js';
 
 /** Immutable server configuration, read once from the environment (see README "Configuration"). */
 export interface ServerConfig {
@@ -37,6 +38,20 @@ export interface ServerConfig {
   readonly shutdownDrainMs: number;
   /** Where recordings go, their upload retries and retention (docs/storage.md). */
   readonly recordingStorage: RecordingStorageConfig;
+  // --- operations (issue 13: outbound rules, metrics, token rotation); see opsConfig() ---
+  /**
+   * Every admin token accepted (RTK_API_TOKEN may list several, comma-separated, to rotate without
+   * downtime); `apiToken` is the first.
+   */
+  readonly apiTokens: readonly string[];
+  /** What webhook targets are refused besides the fixed rules (link-local, metadata, self). */
+  readonly webhookTargets: {
+    readonly denyLoopback: boolean;
+    readonly denyPrivate: boolean;
+    readonly denyCidrs: readonly string[];
+  };
+  /** A token that may read /metrics (besides the admin tokens); undefined: admin tokens only. */
+  readonly metricsToken: string | undefined;
 }
 
 // --- Recording storage (issue 10): one block, read by recordingStorageFrom below. ---
@@ -208,7 +223,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const accountId = env.RTK_ACCOUNT_ID || 'local';
   if (!/^[-\w]{1,64}$/.test(accountId)) throw new ConfigError('RTK_ACCOUNT_ID must match ^[-\\w]{1,64}$');
 
-  let apiToken = env.RTK_API_TOKEN || '';
+  const ops = opsConfig(env);
+  let apiToken = ops.apiTokens[0] ?? '';
   let apiTokenGenerated = false;
   if (!apiToken) {
     const tokenFile = join(dataDir, 'api-token');
@@ -220,7 +236,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       apiTokenGenerated = true;
     }
   }
-  if (apiToken.length < 16) throw new ConfigError('RTK_API_TOKEN must be at least 16 characters');
+  const apiTokens = ops.apiTokens.length ? ops.apiTokens : [apiToken];
+  if (apiTokens.some((t) => t.length < 16)) {
+    throw new ConfigError('RTK_API_TOKEN must be at least 16 characters (each, when several are listed)');
+  }
 
   const publicHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   const publicUrl = (env.PUBLIC_URL || `http://${publicHost}:${port}`).replace(/\/+$/, '');
@@ -275,5 +294,45 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     },
     shutdownDrainMs: (intFrom(env, 'SHUTDOWN_DRAIN_SECONDS', 10, 0, 3600) ?? 10) * 1000,
     recordingStorage: recordingStorageFrom(env),
+    apiTokens,
+    webhookTargets: ops.webhookTargets,
+    metricsToken: ops.metricsToken,
+  };
+}
+
+// --- operations block (issue 13): outbound rules, metrics token, admin token rotation ---
+
+function boolFrom(env: NodeJS.ProcessEnv, name: string): boolean {
+  const raw = (env[name] ?? '').trim().toLowerCase();
+  if (raw === '' || raw === '0' || raw === 'false' || raw === 'no') return false;
+  if (raw === '1' || raw === 'true' || raw === 'yes') return true;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
+}
+
+function opsConfig(env: NodeJS.ProcessEnv) {
+  const apiTokens = (env.RTK_API_TOKEN ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
+  const denyCidrs = (env.WEBHOOK_DENY_CIDRS ?? '').split(/[\s,]+/).filter((c) => c !== '');
+  for (const c of denyCidrs) {
+    try {
+      parseCidr(c);
+    } catch (e) {
+      throw new ConfigError(`WEBHOOK_DENY_CIDRS: ${(e as Error).message}`);
+    }
+  }
+  const metricsToken = env.METRICS_TOKEN || undefined;
+  if (metricsToken !== undefined && metricsToken.length < 16) {
+    throw new ConfigError('METRICS_TOKEN must be at least 16 characters');
+  }
+  return {
+    apiTokens,
+    webhookTargets: {
+      denyLoopback: boolFrom(env, 'WEBHOOK_DENY_LOOPBACK'),
+      denyPrivate: boolFrom(env, 'WEBHOOK_DENY_PRIVATE'),
+      denyCidrs,
+    },
+    metricsToken,
   };
 }

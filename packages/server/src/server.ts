@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { RtkError, type Logger } from '@trackroom/protocol';
+import { RtkError, type Logger, type WorkerStats } from '@trackroom/protocol';
 import { adminTokenMatches } from './auth/jwt.js';
 import { ParticipantTokens } from './auth/jwt.js';
 import { UrlSigner } from './auth/signed-urls.js';
@@ -30,7 +31,9 @@ import { SecretBox } from './storage/secret-box.js';
 import { UploadQueue } from './storage/upload-queue.js';
 import type { Repository } from './store/repository.js';
 import { SqliteRepository } from './store/sqlite-repository.js';
+import { ServerMetrics } from './services/server-metrics.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
+import { OutboundPolicy, type OutboundPolicyOptions } from './services/outbound-url.js';
 import { WebhookSigningKey } from './webhooks/signing-key.js';
 
 export interface TrackroomServer {
@@ -42,10 +45,14 @@ export interface TrackroomServer {
   readonly defaultAppId: string;
   /** The base URL links are made with: PUBLIC_URL, or http://HOST:<bound port>. */
   publicUrl(): string;
+  /** `starting` until listen() has bound, `ready`, then `draining` once close() began (readiness). */
+  state(): ServerState;
   /** Starts listening; resolves with the bound port. */
   listen(): Promise<number>;
   close(): Promise<void>;
 }
+
+export type ServerState = 'starting' | 'ready' | 'draining';
 
 export interface CreateServerOptions {
   logger: Logger;
@@ -53,7 +60,20 @@ export interface CreateServerOptions {
   media?: (
     deps: RouteDeps,
     http: FastifyInstance,
-  ) => Promise<{ control?: MediaControl; stats?: () => unknown; close(): Promise<void> }>;
+  ) => Promise<{
+    control?: MediaControl;
+    stats?: () => unknown;
+    /** Each media worker's figures, for /metrics. */
+    workerStats?: () => Promise<WorkerStats[]>;
+    close(): Promise<void>;
+  }>;
+  /** Test seams of the outbound policy (a resolver; fixed rules stay). */
+  outbound?: Pick<OutboundPolicyOptions, 'resolve'>;
+}
+
+/** Addresses of this machine's interfaces, for the "self" rule when HOST is 0.0.0.0 or ::. */
+function localAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((i) => i.address));
 }
 
 async function secret(repo: Repository, key: string): Promise<Buffer> {
@@ -90,15 +110,23 @@ export async function createServer(
   );
   const signer = new UrlSigner(await secret(repo, 'download_url_secret'));
   const key = await WebhookSigningKey.load(repo);
+  let boundPort = config.port;
+  let publicUrl = config.publicUrl;
+  const outbound = new OutboundPolicy({
+    ...config.webhookTargets,
+    self: { port: () => boundPort, hosts: [config.host], publicOrigin: () => publicUrl },
+    localAddresses,
+    ...opts.outbound,
+  });
   const webhooks = new WebhookDispatcher({
     repo,
     key,
+    policy: outbound,
     logger: logger.child({ subsystem: 'webhooks' }),
     maxAttempts: config.webhookRetry.maxAttempts,
     baseDelayMs: config.webhookRetry.baseDelayMs,
   });
   const sessions = new SessionService({ repo, webhooks, logger: logger.child({ subsystem: 'sessions' }) });
-  let publicUrl = config.publicUrl;
   const storage = new LocalRecordingStorage(join(config.dataDir, 'recordings'));
   const secrets = new SecretBox(config.dataDir);
   const storageCfg = config.recordingStorage;
@@ -150,7 +178,18 @@ export async function createServer(
 
   const http = createHttpApp({ config, repo, logger: logger.child({ subsystem: 'http' }) });
   await registerApiReference(http);
-  const deps: RouteDeps = { config, repo, logger, tokens, signer, webhooks, sessions, recordings, secrets };
+  const deps: RouteDeps = {
+    config,
+    repo,
+    logger,
+    tokens,
+    signer,
+    webhooks,
+    sessions,
+    recordings,
+    secrets,
+    outbound,
+  };
 
   const media = opts.media ? await opts.media(deps, http) : undefined;
   if (media?.control) deps.media = media.control;
@@ -177,7 +216,7 @@ export async function createServer(
   const eld = monitorEventLoopDelay({ resolution: 10 });
   eld.enable();
   http.get('/v1/stats', async (req) => {
-    if (!adminTokenMatches(config.apiToken, req.headers.authorization)) throw new RtkError('UNAUTHORIZED');
+    if (!adminTokenMatches(config.apiTokens, req.headers.authorization)) throw new RtkError('UNAUTHORIZED');
     const q = req.query as { reset?: string };
     const mem = process.memoryUsage();
     const out = {
@@ -205,7 +244,29 @@ export async function createServer(
     if (q.reset === '1') eld.reset();
     return out;
   });
+  // Liveness: the process answers. Readiness: it takes traffic (not while starting or draining).
+  // Neither needs a token (load balancers and orchestrators probe them) and neither reveals more.
+  let state: ServerState = 'starting';
   http.get('/healthz', async () => ({ success: true, data: { status: 'ok' } }));
+  http.get('/livez', async () => ({ success: true, data: { status: 'ok' } }));
+  http.get('/readyz', async (_req, reply) =>
+    state === 'ready'
+      ? { success: true, data: { status: 'ready' } }
+      : reply.status(503).send({ success: false, error: { code: 503, message: `Not ready: ${state}` } }),
+  );
+  // Prometheus: the admin token or METRICS_TOKEN.
+  const metrics = new ServerMetrics({
+    repo,
+    webhooks,
+    ...(media?.workerStats ? { workerStats: media.workerStats } : {}),
+    state: () => state,
+  });
+  const metricsTokens = config.metricsToken ? [...config.apiTokens, config.metricsToken] : config.apiTokens;
+  http.get('/metrics', async (req, reply) => {
+    if (!adminTokenMatches(metricsTokens, req.headers.authorization)) throw new RtkError('UNAUTHORIZED');
+    const m = await metrics.render();
+    return reply.type(m.contentType).header('cache-control', 'no-cache').send(m.body);
+  });
 
   // Recordings first: ending the stale sessions must not race the repair of their recordings.
   await recordings.recoverAfterRestart();
@@ -222,16 +283,20 @@ export async function createServer(
     deps,
     defaultAppId: defaultApp.id,
     publicUrl: () => publicUrl,
+    state: () => state,
     async listen() {
       await http.listen({ port: config.port, host: config.host });
       const addr = http.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.port;
+      boundPort = port;
+      if (state === 'starting') state = 'ready';
       if (!config.publicUrlExplicit) publicUrl = publicUrl.replace(/:\d+$/, `:${port}`);
       return port;
     },
     async close() {
       if (closed) return;
       closed = true;
+      state = 'draining';
       // Finalise what is being recorded while the media plane is still up: files get their
       // duration and cues now instead of a repair at the next start.
       if (recordings.engine) await recordings.stopAllActive('SERVER_SHUTDOWN');
@@ -263,6 +328,7 @@ export async function createServer(
       destinations.close();
       await disk.close();
       await webhooks.close();
+      metrics.close();
       await repo.close();
     },
   };

@@ -79,11 +79,16 @@ export class ParticipantTokens {
 }
 
 /** Constant-time comparison of the admin bearer token. */
-export function adminTokenMatches(expected: string, header: string | undefined): boolean {
+export function adminTokenMatches(expected: string | readonly string[], header: string | undefined): boolean {
   if (!header) return false;
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!m) return false;
   const a = Buffer.from(m[1] as string);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+  // Every listed token is compared (no early exit), so timing does not tell which one matched.
+  let ok = false;
+  for (const t of typeof expected === 'string' ? [expected] : expected) {
+    const b = Buffer.from(t);
+    if (a.length === b.length && timingSafeEqual(a, b)) ok = true;
+  }
+  return ok;
 }

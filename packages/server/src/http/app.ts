@@ -146,7 +146,7 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
     // Errors of the router (bad percent-encoding, an over-long parameter) come before the hooks:
     // the auth check is made here too, so an unauthenticated request learns nothing but 401.
     frameworkErrors: (err, req, reply) => {
-      if (isAdminUrl(req.url) && !adminTokenMatches(config.apiToken, req.headers.authorization)) {
+      if (isAdminUrl(req.url) && !adminTokenMatches(config.apiTokens, req.headers.authorization)) {
         sendError(reply, new RtkError('UNAUTHORIZED'));
         return;
       }
@@ -197,7 +197,7 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
 
   // Admin auth and account/app scoping for every API route.
   app.addHook('onRequest', async (req: FastifyRequest) => {
-    if (isAdminUrl(req.url) && !adminTokenMatches(config.apiToken, req.headers.authorization)) {
+    if (isAdminUrl(req.url) && !adminTokenMatches(config.apiTokens, req.headers.authorization)) {
       throw new RtkError('UNAUTHORIZED');
     }
     if (req.url.length > MAX_URL_LENGTH) {

@@ -7,6 +7,7 @@ import type { WebhookDispatcher } from '../webhooks/dispatcher.js';
 import type { SessionService } from '../services/session-service.js';
 import type { RecordingService } from '../services/recording-service.js';
 import type { SecretBox } from '../storage/secret-box.js';
+import type { OutboundPolicy } from '../services/outbound-url.js';
 
 /** What route modules get: collaborators only, never the whole server. */
 export interface RouteDeps {
@@ -20,6 +21,8 @@ export interface RouteDeps {
   recordings: RecordingService;
   /** Seals storage credentials (storage_config) before they are stored. */
   secrets: SecretBox;
+  /** The rules for URLs the server contacts on a user's behalf (webhook targets). */
+  outbound: OutboundPolicy;
   /** Absent until the media plane runs; kick and mute then answer NO_ACTIVE_SESSION. */
   media?: MediaControl;
 }

@@ -90,6 +90,8 @@ export interface MediaPlane {
   engine: TrackEngine;
   control: MediaControl;
   stats(): Promise<unknown>;
+  /** Each running worker's figures (for /metrics). */
+  workerStats(): Promise<WorkerStats[]>;
   close(): Promise<void>;
 }
 
@@ -299,6 +301,7 @@ export async function attachMediaPlane(
       muteAudio: async (meetingId, peerIds) =>
         (await pool.forMeeting(meetingId, 'muteAudio', { meetingId, ...(peerIds ? { peerIds } : {}) })) ?? [],
     },
+    workerStats: () => pool.stats(),
     async stats() {
       const workers = await pool.stats();
       const placed = pool.placements();
@@ -317,6 +320,11 @@ export async function attachMediaPlane(
           track_files: w.trackFiles,
           meeting_ids: placed.get(w.workerId) ?? [],
           sfu: w.sfu,
+          recorder: {
+            bytes_written: w.recorder.bytesWritten,
+            packets_received: w.recorder.packetsReceived,
+            packets_lost: w.recorder.packetsLost,
+          },
         })),
       };
     },

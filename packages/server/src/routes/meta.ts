@@ -81,6 +81,12 @@ const OWN_ROUTES: Record<string, { summary: string; auth?: 'api_token' }> = {
   'GET /docs/track-recording.md': { summary: 'The track recording guide (Markdown)' },
   'GET /join': { summary: 'The join page: /join?authToken=<participant token> (&audio=0 joins muted)' },
   'GET /healthz': { summary: 'Liveness: { success: true, data: { status: "ok" } }' },
+  'GET /livez': { summary: 'Liveness: the process answers (no token)' },
+  'GET /readyz': { summary: 'Readiness: 200 when taking traffic, 503 while starting or draining (no token)' },
+  'GET /metrics': {
+    summary: 'Prometheus metrics (text format; API token or METRICS_TOKEN)',
+    auth: 'api_token',
+  },
   'GET /v1/stats': { summary: 'Process and media-plane figures (API token needed)', auth: 'api_token' },
   'GET /v1/downloads/:recording_id/:file': {
     summary: 'A recording file by signed, expiring link (no token; Range supported)',

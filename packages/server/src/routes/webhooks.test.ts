@@ -122,4 +122,97 @@ describe('webhooks routes', () => {
     assert.equal(rows[0]?.webhook_id, subscribed);
     assert.deepEqual(JSON.parse(rows[0]!.body), { event: 'meeting.ended', meeting: { id: 'x' } });
   });
+
+  it('refuses link-local, metadata, reserved and self targets on POST, PUT and PATCH, naming the rule', async () => {
+    const w = (
+      await h.req('POST', base, { name: 'ok', url: 'https://example.com/', events: ['meeting.started'] })
+    ).body.data;
+    const before = await h.snapshot();
+    const refused: [string, string][] = [
+      ['http://169.254.169.254/latest/meta-data/', 'cloud-metadata'],
+      ['http://[::ffff:169.254.169.254]/', 'cloud-metadata'],
+      ['http://0xa9fea9fe/', 'cloud-metadata'],
+      ['http://2852039166/', 'cloud-metadata'],
+      ['http://169.254.169.254./', 'cloud-metadata'],
+      ['http://metadata.google.internal/', 'cloud-metadata'],
+      ['http://[fe80::1]/', 'link-local'],
+      ['http://169.254.10.10/', 'link-local'],
+      ['http://0.0.0.0:9000/', 'reserved'],
+      ['http://[ff02::1]/', 'reserved'],
+      // The harness's PUBLIC_URL: the server's own admin API.
+      [`${h.server.publicUrl()}/client/v4/accounts/local/realtime/kit/x/meetings`, 'self'],
+      ['https://user:pw@example.com/', 'credentials'],
+    ];
+    for (const [url, rule] of refused) {
+      for (const [method, path, body] of [
+        ['POST', '', { name: 'x', url, events: ['meeting.started'] }],
+        ['PUT', `/${w.id}`, { name: 'x', url, events: ['meeting.started'] }],
+        ['PATCH', `/${w.id}`, { url }],
+      ] as const) {
+        const r = await h.req(method, `${base}${path}`, body);
+        assert.equal(r.status, 400, `${method} ${url}`);
+        assert.equal(r.body.success, false);
+        assert.equal(r.body.error.code, 400);
+        assert.match(
+          r.body.error.message,
+          new RegExp(`body\\.url is refused \\(rule ${rule}\\)`),
+          `${method} ${url}`,
+        );
+      }
+    }
+    assert.equal(await h.snapshot(), before, 'a refused target writes nothing');
+  });
+
+  it('accepts loopback and private targets by default', async () => {
+    for (const url of [
+      'http://127.0.0.1:9000/hook',
+      'http://localhost:9000/',
+      'http://10.0.0.5/',
+      'http://[fd00::5]/',
+    ]) {
+      const r = await h.req('POST', base, { name: 'ok', url, events: ['meeting.started'] });
+      assert.equal(r.status, 201, url);
+    }
+  });
+
+  it('refuses loopback, private and listed ranges once the deny settings say so', async () => {
+    const strict = await startHarness({
+      env: {
+        WEBHOOK_DENY_LOOPBACK: 'true',
+        WEBHOOK_DENY_PRIVATE: '1',
+        WEBHOOK_DENY_CIDRS: '93.184.0.0/16, 2001:470::/32',
+      },
+    });
+    try {
+      const b = `${strict.appBase}/webhooks`;
+      const cases: [string, string][] = [
+        ['http://127.0.0.1:9000/hook', 'loopback'],
+        ['http://[::1]:9000/', 'loopback'],
+        ['http://localhost:9000/', 'loopback'],
+        ['http://10.0.0.5/', 'private'],
+        ['http://192.168.1.1/', 'private'],
+        ['http://[fd00::5]/', 'private'],
+        ['http://[::ffff:10.0.0.5]/', 'private'],
+        ['http://93.184.215.14/', 'deny-cidr'],
+        ['http://[2001:470::1]/', 'deny-cidr'],
+      ];
+      for (const [url, rule] of cases) {
+        const r = await strict.req('POST', b, { name: 'x', url, events: ['meeting.started'] });
+        assert.equal(r.status, 400, url);
+        assert.match(r.body.error.message, new RegExp(`rule ${rule}`), url);
+      }
+      assert.equal(
+        (
+          await strict.req('POST', b, {
+            name: 'ok',
+            url: 'https://example.com/',
+            events: ['meeting.started'],
+          })
+        ).status,
+        201,
+      );
+    } finally {
+      await strict.destroy();
+    }
+  });
 });

@@ -23,6 +23,17 @@ const fields = {
   enabled: S.bool(),
 };
 
+/** Refuses, in the envelope and naming the rule, a URL the outbound policy would never contact. */
+function checkTarget(d: RouteDeps, url: string | undefined): void {
+  if (url === undefined) return;
+  const refused = d.outbound.checkUrl(url);
+  if (refused) {
+    throw new RtkError('URL_NOT_ALLOWED', `body.url is refused (rule ${refused.rule}): ${refused.message}`, {
+      rule: refused.rule,
+    });
+  }
+}
+
 export function webhookRoutes(app: FastifyInstance, d: RouteDeps): void {
   const base = `${API_PREFIX}/:app_id/webhooks`;
   const oneParams = params.with({ webhook_id: S.uuid() });
@@ -47,6 +58,7 @@ export function webhookRoutes(app: FastifyInstance, d: RouteDeps): void {
     base,
     { schema: { params: params.app, body: S.obj(fields, ['name', 'url', 'events']) } },
     async (req, reply) => {
+      checkTarget(d, req.body.url);
       const now = nowIso();
       const row: WebhookRow = {
         id: newId(),
@@ -74,6 +86,7 @@ export function webhookRoutes(app: FastifyInstance, d: RouteDeps): void {
     async (req: { params: { app_id: string; webhook_id: string }; body: Body | undefined }) => {
       const cur = await getOr404(req.params.app_id, req.params.webhook_id);
       const b = req.body ?? {};
+      checkTarget(d, b.url);
       const patch: Partial<WebhookRow> = replace
         ? {
             name: b.name as string,

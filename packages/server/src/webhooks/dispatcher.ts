@@ -1,5 +1,7 @@
 import { type Logger, TypedEmitter } from '@trackroom/protocol';
 import { newId, nowIso } from '../services/clock.js';
+import { outboundRequest } from '../services/outbound-request.js';
+import { OutboundRefusedError, type OutboundPolicy } from '../services/outbound-url.js';
 import type { Repository } from '../store/repository.js';
 import type { WebhookDeliveryRow } from '../store/types.js';
 import type { WebhookSigningKey } from './signing-key.js';
@@ -23,9 +25,17 @@ export interface WebhookDispatcherOptions {
   logger: Logger;
   maxAttempts: number;
   baseDelayMs: number;
-  /** Per-attempt timeout. */
+  /** Which targets may be contacted; checked again at every attempt, on the address connected to. */
+  policy: OutboundPolicy;
+  /** Per-attempt timeout (default 10 s). */
   timeoutMs?: number;
+  /** How much of a receiver's answer is read (default 64 KiB); the rest is dropped. */
+  maxResponseBytes?: number;
 }
+
+/** Bounds of one delivery attempt. */
+export const WEBHOOK_TIMEOUT_MS = 10_000;
+export const WEBHOOK_MAX_RESPONSE_BYTES = 64 * 1024;
 
 export interface WebhookDispatcherEvents {
   [k: string]: unknown;
@@ -39,7 +49,9 @@ const MAX_BACKOFF_MS = 10 * 60 * 1000;
 /**
  * Delivers webhooks for real: every delivery is a row in the store first (so a restart loses none),
  * then POSTed with `rtk-signature`, `rtk-uuid` and `rtk-webhook-id`. 5xx and network errors are
- * retried with exponential backoff up to maxAttempts; any other non-2xx fails at once.
+ * retried with exponential backoff up to maxAttempts; any other non-2xx fails at once, and so
+ * does a target the outbound policy refuses (checked on the address the name resolves to at that
+ * attempt). Redirects are never followed.
  */
 export class WebhookDispatcher {
   /** Delivery outcomes, for tests and metrics. */
@@ -149,7 +161,7 @@ export class WebhookDispatcher {
     let retryable = false;
     let error: string | null = null;
     try {
-      const res = await fetch(d.url, {
+      const res = await outboundRequest(this.#o.policy, d.url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -159,10 +171,9 @@ export class WebhookDispatcher {
           'user-agent': 'trackroom-webhooks/0.1',
         },
         body: d.body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.#o.timeoutMs ?? 10_000),
+        timeoutMs: this.#o.timeoutMs ?? WEBHOOK_TIMEOUT_MS,
+        maxResponseBytes: this.#o.maxResponseBytes ?? WEBHOOK_MAX_RESPONSE_BYTES,
       });
-      await res.arrayBuffer().catch(() => undefined);
       if (res.status >= 200 && res.status < 300) {
         await this.#o.repo.webhookDeliveries.update(d.id, {
           status: 'DELIVERED',
@@ -179,11 +190,22 @@ export class WebhookDispatcher {
         });
         return;
       }
-      error = `HTTP ${res.status}`;
+      error =
+        res.status >= 300 && res.status < 400
+          ? `HTTP ${res.status} (redirects are not followed)`
+          : `HTTP ${res.status}`;
       retryable = res.status >= 500;
     } catch (err) {
-      error = (err as Error).message || String(err);
-      retryable = true;
+      if (err instanceof OutboundRefusedError) {
+        error = `refused by the outbound rules (${err.rule}): ${err.message}`;
+        this.#o.logger.warn(
+          { deliveryId: d.id, webhookId: d.webhook_id, rule: err.rule, reason: err.message },
+          'webhook target refused',
+        );
+      } else {
+        error = (err as Error).message || String(err);
+        retryable = true;
+      }
     }
     if (this.#closed) return; // left PENDING: the next start retries it
     if (retryable && attempts < this.#o.maxAttempts) {
