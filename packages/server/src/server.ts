@@ -136,6 +136,7 @@ export async function createServer(
     signer,
     box: secrets,
     publicUrl: () => publicUrl,
+    outbound,
   });
   const disk = new DiskGuard({
     dir: config.dataDir,
@@ -153,6 +154,7 @@ export async function createServer(
     storage,
     destinations,
     secrets,
+    outbound,
     signer,
     disk,
     publicUrl: () => publicUrl,

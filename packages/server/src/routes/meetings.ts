@@ -93,7 +93,7 @@ export function meetingRoutes(app: FastifyInstance, d: RouteDeps): void {
         transcribe_on_end: b.transcribe_on_end ?? false,
         session_keep_alive_time_in_secs: b.session_keep_alive_time_in_secs ?? 60,
         // storage_config keys are sealed before they are stored, and never shown (meetingOut).
-        recording_config: sealRecordingConfig(b.recording_config, d.secrets) ?? null,
+        recording_config: sealRecordingConfig(b.recording_config, d.secrets, d.outbound) ?? null,
         ai_config: b.ai_config ?? null,
         created_at: now,
         updated_at: now,
@@ -124,7 +124,7 @@ export function meetingRoutes(app: FastifyInstance, d: RouteDeps): void {
             summarize_on_end: b.summarize_on_end ?? false,
             transcribe_on_end: b.transcribe_on_end ?? false,
             session_keep_alive_time_in_secs: b.session_keep_alive_time_in_secs ?? 60,
-            recording_config: sealRecordingConfig(b.recording_config, d.secrets) ?? null,
+            recording_config: sealRecordingConfig(b.recording_config, d.secrets, d.outbound) ?? null,
             ai_config: b.ai_config ?? null,
           }
         : (Object.fromEntries(

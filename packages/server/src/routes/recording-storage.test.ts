@@ -119,6 +119,65 @@ describe('storage_config through the API', () => {
     assert.match(ok.body.error.message, /no active session/);
   });
 
+  it('a storage_config endpoint obeys the outbound rules, on the start call and on the meeting', async () => {
+    const m = (await h.req('POST', `${h.appBase}/meetings`, { title: 'rules' })).body.data.id;
+    const before = await h.snapshot();
+    const refused: [string, RegExp][] = [
+      ['http://169.254.169.254/', /rule cloud-metadata/],
+      ['http://[::ffff:169.254.169.254]/', /rule cloud-metadata/],
+      ['http://0xa9fea9fe/', /rule cloud-metadata/],
+      ['http://[fe80::1]:9000/', /rule link-local/],
+      ['http://metadata.google.internal/', /rule cloud-metadata/],
+      ['http://user:pw@s3.example.com/', /rule credentials/],
+    ];
+    for (const [endpoint, rule] of refused) {
+      const cfg = { ...valid, endpoint };
+      const start = await h.req('POST', `${h.appBase}/recordings/track`, {
+        meeting_id: m,
+        storage_config: cfg,
+      });
+      assert.equal(start.status, 400, `${endpoint} -> ${start.raw}`);
+      assert.equal(start.body.success, false);
+      assert.match(start.body.error.message, /body\.storage_config\.endpoint is refused/);
+      assert.match(start.body.error.message, rule);
+      const meeting = await h.req('POST', `${h.appBase}/meetings`, {
+        title: 'r',
+        recording_config: { storage_config: cfg },
+      });
+      assert.equal(meeting.status, 400, `${endpoint} -> ${meeting.raw}`);
+      assert.match(meeting.body.error.message, /recording_config\.storage_config\.endpoint is refused/);
+      assert.ok(!start.raw.includes(SECRET) && !meeting.raw.includes(SECRET));
+    }
+    assert.equal(await h.snapshot(), before, 'nothing written');
+    // Loopback and private endpoints (a bucket server beside this one) pass by default...
+    for (const endpoint of ['http://127.0.0.1:9000', 'http://10.1.2.3:9000']) {
+      const ok = await h.req('POST', `${h.appBase}/meetings`, {
+        title: 'ok',
+        recording_config: { storage_config: { ...valid, endpoint } },
+      });
+      assert.equal(ok.status, 201, ok.raw);
+    }
+    // ...and are refused once the deny settings say so.
+    const strict = await startHarness({
+      env: { WEBHOOK_DENY_LOOPBACK: 'true', WEBHOOK_DENY_PRIVATE: 'true' },
+    });
+    try {
+      for (const [endpoint, rule] of [
+        ['http://127.0.0.1:9000', /rule loopback/],
+        ['http://10.1.2.3:9000', /rule private/],
+      ] as const) {
+        const r = await strict.req('POST', `${strict.appBase}/meetings`, {
+          title: 'no',
+          recording_config: { storage_config: { ...valid, endpoint } },
+        });
+        assert.equal(r.status, 400, r.raw);
+        assert.match(r.body.error.message, rule);
+      }
+    } finally {
+      await strict.destroy();
+    }
+  });
+
   it('a meeting’s storage_config is sealed at rest and shown without its keys', async () => {
     const created = await h.req('POST', `${h.appBase}/meetings`, {
       title: 'sealed',

@@ -1,4 +1,5 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
+import type { LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
 
 /**
@@ -272,6 +273,52 @@ export class OutboundPolicy {
     }
     const first = ipaddr.parse(addrs[0]!.address);
     return { url, hostname, address: first.toString(), family: first.kind() === 'ipv4' ? 4 : 6, port };
+  }
+
+  /**
+   * A `lookup` for sockets a library opens itself (the S3 client's agents): resolves the name when
+   * the socket connects and hands over only addresses the rules allow on `port`; a refused address
+   * fails the connection with the OutboundRefusedError. Literal IP hosts never reach a lookup:
+   * check them with `checkUrl` before each use.
+   */
+  lookupFor(port: number): LookupFunction {
+    const resolveFn = this.#o.resolve ?? ((h: string) => dnsLookup(h, { all: true, verbatim: true }));
+    return (hostname, options, cb) => {
+      const host = bareHost(hostname);
+      const early = METADATA_NAMES.has(host)
+        ? new OutboundRefusedError('cloud-metadata', `${host} is a cloud metadata service name`)
+        : undefined;
+      const found: Promise<readonly { address: string; family: number }[]> = early
+        ? Promise.reject(early)
+        : ipaddr.isValid(host)
+          ? Promise.resolve([{ address: host, family: ipaddr.parse(host).kind() === 'ipv4' ? 4 : 6 }])
+          : resolveFn(host);
+      const refused = (e: unknown): OutboundRefusedError =>
+        e instanceof OutboundRefusedError
+          ? e
+          : new OutboundRefusedError('unresolvable', `${host} does not resolve: ${(e as Error).message}`);
+      const checked = found.then((addrs) => {
+        if (addrs.length === 0) throw new OutboundRefusedError('unresolvable', `${host} has no address`);
+        for (const { address } of addrs) {
+          const no = this.checkAddress(address, port);
+          if (no) throw new OutboundRefusedError(no.rule, `${host} resolves to ${no.message}`);
+        }
+        return addrs.map(({ address }) => {
+          const a = ipaddr.parse(address);
+          return { address: a.toString(), family: a.kind() === 'ipv4' ? 4 : 6 };
+        });
+      });
+      // The callback runs outside the promise chain: an exception it throws is not a lookup failure.
+      checked.then(
+        (list) =>
+          setImmediate(() => {
+            if ((options as { all?: boolean }).all) {
+              (cb as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, list);
+            } else cb(null, list[0]!.address, list[0]!.family);
+          }),
+        (e: unknown) => setImmediate(() => cb(refused(e) as unknown as NodeJS.ErrnoException, '', 4)),
+      );
+    };
   }
 }
 

@@ -9,6 +9,7 @@ import { ACTIVE_STATUSES, canTransition, isFinal } from './recording-status.js';
 import type { DiskGuard } from './disk-space.js';
 import type { RecordingDestination, RecordingStorage } from '../storage/recording-storage.js';
 import type { RecordingDestinations } from '../storage/destinations.js';
+import type { OutboundPolicy } from './outbound-url.js';
 import { MAX_PRESIGN_SECONDS } from '../storage/s3-storage.js';
 import type { SecretBox } from '../storage/secret-box.js';
 import { meetingStorage, publicStorageConfig, sealStorageConfig } from '../storage/storage-config.js';
@@ -79,6 +80,8 @@ export interface RecordingServiceOptions {
   uploads?: UploadQueue;
   /** Seals storage_config keys before they are stored. */
   secrets: SecretBox;
+  /** The outbound rules: a storage_config endpoint given on the start call obeys them. */
+  outbound?: OutboundPolicy;
   signer: UrlSigner;
   engine?: TrackRecordingEngine;
   /** Free-space guard of DATA_DIR: new recordings are refused below its floor. */
@@ -137,7 +140,13 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
     // RealtimeKit's precedence: the start call's storage_config, then the meeting's, then the server's.
     const storage =
       body.storage_config !== undefined && body.storage_config !== null
-        ? sealStorageConfig(body.storage_config, this.#o.secrets, 'recording', 'body.storage_config')
+        ? sealStorageConfig(
+            body.storage_config,
+            this.#o.secrets,
+            'recording',
+            'body.storage_config',
+            this.#o.outbound,
+          )
         : (meetingStorage(meeting.recording_config) ?? this.#o.destinations.serverDefault());
     const session = await this.#o.sessions.requireActiveSession(meeting.id);
     const running = await this.activeFor(meeting.id);

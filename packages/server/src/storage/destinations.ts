@@ -1,5 +1,6 @@
 import type { UrlSigner } from '../auth/signed-urls.js';
 import type { RecordingStorageConfig } from '../config.js';
+import type { OutboundPolicy } from '../services/outbound-url.js';
 import type { RecordingRow, RecordingStorageRow } from '../store/types.js';
 import { LocalDestination } from './local-storage.js';
 import type { RecordingDestination, RecordingStorage } from './recording-storage.js';
@@ -14,6 +15,8 @@ export interface RecordingDestinationsOptions {
   publicUrl: () => string;
   /** Multipart part size for the s3 backend (tests make it small). */
   partSizeBytes?: number;
+  /** The outbound rules, applied to the endpoints of recordings' and meetings' own storage_config. */
+  outbound?: OutboundPolicy;
 }
 
 const MAX_CACHED = 64;
@@ -64,6 +67,8 @@ export class RecordingDestinations {
         location: this.#location(row),
         files: this.#o.files,
         ...(this.#o.partSizeBytes ? { partSizeBytes: this.#o.partSizeBytes } : {}),
+        // The server's own bucket is the operator's; a user's endpoint obeys the outbound rules.
+        ...(row.source !== 'server' && this.#o.outbound ? { outbound: this.#o.outbound } : {}),
       });
       if (this.#cache.size >= MAX_CACHED) {
         // Evicted clients are not destroyed: an upload may still use one; idle sockets time out.

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { OutboundPolicy } from '../services/outbound-url.js';
 import { S3RVER_KEYS, sha256, startS3TestServer, type S3TestServer } from '../testing/s3-test-server.js';
 import { LocalRecordingStorage } from './local-storage.js';
 import { StorageError } from './recording-storage.js';
@@ -22,8 +23,9 @@ describe('s3 backend (s3rver)', () => {
   const root = mkdtempSync(join(tmpdir(), 's3-backend-'));
   const files = new LocalRecordingStorage(root);
   const dests: S3Destination[] = [];
-  const dest = (loc: Partial<S3Location> = {}, partSizeBytes = 5 * MiB) => {
+  const dest = (loc: Partial<S3Location> = {}, partSizeBytes = 5 * MiB, outbound?: OutboundPolicy) => {
     const d = new S3Destination({
+      ...(outbound ? { outbound } : {}),
       location: {
         bucket: 'recs',
         prefix: 'tenant/a',
@@ -173,5 +175,39 @@ describe('s3 backend (s3rver)', () => {
     } finally {
       await s3.start();
     }
+  });
+  it('a user endpoint obeys the outbound rules: the name is checked where it resolves, at every connection', async () => {
+    const port = new URL(s3.endpoint).port;
+    // A name the test resolves itself: first to loopback (allowed by default), later remapped.
+    let points = '127.0.0.1';
+    const resolve = async (h: string) => {
+      if (h !== 'bucket-host.test') throw new Error(`unexpected lookup of ${h}`);
+      return [{ address: points, family: 4 }];
+    };
+    const named = { endpoint: `http://bucket-host.test:${port}` };
+    const { id, file } = await recordingWith('n_peer_audio.webm', 5_000);
+    // Loopback allowed: the upload really connects through the policy's lookup.
+    await dest(named, 5 * MiB, new OutboundPolicy({ resolve })).put(id, file);
+    assert.ok((await s3.keys('recs')).includes(`tenant/a/${id}/n_peer_audio.webm`));
+
+    // Denied loopback: the same name is refused when the socket connects; nothing is stored.
+    const second = await recordingWith('m_peer_audio.webm', 5_000);
+    const strict = dest(named, 5 * MiB, new OutboundPolicy({ resolve, denyLoopback: true }));
+    await assert.rejects(strict.put(second.id, second.file), (e: unknown) => {
+      assert.ok(e instanceof StorageError, String(e));
+      assert.match(e.message, /rule loopback/);
+      assert.match(e.message, /bucket-host\.test resolves to 127\.0\.0\.1/);
+      return true;
+    });
+    // A name remapped to the metadata address after the client was made: refused at connect.
+    points = '169.254.169.254';
+    const third = await recordingWith('k_peer_audio.webm', 5_000);
+    const lax = dest(named, 5 * MiB, new OutboundPolicy({ resolve }));
+    await assert.rejects(lax.put(third.id, third.file), /rule cloud-metadata/);
+    // A literal address is checked before each call (sockets to literals skip any lookup).
+    const literal = dest({}, 5 * MiB, new OutboundPolicy({ denyLoopback: true }));
+    await assert.rejects(literal.put(third.id, third.file), /refused \(rule loopback\)/);
+    const keys = await s3.keys('recs');
+    for (const r of [second, third]) assert.ok(!keys.some((k) => k.includes(r.id)), `${r.id} not stored`);
   });
 });

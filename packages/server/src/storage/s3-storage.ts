@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -9,6 +11,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { OutboundRefusedError, type OutboundPolicy } from '../services/outbound-url.js';
 import {
   StorageError,
   assertSafe,
@@ -38,6 +41,13 @@ export interface S3DestinationOptions {
   /** Socket timeouts of the HTTP client (ms). */
   connectionTimeoutMs?: number;
   requestTimeoutMs?: number;
+  /**
+   * The outbound rules, for an endpoint a user gave (a recording's or meeting's storage_config):
+   * its literal host is checked before every call and every address its name resolves to when a
+   * socket connects, so a name remapped to a refused address is not contacted. The server's own
+   * endpoint (AWS_ENDPOINT_URL_S3, set by the operator) goes without.
+   */
+  outbound?: OutboundPolicy;
 }
 
 export interface S3DestinationStats {
@@ -126,6 +136,7 @@ export class S3Destination implements RecordingDestination {
       requestHandler: {
         connectionTimeout: options.connectionTimeoutMs ?? 5000,
         requestTimeout: options.requestTimeoutMs ?? 120_000,
+        ...this.#guardedAgents(),
       },
     };
     if (loc.endpoint) cfg.endpoint = loc.endpoint;
@@ -247,8 +258,31 @@ export class S3Destination implements RecordingDestination {
     this.#client.destroy();
   }
 
+  /** Agents whose sockets connect only to addresses the outbound rules allow (user endpoints only). */
+  #guardedAgents(): { httpAgent?: HttpAgent; httpsAgent?: HttpsAgent } {
+    const { outbound } = this.#o;
+    const endpoint = this.#o.location.endpoint;
+    if (!outbound || !endpoint) return {};
+    const u = new URL(endpoint);
+    const port = u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
+    const lookup = outbound.lookupFor(port);
+    // `lookup` is a socket option; the agents pass their options on to every connection they open.
+    return {
+      httpAgent: new HttpAgent({ keepAlive: true, lookup } as ConstructorParameters<typeof HttpAgent>[0]),
+      httpsAgent: new HttpsAgent({ keepAlive: true, lookup } as ConstructorParameters<typeof HttpsAgent>[0]),
+    };
+  }
+
   /** Runs one storage call; its error becomes a StorageError naming the object, with no secret in it. */
   async #call<R>(key: string, what: string, fn: () => Promise<R>): Promise<R> {
+    const endpoint = this.#o.location.endpoint;
+    const refused = endpoint ? this.#o.outbound?.checkUrl(endpoint) : undefined;
+    if (refused) {
+      throw new StorageError(
+        key,
+        `${what} of ${key} to bucket ${this.bucket} refused (rule ${refused.rule}): ${refused.message}`,
+      );
+    }
     try {
       return await fn();
     } catch (e) {
@@ -263,6 +297,7 @@ export class S3Destination implements RecordingDestination {
       code?: string;
       $metadata?: { httpStatusCode?: number };
     };
+    if (e instanceof OutboundRefusedError) return `refused (rule ${e.rule}): ${e.message}`;
     const status = err.$metadata?.httpStatusCode;
     let msg = `${err.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${err.message ?? String(e)}`;
     const creds = this.#o.location.credentials;

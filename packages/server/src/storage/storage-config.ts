@@ -1,5 +1,6 @@
 import { RtkError } from '@trackroom/protocol';
 import { normaliseKeyPrefix } from '../config.js';
+import type { OutboundPolicy } from '../services/outbound-url.js';
 import type { RecordingStorageRow } from '../store/types.js';
 import type { SecretBox } from './secret-box.js';
 
@@ -53,6 +54,7 @@ export function sealStorageConfig(
   box: SecretBox,
   source: 'recording' | 'meeting',
   field: string,
+  outbound?: Pick<OutboundPolicy, 'checkUrl'>,
 ): RecordingStorageRow {
   if (typeof input !== 'object' || input === null || Array.isArray(input))
     throw bad(field, 'must be an object');
@@ -91,6 +93,15 @@ export function sealStorageConfig(
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:')
       throw bad(`${field}.endpoint`, 'must be an http(s) URL');
+    // The same rules as webhook URLs (the literal host now; resolved addresses at every upload).
+    const refused = outbound?.checkUrl(u);
+    if (refused) {
+      throw new RtkError(
+        'URL_NOT_ALLOWED',
+        `${field}.endpoint is refused (rule ${refused.rule}): ${refused.message}`,
+        { field: `${field}.endpoint`, rule: refused.rule },
+      );
+    }
   }
   const endpoint = endpointGiven ?? defaultEndpoint(t, region);
   if (!endpoint)
@@ -136,6 +147,7 @@ export function publicStorageConfig(row: RecordingStorageRow | undefined): Recor
 export function sealRecordingConfig(
   cfg: Record<string, unknown> | null | undefined,
   box: SecretBox,
+  outbound?: Pick<OutboundPolicy, 'checkUrl'>,
 ): Record<string, unknown> | null | undefined {
   if (!cfg || cfg.storage_config === undefined || cfg.storage_config === null) return cfg;
   return {
@@ -145,6 +157,7 @@ export function sealRecordingConfig(
       box,
       'meeting',
       'body.recording_config.storage_config',
+      outbound,
     ),
   };
 }
