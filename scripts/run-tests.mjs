@@ -6,6 +6,10 @@
 // start a real server run once more with the other MEDIA_WORKERS mode (1 = in-process when the run
 // used several workers, 2 child processes otherwise). On by default for a whole e2e run (no
 // filter); `--both-modes` asks for it with filters too.
+// Both stores: the HTTP route tests (and, in the e2e layer, the conformance test) run once more on
+// PostgreSQL (TRACKROOM_TEST_STORE=postgres; a real server, TRACKROOM_TEST_DATABASE_URL or the local
+// socket). On by default for a whole run; `--postgres` asks for it with filters too. The schemas a
+// run made are dropped at its end.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -20,9 +24,13 @@ if (!['all', 'unit', 'e2e'].includes(layer)) {
   process.exit(2);
 }
 const bothModes = args.includes('--both-modes');
+const postgresPass = args.includes('--postgres');
 const filters = args.filter(
-  (a, i) => a !== '--both-modes' && (layerIdx < 0 || (i !== layerIdx && i !== layerIdx + 1)),
+  (a, i) =>
+    a !== '--both-modes' && a !== '--postgres' && (layerIdx < 0 || (i !== layerIdx && i !== layerIdx + 1)),
 );
+const pgPrefix = `t${process.pid}`;
+process.env.TRACKROOM_TEST_PG_PREFIX = pgPrefix;
 
 function walk(dir, out) {
   for (const name of readdirSync(dir)) {
@@ -90,4 +98,43 @@ if ((bothModes || (filters.length === 0 && layer !== 'unit')) && again.length > 
   );
   status = run(again, { ...process.env, MEDIA_WORKERS: String(otherWorkers) }) || status;
 }
+const onPostgres = files.filter(
+  (f) =>
+    /^packages\/server\/src\/(routes|http)\/[^/]+\.test\.ts$/.test(f) ||
+    f === 'e2e/src/conformance.e2e.test.ts',
+);
+if ((postgresPass || filters.length === 0) && onPostgres.length > 0) {
+  console.log(`\n# again on PostgreSQL (TRACKROOM_TEST_STORE=postgres): ${onPostgres.join(' ')}`);
+  status = run(onPostgres, { ...process.env, TRACKROOM_TEST_STORE: 'postgres' }) || status;
+}
+status = (await dropRunSchemas()) || status;
 process.exit(status);
+
+/** Drops the PostgreSQL schemas this run's tests made (named `<prefix>_...`). */
+async function dropRunSchemas() {
+  let pg;
+  try {
+    pg = (await import('pg')).default;
+  } catch {
+    return 0; // not installed yet: nothing can have been made
+  }
+  const c = new pg.Client({
+    connectionString:
+      process.env.TRACKROOM_TEST_DATABASE_URL || 'postgres://postgres@/test?host=/var/run/postgresql',
+  });
+  try {
+    await c.connect();
+  } catch {
+    return 0; // the tests that needed it failed already, naming it
+  }
+  try {
+    const r = await c.query('SELECT nspname FROM pg_namespace WHERE nspname LIKE $1', [`${pgPrefix}\\_%`]);
+    for (const { nspname } of r.rows) await c.query(`DROP SCHEMA "${nspname}" CASCADE`);
+    return 0;
+  } catch (e) {
+    console.error(`could not drop this run's test schemas: ${e.message}`);
+    return 1;
+  } finally {
+    await c.end();
+  }
+}

@@ -20,6 +20,19 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# PostgreSQL (the second store): the tests reach it on its unix socket (their network namespace has
+# its own loopback). Start the machine's cluster when it is down; fail loudly when it cannot be reached.
+PGURL="${TRACKROOM_TEST_DATABASE_URL:-postgres://postgres@/test?host=/var/run/postgresql}"
+if [ -z "${TRACKROOM_TEST_DATABASE_URL:-}" ] && ! pg_isready -q -h /var/run/postgresql 2>/dev/null; then
+  echo "PostgreSQL is not running: starting it"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+  for _ in $(seq 1 30); do pg_isready -q -h /var/run/postgresql && break; sleep 1; done
+fi
+if ! psql "$PGURL" -Atc 'select 1' >/dev/null 2>&1; then
+  echo "PostgreSQL is needed by the tests and cannot be reached at $PGURL" >&2
+  exit 1
+fi
+
 npm ci --no-fund --no-audit
 npm run lint
 npm run typecheck

@@ -4,6 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pgTestDatabase, pgTestStore } from '@trackroom/server/testing';
 
 export interface ServerProcess {
   proc: ChildProcess;
@@ -33,6 +34,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
+const pgDatabases = new Map<string, string>();
+
 export async function startServer(
   opts: {
     dataDir?: string;
@@ -42,6 +45,13 @@ export async function startServer(
   } = {},
 ): Promise<ServerProcess> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'trackroom-e2e-'));
+  // TRACKROOM_TEST_STORE=postgres: the server's store is a fresh PostgreSQL schema, the same one
+  // again when a test restarts a server on the same DATA_DIR.
+  let databaseUrl = pgDatabases.get(dataDir);
+  if (!databaseUrl && pgTestStore()) {
+    databaseUrl = (await pgTestDatabase()).url;
+    pgDatabases.set(dataDir, databaseUrl);
+  }
   const port = await freePort();
   const token = 'e2e-admin-token-0123456789abcdef';
   const proc = spawn(
@@ -57,6 +67,7 @@ export async function startServer(
         RTK_API_TOKEN: token,
         RTC_BIND_ADDRESS: '127.0.0.1',
         LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'warn',
+        ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
         ...opts.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

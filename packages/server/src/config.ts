@@ -9,6 +9,8 @@ export interface ServerConfig {
   readonly port: number;
   readonly host: string;
   readonly dataDir: string;
+  /** `DATABASE_URL`: the PostgreSQL store (postgres://...). Unset: SQLite in DATA_DIR. */
+  readonly databaseUrl: string | undefined;
   readonly accountId: string;
   readonly apiToken: string;
   /** True when the API token was generated on this start (it is printed once). */
@@ -273,6 +275,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     port,
     host,
     dataDir,
+    databaseUrl: databaseUrlFrom(env),
     accountId,
     apiToken,
     apiTokenGenerated,
@@ -335,4 +338,21 @@ function opsConfig(env: NodeJS.ProcessEnv) {
     },
     metricsToken,
   };
+}
+
+/** `DATABASE_URL`: a postgres:// URL (a unix socket: `postgres://user@/db?host=/var/run/postgresql`). */
+function databaseUrlFrom(env: NodeJS.ProcessEnv): string | undefined {
+  const raw = env.DATABASE_URL?.trim();
+  if (!raw) return undefined;
+  // The driver parses the rest (libpq's forms, which WHATWG URL does not all accept).
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(raw)?.[1]?.toLowerCase();
+  if (!scheme) {
+    throw new ConfigError('DATABASE_URL must be a URL like postgres://user:password@host:5432/database');
+  }
+  if (scheme !== 'postgres' && scheme !== 'postgresql') {
+    throw new ConfigError(
+      `DATABASE_URL: only PostgreSQL is supported (postgres://...), not ${scheme}; leave it unset for the embedded SQLite store`,
+    );
+  }
+  return raw;
 }

@@ -30,6 +30,7 @@ import { LocalRecordingStorage } from './storage/local-storage.js';
 import { SecretBox } from './storage/secret-box.js';
 import { UploadQueue } from './storage/upload-queue.js';
 import type { Repository } from './store/repository.js';
+import { PostgresRepository, type PostgresRepositoryOptions } from './store/postgres-repository.js';
 import { SqliteRepository } from './store/sqlite-repository.js';
 import { ServerMetrics } from './services/server-metrics.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
@@ -69,6 +70,8 @@ export interface CreateServerOptions {
   }>;
   /** Test seams of the outbound policy (a resolver; fixed rules stay). */
   outbound?: Pick<OutboundPolicyOptions, 'resolve'>;
+  /** With DATABASE_URL: pool options (tests give each server a schema of its own). */
+  postgres?: PostgresRepositoryOptions;
 }
 
 /** Addresses of this machine's interfaces, for the "self" rule when HOST is 0.0.0.0 or ::. */
@@ -91,25 +94,33 @@ export async function createServer(
   opts: CreateServerOptions,
 ): Promise<TrackroomServer> {
   const logger = opts.logger;
-  const repo = new SqliteRepository(join(config.dataDir, 'trackroom.db'));
+  const repo: Repository = config.databaseUrl
+    ? await PostgresRepository.open(config.databaseUrl, opts.postgres ?? {})
+    : new SqliteRepository(join(config.dataDir, 'trackroom.db'));
 
-  const { rows: apps } = await repo.apps.list({
-    where: { account_id: config.accountId },
-    orderBy: { field: 'created_at', dir: 'ASC' },
-    limit: 1,
+  // Two nodes starting at once on one database: one creates, the other finds.
+  const boot = await repo.withStartupLock(async () => {
+    const { rows: apps } = await repo.apps.list({
+      where: { account_id: config.accountId },
+      orderBy: { field: 'created_at', dir: 'ASC' },
+      limit: 1,
+    });
+    let app = apps[0];
+    if (!app) {
+      app = await createApp(repo, config.accountId, 'default');
+      logger.info({ app: appOut(app) }, 'created the default app');
+    }
+    return {
+      app,
+      tokenSecret: await secret(repo, 'participant_token_secret'),
+      urlSecret: await secret(repo, 'download_url_secret'),
+      key: await WebhookSigningKey.load(repo),
+    };
   });
-  let defaultApp = apps[0];
-  if (!defaultApp) {
-    defaultApp = await createApp(repo, config.accountId, 'default');
-    logger.info({ app: appOut(defaultApp) }, 'created the default app');
-  }
-
-  const tokens = new ParticipantTokens(
-    await secret(repo, 'participant_token_secret'),
-    config.participantTokenTtlSeconds,
-  );
-  const signer = new UrlSigner(await secret(repo, 'download_url_secret'));
-  const key = await WebhookSigningKey.load(repo);
+  const defaultApp = boot.app;
+  const tokens = new ParticipantTokens(boot.tokenSecret, config.participantTokenTtlSeconds);
+  const signer = new UrlSigner(boot.urlSecret);
+  const key = boot.key;
   let boundPort = config.port;
   let publicUrl = config.publicUrl;
   const outbound = new OutboundPolicy({

@@ -1,13 +1,22 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Logger, silentLogger } from '@trackroom/protocol';
 import { loadConfig } from '../config.js';
 import { createServer, type TrackroomServer } from '../server.js';
+import {
+  dropPgTestSchema,
+  pgSchemaText,
+  pgTestSchema,
+  pgTestStore,
+  pgTestUrl,
+} from '../testing/postgres-test.js';
 
 /**
  * Test support for the HTTP layer (not a test itself): a server on a fresh DATA_DIR driven through
  * `inject`, plus a snapshot of every stored row so a test can prove a rejected request wrote nothing.
+ * With TRACKROOM_TEST_STORE=postgres the store is PostgreSQL (a fresh schema per harness, kept
+ * across `restart()`), so the same tests prove both stores.
  */
 export const TEST_TOKEN = 'test-admin-token-0123456789';
 export const ACCOUNT = 'local';
@@ -23,6 +32,8 @@ export interface Reply {
 export interface Harness {
   readonly server: TrackroomServer;
   readonly dir: string;
+  /** With TRACKROOM_TEST_STORE=postgres: the schema holding this server's database. */
+  readonly pgSchema: string | undefined;
   readonly appId: string;
   /** `${PREFIX}/${appId}` */
   readonly appBase: string;
@@ -30,6 +41,8 @@ export interface Harness {
   req(method: string, url: string, body?: unknown, headers?: Record<string, string | null>): Promise<Reply>;
   /** Every stored row of every collection plus settings-independent counts, for before/after checks. */
   snapshot(): Promise<string>;
+  /** Every byte the store keeps, as text (the SQLite file, or every PostgreSQL table): for "never stored in clear" checks. */
+  rawStore(): Promise<string>;
   /** Closes the server; `restart()` opens a new one on the same DATA_DIR. */
   close(): Promise<void>;
   restart(): Promise<Harness>;
@@ -42,16 +55,27 @@ export function freshDataDir(): string {
 }
 
 export async function startHarness(
-  opts: { dir?: string; env?: Record<string, string>; logger?: Logger } = {},
+  opts: { dir?: string; env?: Record<string, string>; logger?: Logger; pgSchema?: string } = {},
 ): Promise<Harness> {
   const dir = opts.dir ?? freshDataDir();
-  const config = loadConfig({ DATA_DIR: dir, RTK_API_TOKEN: TEST_TOKEN, PORT: '0', ...opts.env });
-  const server = await createServer(config, { logger: opts.logger ?? silentLogger });
+  const pgSchema = opts.pgSchema ?? (pgTestStore() ? pgTestSchema() : undefined);
+  const config = loadConfig({
+    DATA_DIR: dir,
+    RTK_API_TOKEN: TEST_TOKEN,
+    PORT: '0',
+    ...(pgSchema ? { DATABASE_URL: pgTestUrl() } : {}),
+    ...opts.env,
+  });
+  const server = await createServer(config, {
+    logger: opts.logger ?? silentLogger,
+    ...(pgSchema ? { postgres: { schema: pgSchema, max: 4 } } : {}),
+  });
   const appId = server.defaultAppId;
   let closed = false;
   const h: Harness = {
     server,
     dir,
+    pgSchema,
     appId,
     appBase: `${PREFIX}/${appId}`,
     async req(method, url, body, headers = {}) {
@@ -100,6 +124,13 @@ export async function startHarness(
       );
       return JSON.stringify(sorted);
     },
+    async rawStore() {
+      if (pgSchema) return pgSchemaText(pgSchema);
+      const file = join(dir, 'trackroom.db');
+      return ['', '-wal']
+        .map((x) => (existsSync(file + x) ? readFileSync(file + x).toString('latin1') : ''))
+        .join('\n');
+    },
     async close() {
       if (closed) return;
       closed = true;
@@ -107,11 +138,12 @@ export async function startHarness(
     },
     async restart() {
       await h.close();
-      return startHarness({ ...opts, dir });
+      return startHarness({ ...opts, dir, ...(pgSchema ? { pgSchema } : {}) });
     },
     async destroy() {
       await h.close();
       rmSync(dir, { recursive: true, force: true });
+      if (pgSchema) await dropPgTestSchema(pgSchema);
     },
   };
   return h;

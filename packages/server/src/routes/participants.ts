@@ -6,6 +6,7 @@ import { ok, pageRequest, paged } from '../http/envelope.js';
 import { participantOut } from '../http/format.js';
 import { S, pagingQuery, params } from '../http/schema.js';
 import { newId, nowIso } from '../services/clock.js';
+import { DuplicateKeyError } from '../store/repository.js';
 import type { ParticipantRow } from '../store/types.js';
 import { getMeetingOr404 } from './meetings.js';
 
@@ -29,10 +30,6 @@ const fields = {
 };
 // Edit: preset_name is nullable too; null leaves the preset as it is.
 const editFields = { ...fields, preset_name: S.nullable(S.nonEmpty(255)) };
-
-function isUniqueViolation(err: unknown): boolean {
-  return (err as { code?: unknown } | null)?.code === 'SQLITE_CONSTRAINT_UNIQUE';
-}
 
 async function requirePreset(d: RouteDeps, appId: string, name: string): Promise<void> {
   const preset = await d.repo.presets.findOne({ app_id: appId, name });
@@ -96,7 +93,7 @@ export function participantRoutes(app: FastifyInstance, d: RouteDeps): void {
         await d.repo.participants.insert(row);
       } catch (err) {
         // Two adds of the same custom_participant_id at once: the store's unique index decides.
-        if (isUniqueViolation(err)) throw duplicate();
+        if (err instanceof DuplicateKeyError) throw duplicate();
         throw err;
       }
       return reply

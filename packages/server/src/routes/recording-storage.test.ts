@@ -208,7 +208,8 @@ describe('storage_config through the API', () => {
       () => new SecretBox(freshDataDir()).open(stored.secret_enc!, 'secret'),
       'no key file, no secret',
     );
-    const dbText = readFileSync(join(h.dir, 'trackroom.db')).toString('latin1');
+    const dbText = await h.rawStore();
+    assert.ok(dbText.includes(id), 'the raw store holds the meeting');
     assert.ok(!dbText.includes(SECRET));
 
     const patched = await h.req('PATCH', `${h.appBase}/meetings/${id}`, {
@@ -287,7 +288,7 @@ describe('deletion and retention', () => {
     const keysBefore = await s3.keys('recs');
     await first.close();
 
-    h = await startHarness({ dir, env: full });
+    h = await startHarness({ dir, env: full, ...(first.pgSchema ? { pgSchema: first.pgSchema } : {}) });
     const deadline = Date.now() + 10_000;
     while (!(await h.server.repo.recordings.get(oldLocal.id))?.deleted_at && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));

@@ -13,6 +13,17 @@ import type {
 
 export type Scalar = string | number | boolean | null;
 
+/** An insert that a unique index refused (e.g. a second participant with the same custom_participant_id). */
+export class DuplicateKeyError extends Error {
+  override readonly name = 'DuplicateKeyError';
+  /** The index that refused it. */
+  readonly index: string;
+  constructor(index: string, cause: unknown) {
+    super(`duplicate key (${index})`, { cause });
+    this.index = index;
+  }
+}
+
 /** A query over one collection. Fields are top-level row fields. */
 export interface ListQuery<T> {
   where?: { [K in keyof T]?: Scalar };
@@ -33,8 +44,9 @@ export interface ListResult<T> {
   total: number;
 }
 
-/** One collection of rows with an `id`. Implemented over SQLite now and PostgreSQL later. */
+/** One collection of rows with an `id`, over SQLite (sqlite-repository.ts) or PostgreSQL (postgres-repository.ts). */
 export interface Collection<T extends { id: string }> {
+  /** Rejects with DuplicateKeyError when the id or a unique index is taken. */
   insert(row: T): Promise<T>;
   get(id: string): Promise<T | undefined>;
   /** Applies a partial update and returns the new row, or undefined when there is no such row. */
@@ -58,6 +70,11 @@ export interface Repository {
   readonly recordingUploads: Collection<RecordingUploadRow>;
   /** Runs `fn` so that either all of its writes land or none do. */
   transaction<R>(fn: () => Promise<R>): Promise<R>;
+  /**
+   * Runs start-up work (the default app, generated secrets) that two nodes sharing this store must
+   * not do at the same time: the second waits and then finds it done. Must not nest.
+   */
+  withStartupLock<R>(fn: () => Promise<R>): Promise<R>;
   /** A small key-value area for server secrets and settings. */
   getSetting(key: string): Promise<string | undefined>;
   setSetting(key: string, value: string): Promise<void>;

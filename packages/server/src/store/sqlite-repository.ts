@@ -1,5 +1,12 @@
 import Database from 'better-sqlite3';
-import type { Collection, ListQuery, ListResult, Repository, Scalar } from './repository.js';
+import {
+  DuplicateKeyError,
+  type Collection,
+  type ListQuery,
+  type ListResult,
+  type Repository,
+  type Scalar,
+} from './repository.js';
 import type {
   AppRow,
   MeetingRow,
@@ -76,7 +83,15 @@ class SqliteCollection<T extends { id: string }> implements Collection<T> {
   }
 
   async insert(row: T): Promise<T> {
-    this.#insert.run(row.id, JSON.stringify(row));
+    try {
+      this.#insert.run(row.id, JSON.stringify(row));
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+        throw new DuplicateKeyError((e as Error).message.replace(/^UNIQUE constraint failed: /, ''), e);
+      }
+      throw e;
+    }
     return row;
   }
 
@@ -89,9 +104,10 @@ class SqliteCollection<T extends { id: string }> implements Collection<T> {
     const run = this.#db.transaction(() => {
       const r = this.#get.get(id) as { doc: string } | undefined;
       if (!r) return undefined;
-      const next = { ...(JSON.parse(r.doc) as T), ...patch, id };
-      this.#put.run(JSON.stringify(next), id);
-      return next;
+      // The row as stored: a field patched to undefined is gone, as in every later read.
+      const doc = JSON.stringify({ ...(JSON.parse(r.doc) as T), ...patch, id });
+      this.#put.run(doc, id);
+      return JSON.parse(doc) as T;
     });
     return run();
   }
@@ -226,6 +242,11 @@ export class SqliteRepository implements Repository {
     const p = this.#txChain.then(run, run);
     this.#txChain = p.catch(() => undefined);
     return p;
+  }
+
+  /** One process owns the file: nothing to coordinate with. */
+  async withStartupLock<R>(fn: () => Promise<R>): Promise<R> {
+    return fn();
   }
 
   async getSetting(key: string): Promise<string | undefined> {

@@ -1,0 +1,2 @@
+export * from './s3-test-server.js';
+export * from './postgres-test.js';
