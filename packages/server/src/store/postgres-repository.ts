@@ -116,6 +116,30 @@ class PgCollection<T extends { id: string }> implements Collection<T> {
     return r.rows[0]?.doc;
   }
 
+  async updateIf(
+    id: string,
+    expected: { [K in keyof T]?: Scalar },
+    patch: Partial<T>,
+  ): Promise<T | undefined> {
+    const removed = Object.entries(patch)
+      .filter(([, v]) => v === undefined)
+      .map(([k]) => k);
+    const params: unknown[] = [id, removed, JSON.stringify({ ...patch, id })];
+    const conds = Object.entries(expected as Record<string, Scalar | undefined>)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => {
+        if (v === null) return `${fieldExpr(k)} IS NULL`;
+        params.push(toText(v as Exclude<Scalar, null>));
+        return `${fieldExpr(k)} = $${params.length}`;
+      });
+    // The WHERE is evaluated on the row as locked by the UPDATE: a concurrent claim sees the winner's write.
+    const r = await this.#db().query<{ doc: T }>(
+      `UPDATE ${this.#table} SET doc = (doc - $2::text[]) || $3::jsonb WHERE id = $1${conds.map((c) => ` AND ${c}`).join('')} RETURNING doc`,
+      params,
+    );
+    return r.rows[0]?.doc;
+  }
+
   async delete(id: string): Promise<boolean> {
     const r = await this.#db().query(`DELETE FROM ${this.#table} WHERE id = $1`, [id]);
     return (r.rowCount ?? 0) > 0;

@@ -311,6 +311,29 @@ for (const store of STORES)
       assert.equal(both?.status, 'INACTIVE');
       await r.close();
     });
+    it('updateIf applies a patch only while the expected fields hold; racing claims: one wins', async () => {
+      const r = await open(store);
+      const m = meeting('C', 1);
+      await r.meetings.insert(m);
+      assert.equal(await r.meetings.updateIf(m.id, { status: 'INACTIVE' }, { title: 'no' }), undefined);
+      assert.equal((await r.meetings.get(m.id))?.title, m.title, 'unchanged');
+      assert.equal(await r.meetings.updateIf('missing', {}, { title: 'no' }), undefined);
+      const yes = await r.meetings.updateIf(
+        m.id,
+        { status: 'ACTIVE', record_on_start: false, recording_config: null },
+        { title: 'yes' },
+      );
+      assert.equal(yes?.title, 'yes');
+      const claims = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          r.meetings.updateIf(m.id, { title: 'yes' }, { title: `claimed by ${i}` }),
+        ),
+      );
+      const won = claims.filter((c) => c !== undefined);
+      assert.equal(won.length, 1, 'exactly one claim wins');
+      assert.equal((await r.meetings.get(m.id))?.title, won[0]!.title);
+      await r.close();
+    });
   });
 
 describe('PostgresRepository with several nodes', () => {

@@ -51,6 +51,12 @@ export interface Collection<T extends { id: string }> {
   get(id: string): Promise<T | undefined>;
   /** Applies a partial update and returns the new row, or undefined when there is no such row. */
   update(id: string, patch: Partial<T>): Promise<T | undefined>;
+  /**
+   * Compare-and-set: applies `patch` only when every field in `expected` still has that value, in
+   * one atomic step (two nodes claiming the same row: exactly one gets it). Returns the new row, or
+   * undefined when the row is gone or changed.
+   */
+  updateIf(id: string, expected: { [K in keyof T]?: Scalar }, patch: Partial<T>): Promise<T | undefined>;
   delete(id: string): Promise<boolean>;
   list(query?: ListQuery<T>): Promise<ListResult<T>>;
   findOne(where: { [K in keyof T]?: Scalar }): Promise<T | undefined>;

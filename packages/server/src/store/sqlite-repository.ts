@@ -112,6 +112,24 @@ class SqliteCollection<T extends { id: string }> implements Collection<T> {
     return run();
   }
 
+  async updateIf(
+    id: string,
+    expected: { [K in keyof T]?: Scalar },
+    patch: Partial<T>,
+  ): Promise<T | undefined> {
+    // One synchronous transaction: nothing else runs between the check and the write.
+    const run = this.#db.transaction(() => {
+      const r = this.#get.get(id) as { doc: string } | undefined;
+      if (!r) return undefined;
+      const cur = JSON.parse(r.doc) as Record<string, unknown>;
+      for (const [k, v] of Object.entries(expected)) if ((cur[k] ?? null) !== v) return undefined;
+      const doc = JSON.stringify({ ...cur, ...patch, id });
+      this.#put.run(doc, id);
+      return JSON.parse(doc) as T;
+    });
+    return run();
+  }
+
   async delete(id: string): Promise<boolean> {
     return this.#del.run(id).changes > 0;
   }

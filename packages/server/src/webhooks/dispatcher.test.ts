@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { silentLogger } from '@trackroom/protocol';
 import { OutboundPolicy, type OutboundPolicyOptions } from '../services/outbound-url.js';
+import { PostgresRepository } from '../store/postgres-repository.js';
 import { SqliteRepository } from '../store/sqlite-repository.js';
+import { dropPgTestSchemas, pgTestSchema, pgTestUrl } from '../testing/postgres-test.js';
 import { WebhookDispatcher, type WebhookDispatcherEvents } from './dispatcher.js';
 import { WebhookSigningKey } from './signing-key.js';
 
@@ -194,5 +196,80 @@ describe('WebhookDispatcher delivery through the outbound rules', () => {
       where: { url: `http://127.0.0.1:${silent.port}/` },
     });
     assert.match(rows[0]!.last_error ?? '', /timed out after 300 ms/);
+  });
+});
+
+describe('WebhookDispatcher on a store shared by several nodes (PostgreSQL)', () => {
+  it('two nodes sending from one queue deliver every event exactly once', async () => {
+    const schema = pgTestSchema();
+    const [a, b] = await Promise.all([
+      PostgresRepository.open(pgTestUrl(), { schema }),
+      PostgresRepository.open(pgTestUrl(), { schema }),
+    ]);
+    const seen = new Map<string, number>();
+    let delivered = 0;
+    const total = 40;
+    let done!: () => void;
+    const all = new Promise<void>((r) => (done = r));
+    const r = await receiver((req, res) => {
+      const id = String(req.headers['rtk-uuid']);
+      seen.set(id, (seen.get(id) ?? 0) + 1);
+      // A slow receiver, so both nodes' pumps see the same pending rows while sends are in flight.
+      setTimeout(() => res.end('ok'), 20);
+    });
+    const nodes: WebhookDispatcher[] = [];
+    try {
+      const key = await WebhookSigningKey.load(a);
+      const now = new Date().toISOString();
+      const appId = crypto.randomUUID();
+      await a.webhooks.insert({
+        id: crypto.randomUUID(),
+        app_id: appId,
+        name: 'w',
+        url: `http://127.0.0.1:${r.port}/hook`,
+        events: ['meeting.started'],
+        enabled: true,
+        created_at: now,
+        updated_at: now,
+      });
+      for (const repo of [a, b]) {
+        const d = new WebhookDispatcher({
+          repo,
+          key,
+          logger: silentLogger,
+          maxAttempts: 3,
+          baseDelayMs: 50,
+          policy: new OutboundPolicy(),
+        });
+        d.events.on('delivered', () => {
+          if (++delivered === total) done();
+        });
+        nodes.push(d);
+      }
+      // Each enqueue wakes its own node's pump; both pumps list every pending delivery.
+      await Promise.all(
+        Array.from({ length: total }, (_, i) =>
+          nodes[i % 2]!.enqueue(appId, 'meeting.started', { meeting: { id: `m${i}` } }),
+        ),
+      );
+      await all;
+      await new Promise((res) => setTimeout(res, 200)); // a duplicate would arrive meanwhile
+      assert.equal(seen.size, total, 'every delivery arrived');
+      assert.deepEqual(
+        [...seen.values()].filter((n) => n !== 1),
+        [],
+        'none arrived twice',
+      );
+      assert.equal(delivered, total, 'each counted once, by the node that sent it');
+      const rows = await b.webhookDeliveries.list({ where: { status: 'DELIVERED' } });
+      assert.equal(rows.total, total);
+    } finally {
+      for (const d of nodes) await d.close();
+      r.server.closeAllConnections();
+      r.server.close();
+      await a.close();
+      await b.close();
+      await dropPgTestSchemas();
+    }
   });
 });

@@ -35,6 +35,8 @@ export interface WebhookDispatcherOptions {
 
 /** Bounds of one delivery attempt. */
 export const WEBHOOK_TIMEOUT_MS = 10_000;
+/** A claimed delivery is left to others this long after its send time limit. */
+const CLAIM_MARGIN_MS = 5_000;
 export const WEBHOOK_MAX_RESPONSE_BYTES = 64 * 1024;
 
 export interface WebhookDispatcherEvents {
@@ -156,7 +158,17 @@ export class WebhookDispatcher {
     return p.finally(() => this.#inFlight.delete(p));
   }
 
-  async #attempt(d: WebhookDeliveryRow): Promise<void> {
+  async #attempt(due: WebhookDeliveryRow): Promise<void> {
+    // Claim it first: with several nodes on one store exactly one sends it. The claim is a lease
+    // (next_attempt_at moved past the send's time limit): a node that dies mid-send leaves it to be
+    // sent again by another once the lease runs out (receivers dedupe on rtk-uuid).
+    const leaseMs = (this.#o.timeoutMs ?? WEBHOOK_TIMEOUT_MS) + CLAIM_MARGIN_MS;
+    const d = await this.#o.repo.webhookDeliveries.updateIf(
+      due.id,
+      { status: 'PENDING', next_attempt_at: due.next_attempt_at },
+      { next_attempt_at: new Date(Date.now() + leaseMs).toISOString() },
+    );
+    if (!d) return; // another node has it, or it changed since it was listed
     const attempts = d.attempts + 1;
     let retryable = false;
     let error: string | null = null;
