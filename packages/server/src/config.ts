@@ -9,6 +9,12 @@ export interface ServerConfig {
   readonly port: number;
   readonly host: string;
   readonly dataDir: string;
+  /**
+   * This server's name among servers sharing one database (`NODE_ID`, default generated once and
+   * kept in DATA_DIR/node-id): live sessions, recordings and uploads are owned by the node that
+   * hosts them, and only that node ends or repairs them at its start.
+   */
+  readonly nodeId: string;
   /** `DATABASE_URL`: the PostgreSQL store (postgres://...). Unset: SQLite in DATA_DIR. */
   readonly databaseUrl: string | undefined;
   readonly accountId: string;
@@ -275,6 +281,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     port,
     host,
     dataDir,
+    nodeId: nodeIdFrom(env, dataDir),
     databaseUrl: databaseUrlFrom(env),
     accountId,
     apiToken,
@@ -355,4 +362,23 @@ function databaseUrlFrom(env: NodeJS.ProcessEnv): string | undefined {
     );
   }
   return raw;
+}
+
+/** `NODE_ID`, or the one generated at the first start and kept in DATA_DIR/node-id. */
+function nodeIdFrom(env: NodeJS.ProcessEnv, dataDir: string): string {
+  const given = env.NODE_ID?.trim();
+  if (given) {
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(given)) {
+      throw new ConfigError('NODE_ID must be 1-64 letters, digits, dots, dashes or underscores');
+    }
+    return given;
+  }
+  const file = join(dataDir, 'node-id');
+  if (existsSync(file)) {
+    const kept = readFileSync(file, 'utf8').trim();
+    if (/^[A-Za-z0-9._-]{1,64}$/.test(kept)) return kept;
+  }
+  const made = `node-${randomBytes(6).toString('hex')}`;
+  writeFileSync(file, made + '\n');
+  return made;
 }

@@ -137,7 +137,13 @@ export async function createServer(
     maxAttempts: config.webhookRetry.maxAttempts,
     baseDelayMs: config.webhookRetry.baseDelayMs,
   });
-  const sessions = new SessionService({ repo, webhooks, logger: logger.child({ subsystem: 'sessions' }) });
+  const sessions = new SessionService({
+    repo,
+    webhooks,
+    logger: logger.child({ subsystem: 'sessions' }),
+    nodeId: config.nodeId,
+    publicUrl: () => publicUrl,
+  });
   const storage = new LocalRecordingStorage(join(config.dataDir, 'recordings'));
   const secrets = new SecretBox(config.dataDir);
   const storageCfg = config.recordingStorage;
@@ -179,6 +185,7 @@ export async function createServer(
     maxAttempts: storageCfg.uploadMaxAttempts,
     baseDelayMs: storageCfg.uploadRetryBaseMs,
     concurrency: storageCfg.uploadConcurrency,
+    nodeId: config.nodeId,
   });
   recordings.uploads = uploads;
   const retention = storageCfg.retentionDays

@@ -248,6 +248,8 @@ export async function attachMediaPlane(
     if (!token) throw new RtkError('TOKEN_INVALID', `missing ${SIGNALLING_TOKEN_PARAM}`);
     const identity = await authenticate(token);
     if (closing) throw new RtkError('INTERNAL', 'the server is shutting down');
+    // A meeting live on another server sharing the store is joined there, not split in two.
+    await sessions.assertHostedHere(identity.meetingId);
     const worker = pool.place(identity.meetingId);
     const joining: Selectable = { ...identity, hidden: identity.hidden };
     const recs = (await activeRecordings(identity.meetingId)).map((r) =>

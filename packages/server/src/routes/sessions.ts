@@ -169,6 +169,12 @@ export function sessionRoutes(app: FastifyInstance, d: RouteDeps): void {
     await getMeetingOr404(d, p.app_id, p.meeting_id);
     return d.sessions.requireActiveSession(p.meeting_id);
   }
+  /** The live session, when this server hosts it (kick and mute act on its media). */
+  async function liveHere(p: MP): Promise<SessionRow> {
+    const s = await live(p);
+    await d.sessions.assertHostedHere(p.meeting_id);
+    return s;
+  }
   function media() {
     if (!d.media) throw new RtkError('NO_ACTIVE_SESSION', 'The media plane is not running');
     return d.media;
@@ -210,7 +216,7 @@ export function sessionRoutes(app: FastifyInstance, d: RouteDeps): void {
       `${meetingBase}/${action}`,
       { schema: { params: meetingParams, body: selectBody } },
       async (req) => {
-        const s = await live(req.params);
+        const s = await liveHere(req.params);
         const peers = await resolvePeers(s, req.body ?? {});
         if (peers.length === 0)
           throw new RtkError('NOT_FOUND', 'None of the given participants is in the active session');
@@ -224,7 +230,7 @@ export function sessionRoutes(app: FastifyInstance, d: RouteDeps): void {
   }
 
   app.post<{ Params: MP }>(`${meetingBase}/kick-all`, { schema: { params: meetingParams } }, async (req) => {
-    const s = await live(req.params);
+    const s = await liveHere(req.params);
     const kicked = await media().kick(s.meeting_id);
     return ok({ action: 'kick-all', kicked_participants_count: kicked.length });
   });
@@ -233,7 +239,7 @@ export function sessionRoutes(app: FastifyInstance, d: RouteDeps): void {
     `${meetingBase}/mute-all`,
     { schema: { params: meetingParams, body: S.obj({ allow_unmute: S.bool() }, ['allow_unmute']) } },
     async (req) => {
-      const s = await live(req.params);
+      const s = await liveHere(req.params);
       const muted = await media().muteAudio(s.meeting_id);
       return ok({
         action: 'mute-all',

@@ -149,6 +149,8 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
           )
         : (meetingStorage(meeting.recording_config) ?? this.#o.destinations.serverDefault());
     const session = await this.#o.sessions.requireActiveSession(meeting.id);
+    // Recorded where it is hosted: another server sharing the store answers it.
+    await this.#o.sessions.assertHostedHere(meeting.id);
     const running = await this.activeFor(meeting.id);
     if (running) {
       throw new RtkError('CONFLICT', `Meeting ${meeting.id} already has an active recording ${running.id}`);
@@ -186,6 +188,7 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
       recording_duration: 0,
       storage,
       deleted_at: null,
+      node_id: this.#o.config.nodeId,
       created_at: now,
       updated_at: now,
     };
@@ -389,9 +392,12 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
    * stop_reason INTERNAL_ERROR, or ERRORED when nothing is usable. None stays RECORDING.
    */
   async recoverAfterRestart(): Promise<number> {
-    const { rows } = await this.#o.repo.recordings.list({
+    const { rows: open } = await this.#o.repo.recordings.list({
       whereIn: { field: 'status', values: ['INVOKED', 'RECORDING', 'PAUSED', 'UPLOADING'] },
     });
+    // Only this node's: another server's recordings are on its disk, recorded by it.
+    const me = this.#o.config.nodeId;
+    const rows = open.filter((r) => r.node_id === undefined || r.node_id === me);
     for (const rec of rows) await this.#recover(rec, 'server stopped');
     return rows.length;
   }

@@ -27,6 +27,9 @@ export interface SessionServiceEvents {
 
 export interface SessionServiceOptions {
   repo: Repository;
+  /** This server among those sharing the store (default `local`), and its public URL. */
+  nodeId?: string;
+  publicUrl?: () => string;
   webhooks: WebhookDispatcher;
   logger: Logger;
 }
@@ -59,7 +62,9 @@ export class SessionService extends TypedEmitter<SessionServiceEvents> {
 
   /** Ends sessions left LIVE by a previous process: their peers are gone with it. */
   async recoverAfterRestart(): Promise<number> {
-    const { rows } = await this.#o.repo.sessions.list({ where: { status: 'LIVE' } });
+    const { rows: live } = await this.#o.repo.sessions.list({ where: { status: 'LIVE' } });
+    // Only this node's: another server's live meetings go on.
+    const rows = live.filter((s) => this.#mine(s));
     const now = nowIso();
     for (const s of rows) {
       const peers = await this.#o.repo.sessionPeers.list({ where: { session_id: s.id, left_at: null } });
@@ -78,6 +83,25 @@ export class SessionService extends TypedEmitter<SessionServiceEvents> {
 
   async activeSession(meetingId: string): Promise<SessionRow | undefined> {
     return this.#o.repo.sessions.findOne({ meeting_id: meetingId, status: 'LIVE' });
+  }
+
+  #mine(row: { node_id?: string }): boolean {
+    return row.node_id === undefined || row.node_id === (this.#o.nodeId ?? 'local');
+  }
+
+  /**
+   * Refuses a join when the meeting's live session is hosted by another server (409
+   * HOSTED_ELSEWHERE, naming that server's URL so the client can go there).
+   */
+  async assertHostedHere(meetingId: string): Promise<void> {
+    const s = await this.activeSession(meetingId);
+    if (s && !this.#mine(s)) {
+      throw new RtkError(
+        'HOSTED_ELSEWHERE',
+        `Meeting ${meetingId} is live on another server (${s.node_id})${s.node_url ? `: join at ${s.node_url}` : ''}`,
+        { node_id: s.node_id, ...(s.node_url ? { node_url: s.node_url } : {}) },
+      );
+    }
   }
 
   async requireActiveSession(meetingId: string): Promise<SessionRow> {
@@ -109,6 +133,8 @@ export class SessionService extends TypedEmitter<SessionServiceEvents> {
           ended_at: null,
           live_participants: 0,
           max_concurrent_participants: 0,
+          node_id: this.#o.nodeId ?? 'local',
+          ...(this.#o.publicUrl ? { node_url: this.#o.publicUrl() } : {}),
           created_at: now,
           updated_at: now,
         };

@@ -22,6 +22,8 @@ export interface UploadQueueOptions {
   concurrency: number;
   /** Injectable clock (ms). */
   now?: () => number;
+  /** This server (NODE_ID): it uploads only the jobs of files on its own disk. Default `local`. */
+  nodeId?: string;
 }
 
 export interface UploadQueueEvents {
@@ -83,6 +85,7 @@ export class UploadQueue {
       const now = new Date(this.#now()).toISOString();
       await this.#o.repo.recordingUploads.insert({
         id: recordingId,
+        node_id: this.#o.nodeId ?? 'local',
         status: 'PENDING',
         attempts: 0,
         next_attempt_at: now,
@@ -133,6 +136,8 @@ export class UploadQueue {
         for (const job of rows) {
           if (this.#closed) return;
           if (this.#running.has(job.id)) continue;
+          // Another server's files are on its disk: it uploads them.
+          if (job.node_id !== undefined && job.node_id !== (this.#o.nodeId ?? 'local')) continue;
           const due = Date.parse(job.next_attempt_at);
           if (due > now) {
             nextDue = Math.min(nextDue ?? due, due);

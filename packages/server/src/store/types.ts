@@ -89,6 +89,9 @@ export interface SessionRow {
   ended_at: string | null;
   live_participants: number;
   max_concurrent_participants: number;
+  /** The server (NODE_ID) hosting it, and that server's PUBLIC_URL. Absent on rows from before. */
+  node_id?: string;
+  node_url?: string;
   created_at: string;
   updated_at: string;
 }
@@ -145,6 +148,8 @@ export interface RecordingStorageRow {
 
 export interface RecordingRow {
   id: string;
+  /** The server (NODE_ID) that records it (its files are on that server's disk). Absent on rows from before. */
+  node_id?: string;
   app_id: string;
   meeting_id: string;
   session_id: string | null;
@@ -187,6 +192,8 @@ export type UploadStatus = 'PENDING' | 'DONE' | 'FAILED';
 export interface RecordingUploadRow {
   /** The recording id. */
   id: string;
+  /** The server whose disk holds the files; only it uploads them. Absent on rows from before. */
+  node_id?: string;
   status: UploadStatus;
   attempts: number;
   next_attempt_at: string;
