@@ -5,7 +5,7 @@
  * (pid, logs, temporary paths) in the test's own directory.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, watch, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from './server-process.js';
 
@@ -113,12 +113,14 @@ export async function startNginxProxy(opts: NginxProxyOptions): Promise<NginxPro
   const args = ['-p', dir, '-c', mainConf, '-e', errorLogFile];
   const check = spawnSync(NGINX_PATH, [...args, '-t'], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`nginx -t refused the config:\n${check.stderr}\n${siteConf}`);
+  rmSync(pidFile, { force: true }); // `nginx -t` leaves one behind
 
   const proc = spawn(NGINX_PATH, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const readLog = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
   // nginx writes its pid file after it has bound its listening sockets.
+  const started = () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() === String(proc.pid);
   await new Promise<void>((resolve, reject) => {
     const watcher = watch(dir);
     const finish = (err?: Error) => {
@@ -134,9 +136,9 @@ export async function startNginxProxy(opts: NginxProxyOptions): Promise<NginxPro
       () => finish(new Error(`nginx did not start in 15 s:\n${readLog(errorLogFile)}`)),
       15_000,
     );
-    watcher.on('change', () => existsSync(pidFile) && finish());
+    watcher.on('change', () => started() && finish());
     proc.once('exit', onExit);
-    if (existsSync(pidFile)) finish();
+    if (started()) finish();
   });
   return {
     proc,
