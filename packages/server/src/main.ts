@@ -1,3 +1,4 @@
+import { addressWarnings } from './address-warnings.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger, levelFromEnv } from './logger.js';
 import { attachMediaPlane } from './media/media-plane.js';
@@ -15,6 +16,13 @@ async function main(): Promise<void> {
       process.exit(2);
     }
     throw e;
+  }
+  // Setups where browsers elsewhere would get no media, no microphone or loopback links.
+  for (const w of addressWarnings(config)) {
+    logger.warn(
+      { subsystem: 'config', code: w.code, host: config.host, rtcBindAddress: config.ice.bindAddress },
+      w.message,
+    );
   }
   const level = levelFromEnv(process.env.LOG_LEVEL);
   const workerLogLevel = level === 'silent' ? 'error' : level;

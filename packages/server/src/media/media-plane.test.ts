@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RecordingRow } from '../store/types.js';
-import { mediaAddressWarning, recordingInfo } from './media-plane.js';
+import { recordingInfo } from './media-plane.js';
 
 const rec = (over: Partial<RecordingRow>): RecordingRow =>
   ({ id: 'r1', type: 'TRACK', status: 'RECORDING', user_ids: null, ...over }) as RecordingRow;
@@ -38,17 +38,4 @@ test('a recording lists whom it captures by the track engine rule', () => {
     'p-ben',
   ]);
   assert.deepEqual(recordingInfo(rec({ status: 'UPLOADING' }), present).recordedParticipantIds, []);
-});
-
-test('a wildcard HOST without RTC_ANNOUNCED_ADDRESS warns and names the variable', () => {
-  const ice = (bindAddress: string, announcedAddress?: string) => ({
-    bindAddress,
-    ...(announcedAddress ? { announcedAddress } : {}),
-  });
-  const warning = mediaAddressWarning({ host: '0.0.0.0', ice: ice('127.0.0.1') });
-  assert.match(warning ?? '', /HOST is 0\.0\.0\.0 but RTC_ANNOUNCED_ADDRESS is unset/);
-  assert.match(mediaAddressWarning({ host: '::', ice: ice('127.0.0.1') }) ?? '', /RTC_ANNOUNCED_ADDRESS/);
-  assert.equal(mediaAddressWarning({ host: '0.0.0.0', ice: ice('127.0.0.1', '203.0.113.7') }), undefined);
-  assert.equal(mediaAddressWarning({ host: '0.0.0.0', ice: ice('10.0.0.5') }), undefined);
-  assert.equal(mediaAddressWarning({ host: '127.0.0.1', ice: ice('127.0.0.1') }), undefined);
 });

@@ -41,25 +41,6 @@ export function recordingInfo(rec: RecordingRow, present: readonly Selectable[])
   return { id: rec.id, type: rec.type, status: rec.status, recordedParticipantIds: [...new Set(captured)] };
 }
 
-/**
- * The startup warning for an address setup where remote browsers would get signalling but no media:
- * HOST is a wildcard while ICE binds loopback and nothing announces a reachable address.
- */
-export function mediaAddressWarning(config: {
-  host: ServerConfig['host'];
-  ice: Pick<ServerConfig['ice'], 'bindAddress'> & { announcedAddress?: string | undefined };
-}): string | undefined {
-  const wildcard = config.host === '0.0.0.0' || config.host === '::';
-  if (!wildcard || config.ice.announcedAddress) return undefined;
-  const bind = config.ice.bindAddress;
-  if (bind !== '127.0.0.1' && bind !== '::1' && bind !== '0.0.0.0' && bind !== '::') return undefined;
-  return (
-    `HOST is ${config.host} but RTC_ANNOUNCED_ADDRESS is unset: browsers on other machines will reach ` +
-    `the page and signalling but get no audio (media is offered on ${bind}). Set RTC_ANNOUNCED_ADDRESS ` +
-    `to this machine's address as browsers reach it (and RTC_BIND_ADDRESS to a local interface address).`
-  );
-}
-
 /** The config of media worker `id`: the server's ICE settings with the worker's own ports. */
 export function workerConfig(
   config: ServerConfig,
@@ -112,9 +93,6 @@ export async function attachMediaPlane(
   const { repo, tokens, sessions, recordings, config } = d;
   const logger = d.logger.child({ subsystem: 'media' });
   let closing = false;
-  const addressWarning = mediaAddressWarning(config);
-  if (addressWarning)
-    logger.warn({ host: config.host, rtcBindAddress: config.ice.bindAddress }, addressWarning);
 
   const activeRecordings = async (meetingId: string): Promise<RecordingRow[]> =>
     (
