@@ -2,24 +2,13 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 import {
   DuplicateKeyError,
+  StoreCollections,
   type Collection,
   type ListQuery,
   type ListResult,
   type Repository,
   type Scalar,
 } from './repository.js';
-import type {
-  AppRow,
-  MeetingRow,
-  ParticipantRow,
-  PresetRow,
-  RecordingRow,
-  RecordingUploadRow,
-  SessionPeerRow,
-  SessionRow,
-  WebhookDeliveryRow,
-  WebhookRow,
-} from './types.js';
 
 /**
  * The PostgreSQL store: the same collections as the SQLite one (a table of JSON documents per
@@ -210,36 +199,17 @@ export interface PostgresRepositoryOptions {
 }
 
 /** A shared store for one node or several. `PostgresRepository.open()` connects and migrates. */
-export class PostgresRepository implements Repository {
+export class PostgresRepository extends StoreCollections implements Repository {
   readonly #pool: pg.Pool;
-  readonly #tx = new AsyncLocalStorage<pg.PoolClient>();
+  readonly #tx: AsyncLocalStorage<pg.PoolClient>;
   #closed = false;
   #version = 0;
-  readonly apps: Collection<AppRow>;
-  readonly presets: Collection<PresetRow>;
-  readonly meetings: Collection<MeetingRow>;
-  readonly participants: Collection<ParticipantRow>;
-  readonly webhooks: Collection<WebhookRow>;
-  readonly webhookDeliveries: Collection<WebhookDeliveryRow>;
-  readonly sessions: Collection<SessionRow>;
-  readonly sessionPeers: Collection<SessionPeerRow>;
-  readonly recordings: Collection<RecordingRow>;
-  readonly recordingUploads: Collection<RecordingUploadRow>;
 
-  private constructor(pool: pg.Pool) {
-    this.#pool = pool;
+  private constructor(pool: pg.Pool, tx: AsyncLocalStorage<pg.PoolClient>) {
     // Inside transaction(): that transaction's connection; elsewhere the pool.
-    const db = (): Queryable => this.#tx.getStore() ?? this.#pool;
-    this.apps = new PgCollection(db, 'apps');
-    this.presets = new PgCollection(db, 'presets');
-    this.meetings = new PgCollection(db, 'meetings');
-    this.participants = new PgCollection(db, 'participants');
-    this.webhooks = new PgCollection(db, 'webhooks');
-    this.webhookDeliveries = new PgCollection(db, 'webhook_deliveries');
-    this.sessions = new PgCollection(db, 'sessions');
-    this.sessionPeers = new PgCollection(db, 'session_peers');
-    this.recordings = new PgCollection(db, 'recordings');
-    this.recordingUploads = new PgCollection(db, 'recording_uploads');
+    super((table) => new PgCollection(() => tx.getStore() ?? pool, table));
+    this.#pool = pool;
+    this.#tx = tx;
   }
 
   static async open(url: string, options: PostgresRepositoryOptions = {}): Promise<PostgresRepository> {
@@ -252,7 +222,7 @@ export class PostgresRepository implements Repository {
     });
     // An idle connection that breaks (the database restarted) is dropped, not a crash.
     pool.on('error', () => undefined);
-    const repo = new PostgresRepository(pool);
+    const repo = new PostgresRepository(pool, new AsyncLocalStorage<pg.PoolClient>());
     try {
       await repo.#migrate(schema);
     } catch (e) {

@@ -86,3 +86,33 @@ export interface Repository {
   setSetting(key: string, value: string): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * The collections every store has, each made by the store's own `make(table)`: one list of tables
+ * for both stores (the SQL schemas name the same tables).
+ */
+export abstract class StoreCollections {
+  readonly apps: Collection<AppRow>;
+  readonly presets: Collection<PresetRow>;
+  readonly meetings: Collection<MeetingRow>;
+  readonly participants: Collection<ParticipantRow>;
+  readonly webhooks: Collection<WebhookRow>;
+  readonly webhookDeliveries: Collection<WebhookDeliveryRow>;
+  readonly sessions: Collection<SessionRow>;
+  readonly sessionPeers: Collection<SessionPeerRow>;
+  readonly recordings: Collection<RecordingRow>;
+  readonly recordingUploads: Collection<RecordingUploadRow>;
+
+  protected constructor(make: <T extends { id: string }>(table: string) => Collection<T>) {
+    this.apps = make('apps');
+    this.presets = make('presets');
+    this.meetings = make('meetings');
+    this.participants = make('participants');
+    this.webhooks = make('webhooks');
+    this.webhookDeliveries = make('webhook_deliveries');
+    this.sessions = make('sessions');
+    this.sessionPeers = make('session_peers');
+    this.recordings = make('recordings');
+    this.recordingUploads = make('recording_uploads');
+  }
+}

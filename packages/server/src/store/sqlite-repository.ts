@@ -1,24 +1,13 @@
 import Database from 'better-sqlite3';
 import {
   DuplicateKeyError,
+  StoreCollections,
   type Collection,
   type ListQuery,
   type ListResult,
   type Repository,
   type Scalar,
 } from './repository.js';
-import type {
-  AppRow,
-  MeetingRow,
-  ParticipantRow,
-  PresetRow,
-  RecordingRow,
-  RecordingUploadRow,
-  SessionPeerRow,
-  SessionRow,
-  WebhookDeliveryRow,
-  WebhookRow,
-} from './types.js';
 
 /**
  * Migrations run in order, once each, inside a transaction; `user_version` records how far a
@@ -191,54 +180,36 @@ class SqliteCollection<T extends { id: string }> implements Collection<T> {
   }
 }
 
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    const sql = MIGRATIONS[v] as string;
+    db.transaction(() => {
+      db.exec(sql);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
+
 /** The embedded default store: one SQLite file (WAL mode) in DATA_DIR. */
-export class SqliteRepository implements Repository {
+export class SqliteRepository extends StoreCollections implements Repository {
   readonly #db: Database.Database;
   #closed = false;
   #txChain: Promise<unknown> = Promise.resolve();
-  readonly apps: Collection<AppRow>;
-  readonly presets: Collection<PresetRow>;
-  readonly meetings: Collection<MeetingRow>;
-  readonly participants: Collection<ParticipantRow>;
-  readonly webhooks: Collection<WebhookRow>;
-  readonly webhookDeliveries: Collection<WebhookDeliveryRow>;
-  readonly sessions: Collection<SessionRow>;
-  readonly sessionPeers: Collection<SessionPeerRow>;
-  readonly recordings: Collection<RecordingRow>;
-  readonly recordingUploads: Collection<RecordingUploadRow>;
 
   constructor(file: string) {
-    this.#db = new Database(file);
-    this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma('synchronous = NORMAL');
-    this.#db.pragma('busy_timeout = 5000');
-    this.#migrate();
-    this.apps = new SqliteCollection(this.#db, 'apps');
-    this.presets = new SqliteCollection(this.#db, 'presets');
-    this.meetings = new SqliteCollection(this.#db, 'meetings');
-    this.participants = new SqliteCollection(this.#db, 'participants');
-    this.webhooks = new SqliteCollection(this.#db, 'webhooks');
-    this.webhookDeliveries = new SqliteCollection(this.#db, 'webhook_deliveries');
-    this.sessions = new SqliteCollection(this.#db, 'sessions');
-    this.sessionPeers = new SqliteCollection(this.#db, 'session_peers');
-    this.recordings = new SqliteCollection(this.#db, 'recordings');
-    this.recordingUploads = new SqliteCollection(this.#db, 'recording_uploads');
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    migrate(db); // before the collections prepare their statements
+    super((table) => new SqliteCollection(db, table));
+    this.#db = db;
   }
 
   /** The schema version this file is at (number of migrations applied). */
   get schemaVersion(): number {
     return this.#db.pragma('user_version', { simple: true }) as number;
-  }
-
-  #migrate(): void {
-    const current = this.#db.pragma('user_version', { simple: true }) as number;
-    for (let v = current; v < MIGRATIONS.length; v++) {
-      const sql = MIGRATIONS[v] as string;
-      this.#db.transaction(() => {
-        this.#db.exec(sql);
-        this.#db.pragma(`user_version = ${v + 1}`);
-      })();
-    }
   }
 
   /**
