@@ -62,7 +62,9 @@ export function parseTurnUrl(url: string): TurnUrl {
   if (port < 1 || port > 65535)
     throw new RtkError('VALIDATION_FAILED', `"${url}": port must be 1..65535`, { field: 'url' });
   if (secure && m[4] === 'udp')
-    throw new RtkError('VALIDATION_FAILED', `"${url}": turns: runs over TLS on TCP, not UDP`, { field: 'url' });
+    throw new RtkError('VALIDATION_FAILED', `"${url}": turns: runs over TLS on TCP, not UDP`, {
+      field: 'url',
+    });
   const transport: TurnTransport = secure ? 'tls' : m[4] === 'tcp' ? 'tcp' : 'udp';
   return { url, host, port, transport };
 }

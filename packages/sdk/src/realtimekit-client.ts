@@ -51,7 +51,8 @@ export interface RealtimeKitClientOptions {
 export type SocketState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'failed';
 
 /** RealtimeKit's media connection states. */
-export type MediaConnectionState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'reconnecting' | 'failed';
+export type MediaConnectionState =
+  'new' | 'connecting' | 'connected' | 'disconnected' | 'reconnecting' | 'failed';
 /** `producing`: the publish connection; `consuming`: the receive connections, taken together. */
 export type MediaTransportKind = 'producing' | 'consuming';
 
@@ -376,12 +377,7 @@ export class RealtimeKitClient {
   }
 
   async #subscribe(session: Session, msg: Extract<ServerMessage, { type: 'subscribe' }>): Promise<void> {
-    const sub = new SubscribeConnection(
-      msg.subscriptionId,
-      msg.peerId,
-      msg.kinds,
-      this.#pcOptions(session),
-    );
+    const sub = new SubscribeConnection(msg.subscriptionId, msg.peerId, msg.kinds, this.#pcOptions(session));
     session.subscriptions.get(msg.subscriptionId)?.close();
     session.subscriptions.set(msg.subscriptionId, sub);
     this.#syncConsuming(session);

@@ -365,7 +365,9 @@ export function turnConfigFrom(env: NodeJS.ProcessEnv): TurnConfig | undefined {
       (n) => (env[n] ?? '') !== '',
     );
     if (stray.length > 0)
-      throw new ConfigError(`${stray.join(', ')} ${stray.length > 1 ? 'are' : 'is'} set but TURN_URLS is not`);
+      throw new ConfigError(
+        `${stray.join(', ')} ${stray.length > 1 ? 'are' : 'is'} set but TURN_URLS is not`,
+      );
     return undefined;
   }
   for (const u of urls) {
@@ -386,7 +388,9 @@ export function turnConfigFrom(env: NodeJS.ProcessEnv): TurnConfig | undefined {
     return { urls, auth: { type: 'secret', secret, ttlSeconds: ttlSeconds ?? DEFAULT_TURN_TTL_SECONDS } };
   }
   if (ttlRaw !== '')
-    throw new ConfigError('TURN_TTL_SECONDS applies to TURN_SECRET credentials only; static ones do not expire');
+    throw new ConfigError(
+      'TURN_TTL_SECONDS applies to TURN_SECRET credentials only; static ones do not expire',
+    );
   if (username === '' || credential === '')
     throw new ConfigError(
       hasStatic

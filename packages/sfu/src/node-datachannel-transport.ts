@@ -36,7 +36,8 @@ export function ownRelayPlan(ice: IceOptions): { usable: string[]; skipped: { ur
   for (const u of turn.urls) {
     if (ice.udpMuxPort !== undefined)
       skipped.push({ url: u.url, why: 'the ICE UDP mux is on (RTC_UDP_MUX_PORT=off enables it)' });
-    else if (u.transport !== 'udp') skipped.push({ url: u.url, why: `libjuice has no TURN over ${u.transport}` });
+    else if (u.transport !== 'udp')
+      skipped.push({ url: u.url, why: `libjuice has no TURN over ${u.transport}` });
     else if (usable.length >= MAX_OWN_RELAYS) skipped.push({ url: u.url, why: 'libjuice uses two at most' });
     else usable.push(u.url);
   }
