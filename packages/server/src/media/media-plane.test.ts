@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { loadConfig } from '../config.js';
 import type { RecordingRow } from '../store/types.js';
-import { mediaAddressWarning, recordingInfo } from './media-plane.js';
+import { mediaAddressWarning, recordingInfo, workerConfig } from './media-plane.js';
 
 const rec = (over: Partial<RecordingRow>): RecordingRow =>
   ({ id: 'r1', type: 'TRACK', status: 'RECORDING', user_ids: null, ...over }) as RecordingRow;
@@ -51,4 +55,24 @@ test('a wildcard HOST without RTC_ANNOUNCED_ADDRESS warns and names the variable
   assert.equal(mediaAddressWarning({ host: '0.0.0.0', ice: ice('127.0.0.1', '203.0.113.7') }), undefined);
   assert.equal(mediaAddressWarning({ host: '0.0.0.0', ice: ice('10.0.0.5') }), undefined);
   assert.equal(mediaAddressWarning({ host: '127.0.0.1', ice: ice('127.0.0.1') }), undefined);
+});
+
+test("every media worker's config carries the TURN relays, and survives the JSON of a child's environment", () => {
+  const config = loadConfig({
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'mp-')),
+    RTK_API_TOKEN: 'media-plane-test-token-0123',
+    MEDIA_WORKERS: '2',
+    TURN_URLS: 'turn:turn.example.com:3478?transport=udp',
+    TURN_SECRET: 'north-wind-secret',
+  });
+  for (const id of [0, 1]) {
+    const w = JSON.parse(JSON.stringify(workerConfig(config, id, 'info'))) as ReturnType<typeof workerConfig>;
+    assert.deepEqual(w.ice.turn, config.turn);
+    assert.equal(w.ice.udpMuxPort, 8787 + id);
+  }
+  const off = loadConfig({
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'mp-')),
+    RTK_API_TOKEN: 'media-plane-test-token-0123',
+  });
+  assert.equal('turn' in workerConfig(off, 0, 'info').ice, false);
 });
