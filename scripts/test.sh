@@ -16,6 +16,7 @@ command -v curl >/dev/null || need+=(curl)
 # The TLS reverse proxy of docs/deploy.md "HTTPS" and the test certificates (https-proxy e2e test).
 [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v openssl >/dev/null || need+=(openssl)
+command -v turnserver >/dev/null || need+=(coturn)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -48,6 +48,8 @@ export interface LaunchOptions {
   /** `deny`: every camera/microphone prompt is refused, as when a user blocks the site. Default `accept`. */
   mediaPrompts?: 'accept' | 'deny';
   extraArgs?: string[];
+  /** The browser binary to run instead of {@link CHROMIUM_PATH} (e.g. a wrapper that enters a netns). */
+  executablePath?: string;
 }
 
 /** Launches Debian Chromium headless with a fake camera and microphone. Throws when it is missing. */
@@ -73,7 +75,7 @@ export async function launchChromium(opts: LaunchOptions = {}): Promise<Browser>
     ...(opts.extraArgs ?? []),
   ];
   // playwright's launch uses a fresh temporary user-data-dir each time.
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args, timeout: 30_000 });
+  return chromium.launch({ executablePath: opts.executablePath ?? CHROMIUM_PATH, args, timeout: 30_000 });
 }
 
 /** Opens a page and collects its console output (for failure messages). */

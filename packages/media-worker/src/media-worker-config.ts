@@ -1,4 +1,9 @@
-/** How a media worker is built: plain data, passed to a worker process as JSON. */
+import type { TurnConfig } from '@trackroom/protocol';
+
+/**
+ * How a media worker is built: plain data, passed to a worker process as JSON (in its environment,
+ * like the parent's own: TURN_SECRET is there already).
+ */
 export interface MediaWorkerConfig {
   workerId: number;
   /** The SFU's ICE settings for this worker (its own UDP mux port or port range slice). */
@@ -8,6 +13,8 @@ export interface MediaWorkerConfig {
     portRangeBegin?: number;
     portRangeEnd?: number;
     udpMuxPort?: number;
+    /** TURN relays: for the `joined` of its peers (their credentials) and its own connections. */
+    turn?: TurnConfig;
   };
   /** The lowest level a worker process forwards to the control plane's logger. Default `info`. */
   logLevel?: LogLevel;

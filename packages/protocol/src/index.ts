@@ -4,3 +4,4 @@ export * from './typed-emitter.js';
 export * from './signalling.js';
 export * from './media.js';
 export * from './worker.js';
+export * from './turn.js';

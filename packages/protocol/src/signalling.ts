@@ -9,8 +9,9 @@
  * 1. The client opens the socket with its participant token in the `authToken` query parameter (a
  *    token for meeting M joins M only; a bad token gets an `error` then a close with
  *    {@link SignallingCloseCodes}.AUTH_FAILED).
- * 2. client `join` → server `joined` (self, the other visible peers, the meeting's recordings).
- *    Every other peer of the meeting gets `peerJoined`.
+ * 2. client `join` → server `joined` (self, the other visible peers, the meeting's recordings, and
+ *    the ICE servers, i.e. TURN relays with this peer's own short-lived credentials, that the client
+ *    uses for every peer connection of this socket). Every other peer of the meeting gets `peerJoined`.
  * 3. Publishing: the client builds ONE peer connection with at most one audio (Opus) and one video
  *    (VP8) transceiver, direction `sendonly`, and sends `publishOffer`; the server answers with
  *    `publishAnswer`. Publish once per socket; turn the camera on later with `replaceTrack`, not by
@@ -22,7 +23,8 @@
  *    sends `unsubscribe`; the client closes that peer connection. The SFU is always the answerer:
  *    see "Differences from RealtimeKit" below and docs/media-plane.md for why.
  * 5. ICE: the server never trickles; its answers carry all its candidates (one host candidate per
- *    configured address; gathering is local and takes milliseconds). The client MAY trickle with
+ *    configured address, plus a relay candidate per TURN server when the server itself uses TURN,
+ *    which needs the UDP mux off). The client MAY trickle with
  *    `candidate` messages, or gather completely before sending its offer (simplest).
  * 6. DTLS: the client is always the DTLS client. The server answers `a=setup:actpass` offers as if
  *    they said `a=setup:active` (i.e. it answers `passive`).
@@ -184,6 +186,17 @@ export type ClientMessageType = ClientMessage['type'];
 
 // ---------------------------------------------------------------- server → client
 
+/**
+ * An ICE server for the client's peer connections, in the shape of the browser's `RTCIceServer`.
+ * TURN credentials are this peer's own; with the TURN REST API they expire (the username starts
+ * with the expiry in unix seconds), and a rejoin gets fresh ones.
+ */
+export interface IceServerInfo {
+  urls: string[];
+  username?: string;
+  credential?: string;
+}
+
 /** Answer to `join`. `peers` excludes the joiner itself and hidden peers. */
 export interface JoinedMessage {
   type: 'joined';
@@ -194,6 +207,11 @@ export interface JoinedMessage {
   self: SelfInfo;
   peers: PeerInfo[];
   recordings: RecordingInfo[];
+  /**
+   * ICE servers for every peer connection of this socket (empty when the server has no TURN relay
+   * configured; clients treat a missing field as empty).
+   */
+  iceServers: IceServerInfo[];
 }
 export interface PublishAnswerMessage {
   type: 'publishAnswer';

@@ -3,7 +3,13 @@
  * `join()`, `self`, `participants.joined`, `recording`, `leave()` follow RealtimeKit's web core.
  */
 export { RealtimeKitClient, MeetingMeta, signallingUrl, finalStateForClose } from './realtimekit-client.js';
-export type { RealtimeKitClientOptions, MeetingMetaEvents, SocketState } from './realtimekit-client.js';
+export type {
+  RealtimeKitClientOptions,
+  MediaConnectionState,
+  MediaTransportKind,
+  MeetingMetaEvents,
+  SocketState,
+} from './realtimekit-client.js';
 export { SelfParticipant, permissionOfError } from './self-participant.js';
 export type {
   SelfEvents,

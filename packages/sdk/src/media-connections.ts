@@ -10,6 +10,8 @@ export type PeerConnectionFactory = (config: RTCConfiguration) => RTCPeerConnect
 
 export interface MediaConnectionOptions {
   createPeerConnection?: PeerConnectionFactory;
+  /** ICE servers (the TURN relays the server sent in `joined`). Default none. */
+  iceServers?: RTCIceServer[];
   /** Longest wait for ICE gathering before the offer goes out with what was gathered. Default 2000 ms. */
   gatherTimeoutMs?: number;
 }
@@ -20,7 +22,11 @@ export type MediaConnectionEvents = {
 };
 
 function newPc(opts: MediaConnectionOptions): RTCPeerConnection {
-  const config: RTCConfiguration = { iceServers: [], bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' };
+  const config: RTCConfiguration = {
+    iceServers: opts.iceServers ?? [],
+    bundlePolicy: 'max-bundle',
+    rtcpMuxPolicy: 'require',
+  };
   return opts.createPeerConnection ? opts.createPeerConnection(config) : new RTCPeerConnection(config);
 }
 

@@ -45,6 +45,7 @@ test('joined, peerJoined, media updates and peerLeft keep the map in step', () =
     },
     peers: [peer('a')],
     recordings: [],
+    iceServers: [],
   });
   map.apply({ type: 'peerJoined', peer: peer('b', { audioEnabled: false }) });
   map.apply({ type: 'peerJoined', peer: peer('b') }); // duplicate: ignored

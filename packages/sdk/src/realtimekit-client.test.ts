@@ -61,6 +61,7 @@ function joined(peerId: string, peers: string[] = []): ServerMessage {
       joinedAt: new Date(0).toISOString(),
     })),
     recordings: [{ id: 'r1', type: 'TRACK', status: 'RECORDING', recordedParticipantIds: [] }],
+    iceServers: [],
   };
 }
 
@@ -369,4 +370,87 @@ test('the meeting title and who is being recorded come from the server', async (
   await m.leave();
   assert.equal(m.self.isBeingRecorded, false);
   assert.equal(events.at(-1), 'self false');
+});
+
+/** Just enough of RTCPeerConnection for a receive-only connection; the test drives its state. */
+class FakePc {
+  connectionState: RTCPeerConnectionState = 'new';
+  iceGatheringState: RTCIceGatheringState = 'complete';
+  localDescription: { type: string; sdp: string } | null = null;
+  readonly #listeners = new Map<string, (() => void)[]>();
+  constructor(readonly config: RTCConfiguration) {}
+  addTransceiver() {
+    return { receiver: { track: { kind: 'audio' } }, sender: {} };
+  }
+  createOffer() {
+    return Promise.resolve({ type: 'offer', sdp: 'v=0\r\n' });
+  }
+  setLocalDescription(d: { type: string; sdp: string }) {
+    this.localDescription = d;
+    return Promise.resolve();
+  }
+  setRemoteDescription() {
+    return Promise.resolve();
+  }
+  addEventListener(type: string, fn: () => void) {
+    this.#listeners.set(type, [...(this.#listeners.get(type) ?? []), fn]);
+  }
+  removeEventListener() {}
+  close() {
+    this.connectionState = 'closed';
+  }
+  setState(s: RTCPeerConnectionState) {
+    this.connectionState = s;
+    for (const fn of this.#listeners.get('connectionstatechange') ?? []) fn();
+  }
+}
+
+test("the joined message's TURN servers go into every peer connection; a failed one is reported", async () => {
+  const pcs: FakePc[] = [];
+  const sockets: FakeWs[] = [];
+  const m = await RealtimeKitClient.init({
+    authToken: 't',
+    baseURI: 'http://127.0.0.1:1',
+    defaults: { audio: false, video: false },
+    createWebSocket: (url) => {
+      const ws = new FakeWs(url);
+      sockets.push(ws);
+      setTimeout(() => ws.open(), 0);
+      return ws;
+    },
+    createPeerConnection: (config) => {
+      const pc = new FakePc(config);
+      pcs.push(pc);
+      return pc as unknown as RTCPeerConnection;
+    },
+  });
+  const updates: string[] = [];
+  m.meta.on('mediaConnectionUpdate', (e) => updates.push(`${e.transport} ${e.state}`));
+  const joining = m.join();
+  await new Promise((r) => setTimeout(r, 5));
+  const ws = sockets[0]!;
+  const iceServers = [
+    { urls: ['turn:10.0.0.1:3478?transport=udp'], username: '1700000000:peer-1', credential: 'c2VjcmV0' },
+  ];
+  ws.deliver({ ...joined('peer-1', ['peer-a']), iceServers } as ServerMessage);
+  await joining;
+  assert.equal(m.meta.relayOffered, true);
+  ws.deliver({ type: 'subscribe', subscriptionId: 's1', peerId: 'peer-a', kinds: ['audio'] });
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(pcs.length, 1);
+  assert.deepEqual(pcs[0]!.config.iceServers, iceServers);
+  assert.deepEqual(ws.sent.at(-1), { type: 'subscribeOffer', subscriptionId: 's1', sdp: 'v=0\r\n' });
+  pcs[0]!.setState('connecting');
+  pcs[0]!.setState('failed');
+  assert.equal(m.meta.mediaState.consuming, 'failed');
+  assert.deepEqual(updates, ['consuming connecting', 'consuming failed']);
+  await m.leave();
+});
+
+test('a server without iceServers in joined means direct paths only', async () => {
+  const env = setup();
+  const { m } = await joinWith(env, 'peer-1');
+  assert.equal(m.meta.relayOffered, false);
+  assert.deepEqual(m.meta.mediaState, { producing: 'new', consuming: 'new' });
+  await m.leave();
 });

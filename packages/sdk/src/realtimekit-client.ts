@@ -13,10 +13,11 @@ import {
   TypedEmitter,
   silentLogger,
 } from '@trackroom/protocol';
-import type { Logger, MediaKind, ServerMessage } from '@trackroom/protocol';
+import type { IceServerInfo, Logger, MediaKind, ServerMessage } from '@trackroom/protocol';
 import { Backoff } from './backoff.js';
 import type { BackoffOptions } from './backoff.js';
 import { PublishConnection, SubscribeConnection } from './media-connections.js';
+import type { MediaConnectionOptions } from './media-connections.js';
 import type { PeerConnectionFactory } from './media-connections.js';
 import { ParticipantMap } from './participant-map.js';
 import { Recording } from './recording.js';
@@ -49,16 +50,45 @@ export interface RealtimeKitClientOptions {
 
 export type SocketState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'failed';
 
+/** RealtimeKit's media connection states. */
+export type MediaConnectionState =
+  'new' | 'connecting' | 'connected' | 'disconnected' | 'reconnecting' | 'failed';
+/** `producing`: the publish connection; `consuming`: the receive connections, taken together. */
+export type MediaTransportKind = 'producing' | 'consuming';
+
 export type MeetingMetaEvents = {
   socketConnectionUpdate: { state: SocketState; reconnectionAttempt: number };
+  /** A media connection's state changed (RealtimeKit's event and payload). */
+  mediaConnectionUpdate: { transport: MediaTransportKind; state: MediaConnectionState };
 };
 
-/** `meeting.meta`: meeting-level facts and the signalling connection's state. */
+/** `meeting.meta`: meeting-level facts, the signalling connection's and the media connections' state. */
 export class MeetingMeta extends TypedEmitter<MeetingMetaEvents> {
   #meetingId = '';
   #meetingTitle = '';
   #socketState: SocketState = 'idle';
   #attempt = 0;
+  #media: Record<MediaTransportKind, MediaConnectionState> = { producing: 'new', consuming: 'new' };
+  #relayOffered = false;
+
+  /** The media connections' states (`failed`: ICE found no path to the server). */
+  get mediaState(): Readonly<Record<MediaTransportKind, MediaConnectionState>> {
+    return { ...this.#media };
+  }
+  /** Whether the server offered TURN relays with the last join (false: direct paths only). */
+  get relayOffered(): boolean {
+    return this.#relayOffered;
+  }
+  /** @internal */
+  setRelayOffered(offered: boolean): void {
+    this.#relayOffered = offered;
+  }
+  /** @internal */
+  setMediaState(transport: MediaTransportKind, state: MediaConnectionState): void {
+    if (this.#media[transport] === state) return;
+    this.#media[transport] = state;
+    this.emit('mediaConnectionUpdate', { transport, state });
+  }
 
   get meetingId(): string {
     return this.#meetingId;
@@ -112,6 +142,23 @@ interface Session {
   publishAttempts: number;
   subscriptions: Map<string, SubscribeConnection>;
   settleJoin: ((err?: Error) => void) | undefined;
+  /** From `joined`: the ICE servers (TURN relays, this peer's credentials) of every peer connection. */
+  iceServers: RTCIceServer[];
+}
+
+/** The browser's RTCIceServer for one the server sent (credentials only when present). */
+function toRtcIceServer(s: IceServerInfo): RTCIceServer {
+  return {
+    urls: [...s.urls],
+    ...(s.username !== undefined ? { username: s.username } : {}),
+    ...(s.credential !== undefined ? { credential: s.credential } : {}),
+  };
+}
+
+/** A peer connection's state as a media connection state ('closed' says nothing: undefined). */
+function mediaStateOf(s: RTCPeerConnectionState): MediaConnectionState | undefined {
+  if (s === 'closed') return undefined;
+  return s === 'new' ? 'connecting' : s;
 }
 
 const MAX_PUBLISH_ATTEMPTS = 3;
@@ -227,6 +274,7 @@ export class RealtimeKitClient {
       publishAttempts: 0,
       subscriptions: new Map(),
       settleJoin: undefined,
+      iceServers: [],
     };
     this.#session = session;
     const joined = new Promise<void>((resolve, reject) => {
@@ -268,6 +316,9 @@ export class RealtimeKitClient {
 
   #onJoined(session: Session, msg: Extract<ServerMessage, { type: 'joined' }>): void {
     session.joined = true;
+    // An older server sends no iceServers: direct paths only.
+    session.iceServers = (msg.iceServers ?? []).map(toRtcIceServer);
+    this.meta.setRelayOffered(session.iceServers.length > 0);
     this.meta.setMeetingId(msg.meetingId, msg.meetingTitle ?? '');
     this.meta.setSocketState('connected');
     this.recording.update(msg.recordings);
@@ -309,22 +360,32 @@ export class RealtimeKitClient {
         audio: this.self.audioTrack,
         video: this.self.videoEnabled ? this.self.videoTrack : undefined,
       },
-      this.#pcOptions(),
+      this.#pcOptions(session),
     );
     session.publish = pub;
-    pub.on('state', (state) => this.#log.debug({ pc: PUBLISH_PC_ID, state }, 'connection state'));
+    this.meta.setMediaState('producing', 'connecting');
+    pub.on('state', (state) => {
+      this.#log.debug({ pc: PUBLISH_PC_ID, state }, 'connection state');
+      const m = mediaStateOf(state);
+      if (!m || this.#session !== session || session.publish !== pub) return;
+      if (m === 'failed') this.#logMediaFailure(session, PUBLISH_PC_ID);
+      this.meta.setMediaState('producing', m);
+    });
     const sdp = await pub.createOffer();
     if (this.#session !== session || session.publish !== pub) return;
     session.socket.send({ type: 'publishOffer', sdp });
   }
 
   async #subscribe(session: Session, msg: Extract<ServerMessage, { type: 'subscribe' }>): Promise<void> {
-    const sub = new SubscribeConnection(msg.subscriptionId, msg.peerId, msg.kinds, this.#pcOptions());
+    const sub = new SubscribeConnection(msg.subscriptionId, msg.peerId, msg.kinds, this.#pcOptions(session));
     session.subscriptions.get(msg.subscriptionId)?.close();
     session.subscriptions.set(msg.subscriptionId, sub);
-    sub.on('state', (state) =>
-      this.#log.debug({ pc: msg.subscriptionId, peerId: msg.peerId, state }, 'connection state'),
-    );
+    this.#syncConsuming(session);
+    sub.on('state', (state) => {
+      this.#log.debug({ pc: msg.subscriptionId, peerId: msg.peerId, state }, 'connection state');
+      if (state === 'failed') this.#logMediaFailure(session, msg.subscriptionId);
+      this.#syncConsuming(session, state === 'failed');
+    });
     const sdp = await sub.createOffer();
     if (sub.closed || this.#session !== session) return;
     session.socket.send({ type: 'subscribeOffer', subscriptionId: msg.subscriptionId, sdp });
@@ -351,8 +412,39 @@ export class RealtimeKitClient {
     sub.close();
   }
 
-  #pcOptions(): { createPeerConnection?: PeerConnectionFactory } {
-    return this.#opts.createPeerConnection ? { createPeerConnection: this.#opts.createPeerConnection } : {};
+  #pcOptions(session: Session): MediaConnectionOptions {
+    return {
+      iceServers: session.iceServers,
+      ...(this.#opts.createPeerConnection ? { createPeerConnection: this.#opts.createPeerConnection } : {}),
+    };
+  }
+
+  /**
+   * The receive connections taken together: failed when one failed (`failedNow`, or one still in
+   * that state), connected when all are, connecting otherwise; unchanged with none.
+   */
+  #syncConsuming(session: Session, failedNow = false): void {
+    if (this.#session !== session) return;
+    const states = [...session.subscriptions.values()].map((s) => s.connectionState);
+    if (states.length === 0 && !failedNow) return;
+    const state: MediaConnectionState =
+      failedNow || states.includes('failed')
+        ? 'failed'
+        : states.every((s) => s === 'connected')
+          ? 'connected'
+          : states.some((s) => s === 'disconnected')
+            ? 'disconnected'
+            : 'connecting';
+    this.meta.setMediaState('consuming', state);
+  }
+
+  #logMediaFailure(session: Session, pc: string): void {
+    this.#log.warn(
+      { pc, relayOffered: session.iceServers.length > 0 },
+      session.iceServers.length > 0
+        ? 'media connection failed: no path to the server, not even through the TURN relays'
+        : 'media connection failed: no direct path to the server and the server offered no TURN relay',
+    );
   }
 
   // ------------------------------------------------------------------ messages
@@ -401,7 +493,15 @@ export class RealtimeKitClient {
           session.settleJoin?.(new RtkError(msg.code, msg.message, msg.details));
         } else if (forType === 'publishOffer' && msg.code !== 'FORBIDDEN' && msg.code !== 'CONFLICT') {
           // The server dropped our publish connection (it failed or never connected): publish again.
-          if (session.publishAttempts < MAX_PUBLISH_ATTEMPTS) this.#publish(session).catch(fail('republish'));
+          if (session.publishAttempts < MAX_PUBLISH_ATTEMPTS) {
+            this.meta.setMediaState('producing', 'reconnecting');
+            this.#publish(session).catch(fail('republish'));
+          } else {
+            session.publish?.close();
+            session.publish = undefined;
+            this.#logMediaFailure(session, PUBLISH_PC_ID);
+            this.meta.setMediaState('producing', 'failed');
+          }
         }
         return;
       }

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig, workerIcePorts } from './config.js';
+import { ConfigError, describeTurn, loadConfig, workerIcePorts } from './config.js';
 
 const base = () => ({
   DATA_DIR: mkdtempSync(join(tmpdir(), 'cfg-')),
@@ -160,5 +160,70 @@ void describe('loadConfig', () => {
         }),
       /too few for MEDIA_WORKERS=4/,
     );
+  });
+
+  void it('reads TURN: shared secret (TTL default one day) or static credentials, never both', () => {
+    assert.equal(loadConfig(base()).turn, undefined);
+    const urls = 'turn:turn.example.com:3478?transport=udp, turns:turn.example.com:443?transport=tcp';
+    const s = loadConfig({ ...base(), TURN_URLS: urls, TURN_SECRET: 'north-wind-secret' });
+    assert.deepEqual(s.turn, {
+      urls: ['turn:turn.example.com:3478?transport=udp', 'turns:turn.example.com:443?transport=tcp'],
+      auth: { type: 'secret', secret: 'north-wind-secret', ttlSeconds: 86400 },
+    });
+    assert.deepEqual(
+      loadConfig({ ...base(), TURN_URLS: urls, TURN_SECRET: 'x', TURN_TTL_SECONDS: '3600' }).turn?.auth,
+      { type: 'secret', secret: 'x', ttlSeconds: 3600 },
+    );
+    const st = loadConfig({
+      ...base(),
+      TURN_URLS: 'turn:10.0.0.1',
+      TURN_USERNAME: 'u',
+      TURN_CREDENTIAL: 'p',
+    });
+    assert.deepEqual(st.turn?.auth, { type: 'static', username: 'u', credential: 'p' });
+    // The startup log names the kind of credentials, never the secret.
+    assert.ok(!JSON.stringify(describeTurn(s.turn)).includes('north-wind-secret'));
+    assert.deepEqual(describeTurn(undefined), { turn: 'off' });
+  });
+
+  void it('refuses a TURN setup that cannot work, naming the variables and never the secret', () => {
+    const u = 'turn:turn.example.com';
+    for (const [env, re] of [
+      [{ TURN_SECRET: 'north-wind-secret' }, /TURN_SECRET is set but TURN_URLS is not/],
+      [
+        { TURN_USERNAME: 'u', TURN_CREDENTIAL: 'p' },
+        /TURN_USERNAME, TURN_CREDENTIAL are set but TURN_URLS is not/,
+      ],
+      [{ TURN_URLS: u }, /TURN_URLS needs credentials: TURN_SECRET .* or TURN_USERNAME and TURN_CREDENTIAL/],
+      [{ TURN_URLS: u, TURN_USERNAME: 'u' }, /TURN_USERNAME and TURN_CREDENTIAL must be set together/],
+      [
+        { TURN_URLS: u, TURN_SECRET: 'north-wind-secret', TURN_USERNAME: 'u', TURN_CREDENTIAL: 'p' },
+        /TURN_SECRET and TURN_USERNAME\/TURN_CREDENTIAL are both set/,
+      ],
+      [
+        { TURN_URLS: u, TURN_USERNAME: 'u', TURN_CREDENTIAL: 'p', TURN_TTL_SECONDS: '60' },
+        /applies to TURN_SECRET/,
+      ],
+      [
+        { TURN_URLS: u, TURN_SECRET: 'north-wind-secret', TURN_TTL_SECONDS: '10' },
+        /TURN_TTL_SECONDS must be an integer from 60/,
+      ],
+      [
+        { TURN_URLS: 'turn:a@b.example.com', TURN_SECRET: 'north-wind-secret' },
+        /TURN_URLS: .*not in the URL/,
+      ],
+      [
+        { TURN_URLS: 'stun:stun.example.com', TURN_SECRET: 'north-wind-secret' },
+        /TURN_URLS: .*only turn: and turns:/,
+      ],
+      [{ TURN_URLS: `${u},${u}`, TURN_SECRET: 'north-wind-secret' }, /lists a URL twice/],
+    ] as const) {
+      assert.throws(
+        () => loadConfig({ ...base(), ...env }),
+        (e: unknown) =>
+          e instanceof ConfigError && re.test(e.message) && !e.message.includes('north-wind-secret'),
+        JSON.stringify(env),
+      );
+    }
   });
 });

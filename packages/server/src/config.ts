@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
+import { RtkError, parseTurnUrl, type TurnConfig } from '@trackroom/protocol';
 import { parseCidr } from './services/outbound-url.js';
 
 /** Immutable server configuration, read once from the environment (see README "Configuration"). */
@@ -60,6 +61,8 @@ export interface ServerConfig {
   };
   /** A token that may read /metrics (besides the admin tokens); undefined: admin tokens only. */
   readonly metricsToken: string | undefined;
+  /** TURN relays (TURN_URLS and their credentials; see turnConfigFrom); undefined: none. */
+  readonly turn: TurnConfig | undefined;
 }
 
 // --- Recording storage (issue 10): one block, read by recordingStorageFrom below. ---
@@ -307,6 +310,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     apiTokens,
     webhookTargets: ops.webhookTargets,
     metricsToken: ops.metricsToken,
+    turn: turnConfigFrom(env),
   };
 }
 
@@ -381,4 +385,73 @@ function nodeIdFrom(env: NodeJS.ProcessEnv, dataDir: string): string {
   const made = `node-${randomBytes(6).toString('hex')}`;
   writeFileSync(file, made + '\n');
   return made;
+}
+
+// --- TURN (issue 13 item 3): relays for browsers and the SFU; docs/deploy.md "TURN" ---
+
+/** Default lifetime of a TURN REST API credential (TURN_TTL_SECONDS): one day. */
+export const DEFAULT_TURN_TTL_SECONDS = 24 * 3600;
+
+/**
+ * TURN_URLS (comma-separated turn:/turns: URLs) with either TURN_USERNAME + TURN_CREDENTIAL (static)
+ * or TURN_SECRET (coturn's TURN REST API shared secret, credentials valid TURN_TTL_SECONDS).
+ * Messages name the variables, never their values (the credential and secret are secrets).
+ */
+export function turnConfigFrom(env: NodeJS.ProcessEnv): TurnConfig | undefined {
+  const urls = (env.TURN_URLS ?? '')
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u !== '');
+  const username = env.TURN_USERNAME ?? '';
+  const credential = env.TURN_CREDENTIAL ?? '';
+  const secret = env.TURN_SECRET ?? '';
+  const ttlRaw = env.TURN_TTL_SECONDS ?? '';
+  if (urls.length === 0) {
+    const stray = ['TURN_USERNAME', 'TURN_CREDENTIAL', 'TURN_SECRET', 'TURN_TTL_SECONDS'].filter(
+      (n) => (env[n] ?? '') !== '',
+    );
+    if (stray.length > 0)
+      throw new ConfigError(
+        `${stray.join(', ')} ${stray.length > 1 ? 'are' : 'is'} set but TURN_URLS is not`,
+      );
+    return undefined;
+  }
+  for (const u of urls) {
+    try {
+      parseTurnUrl(u);
+    } catch (e) {
+      throw new ConfigError(`TURN_URLS: ${e instanceof RtkError ? e.message : String(e)}`);
+    }
+  }
+  if (new Set(urls).size !== urls.length) throw new ConfigError('TURN_URLS lists a URL twice');
+  const hasStatic = username !== '' || credential !== '';
+  if (secret !== '' && hasStatic)
+    throw new ConfigError(
+      'TURN_SECRET and TURN_USERNAME/TURN_CREDENTIAL are both set: use the shared secret or static credentials, not both',
+    );
+  if (secret !== '') {
+    const ttlSeconds = intFrom(env, 'TURN_TTL_SECONDS', DEFAULT_TURN_TTL_SECONDS, 60, 30 * 24 * 3600);
+    return { urls, auth: { type: 'secret', secret, ttlSeconds: ttlSeconds ?? DEFAULT_TURN_TTL_SECONDS } };
+  }
+  if (ttlRaw !== '')
+    throw new ConfigError(
+      'TURN_TTL_SECONDS applies to TURN_SECRET credentials only; static ones do not expire',
+    );
+  if (username === '' || credential === '')
+    throw new ConfigError(
+      hasStatic
+        ? 'TURN_USERNAME and TURN_CREDENTIAL must be set together'
+        : 'TURN_URLS needs credentials: TURN_SECRET (coturn use-auth-secret) or TURN_USERNAME and TURN_CREDENTIAL',
+    );
+  return { urls, auth: { type: 'static', username, credential } };
+}
+
+/** What the startup log says about TURN: URLs and the kind of credentials, never a secret. */
+export function describeTurn(turn: TurnConfig | undefined): Record<string, unknown> {
+  if (!turn) return { turn: 'off' };
+  return {
+    turnUrls: turn.urls,
+    turnCredentials:
+      turn.auth.type === 'secret' ? `shared secret, valid ${turn.auth.ttlSeconds} s` : 'static',
+  };
 }

@@ -3,7 +3,7 @@
  * and JS sees plain RTP/RTCP. The only file of the package that imports node-datachannel.
  */
 import nd from 'node-datachannel';
-import type { PeerConnection, RtcConfig, Track } from 'node-datachannel';
+import type { IceServer, PeerConnection, RtcConfig, Track } from 'node-datachannel';
 import { RtkError, TypedEmitter, silentLogger } from '@trackroom/protocol';
 import type { Logger } from '@trackroom/protocol';
 import { announceAddress } from './sdp.js';
@@ -20,6 +20,29 @@ import type {
   PacketHandler,
 } from './transport.js';
 import { ReceiverReports } from './receiver-reports.js';
+import { TurnCredentials } from './turn-credentials.js';
+
+/** libdatachannel takes at most this many TURN servers with libjuice (its MAX_TURN_SERVERS_COUNT). */
+const MAX_OWN_RELAYS = 2;
+
+/**
+ * Which relays the SFU's own connections can use with libjuice: UDP ones only (it has no TURN over
+ * TCP or TLS), at most two, and none with the ICE UDP mux (libjuice ignores TURN in mux mode).
+ */
+export function ownRelayPlan(ice: IceOptions): { usable: string[]; skipped: { url: string; why: string }[] } {
+  const turn = new TurnCredentials(ice.turn);
+  const usable: string[] = [];
+  const skipped: { url: string; why: string }[] = [];
+  for (const u of turn.urls) {
+    if (ice.udpMuxPort !== undefined)
+      skipped.push({ url: u.url, why: 'the ICE UDP mux is on (RTC_UDP_MUX_PORT=off enables it)' });
+    else if (u.transport !== 'udp')
+      skipped.push({ url: u.url, why: `libjuice has no TURN over ${u.transport}` });
+    else if (usable.length >= MAX_OWN_RELAYS) skipped.push({ url: u.url, why: 'libjuice uses two at most' });
+    else usable.push(u.url);
+  }
+  return { usable, skipped };
+}
 
 /** Opus format profile: plain mono-friendly defaults; libdatachannel's default made Chromium send 3x. */
 const OPUS_PROFILE = 'minptime=10;useinbandfec=1';
@@ -138,6 +161,7 @@ class NdPeerConnection
     log: Logger,
     live: { tracks: number },
     onClose: () => void,
+    ownIceServers: (label: string) => IceServer[],
   ) {
     super();
     this.label = label;
@@ -146,7 +170,7 @@ class NdPeerConnection
     this.#log = log;
     this.#onClose = onClose;
     const { ice } = opts;
-    const config: RtcConfig = { iceServers: [], bindAddress: ice.bindAddress };
+    const config: RtcConfig = { iceServers: ownIceServers(label), bindAddress: ice.bindAddress };
     if (ice.udpMuxPort !== undefined) {
       config.enableIceUdpMux = true;
       config.portRangeBegin = ice.udpMuxPort;
@@ -279,17 +303,44 @@ export class NodeDatachannelTransport implements Transport {
   readonly #log: Logger;
   readonly #pcs = new Set<NdPeerConnection>();
   readonly #live = { tracks: 0 };
+  readonly #turn: TurnCredentials;
+  readonly #ownRelays: ReadonlySet<string>;
   #closed = false;
 
   constructor(opts: NodeDatachannelTransportOptions) {
     this.#opts = opts;
     this.#log = (opts.logger ?? silentLogger).child({ component: 'nd-transport' });
+    this.#turn = new TurnCredentials(opts.ice.turn);
+    const plan = ownRelayPlan(opts.ice);
+    this.#ownRelays = new Set(plan.usable);
+    if (this.#turn.configured)
+      this.#log.info({ relays: plan.usable, skipped: plan.skipped }, 'TURN relays of the SFU side');
+  }
+
+  /** node-datachannel's iceServers for connection `label`: objects, so no URL escaping is involved. */
+  #ownIceServers(label: string): IceServer[] {
+    if (this.#ownRelays.size === 0) return [];
+    return this.#turn
+      .relays(label)
+      .filter((r) => this.#ownRelays.has(r.url))
+      .map((r) => ({
+        hostname: r.host,
+        port: r.port,
+        username: r.username,
+        password: r.credential,
+        relayType: 'TurnUdp' as const,
+      }));
   }
 
   createPeerConnection(label: string): TransportPeerConnection {
     if (this.#closed) throw new RtkError('CONFLICT', 'transport is closed');
-    const pc: NdPeerConnection = new NdPeerConnection(label, this.#opts, this.#log, this.#live, () =>
-      this.#pcs.delete(pc),
+    const pc: NdPeerConnection = new NdPeerConnection(
+      label,
+      this.#opts,
+      this.#log,
+      this.#live,
+      () => this.#pcs.delete(pc),
+      (l) => this.#ownIceServers(l),
     );
     this.#pcs.add(pc);
     return pc;

@@ -5,6 +5,7 @@
  */
 import { SIGNALLING_PROTOCOL_VERSION } from '@trackroom/protocol';
 import type {
+  IceServerInfo,
   MediaKind,
   MediaPeer,
   PeerInfo,
@@ -21,9 +22,12 @@ export class Roster {
   /** The last `recordingUpdate` broadcast per meeting with peers. */
   readonly #recordings = new Map<string, RecordingInfo[]>();
   readonly #emit: EmitMedia;
+  readonly #iceServersFor: (peerId: string) => IceServerInfo[];
 
-  constructor(emit: EmitMedia) {
+  /** @param iceServersFor the ICE servers (TURN, with that peer's credentials) sent in a peer's `joined` */
+  constructor(emit: EmitMedia, iceServersFor: (peerId: string) => IceServerInfo[] = () => []) {
     this.#emit = emit;
+    this.#iceServersFor = iceServersFor;
   }
 
   get meetingCount(): number {
@@ -108,6 +112,7 @@ export class Roster {
       },
       peers: others.filter((p) => !p.identity?.hidden).map((p) => p.info()),
       recordings,
+      iceServers: this.#iceServersFor(peer.id),
     });
     peer.log.info({ hidden: id.hidden }, 'peer joined');
     this.#emit('peerJoined', media);

@@ -45,6 +45,7 @@ import type {
 } from './sfu-types.js';
 import { Subscriptions } from './subscription.js';
 import type { Transport } from './transport.js';
+import { TurnCredentials } from './turn-credentials.js';
 
 export type { AudioTap, SfuOptions, SfuStats, SignallingAdmission, UpgradeRequest } from './sfu-types.js';
 
@@ -84,7 +85,8 @@ export class Sfu extends TypedEmitter<MediaEvents> {
       emit: (event, payload) => this.emit(event, payload),
       connectTimeoutMs: opts.connectTimeoutMs ?? 20_000,
     };
-    this.#roster = new Roster(ctx.emit);
+    const turn = new TurnCredentials(opts.ice.turn);
+    this.#roster = new Roster(ctx.emit, (peerId) => turn.forPeer(peerId));
     this.#subscriptions = new Subscriptions(ctx);
     this.#publications = new Publications(ctx, this.#roster, this.#subscriptions);
     this.#messages = new PeerMessages({

@@ -3,7 +3,7 @@
  * offer, with receive-only or send-only Opus/VP8 tracks created before the offer is applied.
  * `node-datachannel-transport.ts` implements it; nothing else in the package knows the library.
  */
-import type { TypedEmitter } from '@trackroom/protocol';
+import type { TurnConfig, TypedEmitter } from '@trackroom/protocol';
 
 /** Where ICE listens and what it announces. */
 export interface IceOptions {
@@ -16,6 +16,11 @@ export interface IceOptions {
   portRangeEnd?: number;
   /** One UDP port shared by every peer connection (ICE UDP mux). Recommended in production. */
   udpMuxPort?: number;
+  /**
+   * TURN relays: browsers get them (with their own credentials) in `joined`; the SFU's own
+   * connections use the UDP ones too, except with `udpMuxPort` (libjuice has no TURN in mux mode).
+   */
+  turn?: TurnConfig;
 }
 
 export type TrackCodec = 'opus' | 'VP8';

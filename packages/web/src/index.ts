@@ -104,6 +104,7 @@ export function joinPageHtml(opts: { title?: string; assetsPrefix?: string } = {
   .panel p { margin: 0 0 .5rem; }
   #outside { background: #2a2f36; border-left: 4px solid #8ab4f8; }
   #mic-problem { background: #3a2f12; border-left: 4px solid #fbbc04; }
+  #media-problem { background: #4a1c1c; border-left: 4px solid #ff6b6b; }
   #consent { padding: .4rem .6rem; border-radius: .4rem; margin: 0 0 .5rem; background: #1b1f24; }
   #consent[data-recorded="true"] { background: #4a1c1c; color: #ffb4ab; font-weight: 600; }
   #notice { color: #fbbc04; }
@@ -117,6 +118,7 @@ export function joinPageHtml(opts: { title?: string; assetsPrefix?: string } = {
     <button id="rejoin" type="button" hidden>Rejoin</button>
   </section>
   <div id="room" hidden>
+    <section id="media-problem" class="panel" role="alert" hidden><h2 id="media-problem-title"></h2><p id="media-problem-text"></p></section>
     <section id="mic-problem" class="panel" role="alert" hidden><h2 id="mic-problem-title"></h2><p id="mic-problem-text"></p></section>
     <p id="consent" role="status" data-recorded="false"></p>
     <div id="self"><span class="name" id="self-name">You (you)</span> <span id="self-mic"></span>

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { loadConfig } from '../config.js';
 import type { RecordingRow } from '../store/types.js';
-import { recordingInfo } from './media-plane.js';
+import { recordingInfo, workerConfig } from './media-plane.js';
 
 const rec = (over: Partial<RecordingRow>): RecordingRow =>
   ({ id: 'r1', type: 'TRACK', status: 'RECORDING', user_ids: null, ...over }) as RecordingRow;
@@ -38,4 +42,24 @@ test('a recording lists whom it captures by the track engine rule', () => {
     'p-ben',
   ]);
   assert.deepEqual(recordingInfo(rec({ status: 'UPLOADING' }), present).recordedParticipantIds, []);
+});
+
+test("every media worker's config carries the TURN relays, and survives the JSON of a child's environment", () => {
+  const config = loadConfig({
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'mp-')),
+    RTK_API_TOKEN: 'media-plane-test-token-0123',
+    MEDIA_WORKERS: '2',
+    TURN_URLS: 'turn:turn.example.com:3478?transport=udp',
+    TURN_SECRET: 'north-wind-secret',
+  });
+  for (const id of [0, 1]) {
+    const w = JSON.parse(JSON.stringify(workerConfig(config, id, 'info'))) as ReturnType<typeof workerConfig>;
+    assert.deepEqual(w.ice.turn, config.turn);
+    assert.equal(w.ice.udpMuxPort, 8787 + id);
+  }
+  const off = loadConfig({
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'mp-')),
+    RTK_API_TOKEN: 'media-plane-test-token-0123',
+  });
+  assert.equal('turn' in workerConfig(off, 0, 'info').ice, false);
 });

@@ -22,7 +22,8 @@ import { refuseUpgrade } from '@trackroom/sfu';
 import { webRoutes } from '@trackroom/web';
 import type { MediaControl, RouteDeps } from '../http/deps.js';
 import { presetCapabilities } from '../services/default-presets.js';
-import { workerIcePorts, type ServerConfig } from '../config.js';
+import { describeTurn, workerIcePorts, type ServerConfig } from '../config.js';
+import { ownRelayPlan } from '@trackroom/sfu';
 import { ACTIVE_STATUSES } from '../services/recording-status.js';
 import type { RecordingRow } from '../store/types.js';
 import { TrackEngine, selects } from './track-engine.js';
@@ -54,9 +55,25 @@ export function workerConfig(
       bindAddress,
       ...(announcedAddress ? { announcedAddress } : {}),
       ...workerIcePorts(config.ice, id, config.mediaWorkers),
+      ...(config.turn ? { turn: config.turn } : {}),
     },
     ...(logLevel ? { logLevel } : {}),
   };
+}
+
+/**
+ * Says once at start how TURN is set up (never the secret or the credential): browsers get every
+ * URL; the SFU's own connections only what libjuice can use (UDP, not with the UDP mux).
+ */
+function logTurn(logger: Logger, config: ServerConfig): void {
+  if (!config.turn) return;
+  const plan = ownRelayPlan({ ...config.ice, turn: config.turn });
+  logger.info(
+    { ...describeTurn(config.turn), sfuRelays: plan.usable, sfuSkipped: plan.skipped },
+    plan.usable.length > 0
+      ? 'TURN: browsers and the SFU relay through the TURN servers'
+      : 'TURN: browsers relay through the TURN servers; the SFU offers only its own address (see sfuSkipped)',
+  );
 }
 
 /** Sums the workers' SFU counters (the single-process shape of `media.sfu` in `/v1/stats`). */
@@ -93,6 +110,7 @@ export async function attachMediaPlane(
   const { repo, tokens, sessions, recordings, config } = d;
   const logger = d.logger.child({ subsystem: 'media' });
   let closing = false;
+  logTurn(logger, config);
 
   const activeRecordings = async (meetingId: string): Promise<RecordingRow[]> =>
     (

@@ -12,7 +12,7 @@ import { RealtimeKitClient } from '@trackroom/sdk';
 import type { Logger, MediaPermission, RemoteParticipant, RoomLeftState } from '@trackroom/sdk';
 import { SpeakingDetector, dominantFrequency, rms } from './audio-analysis.js';
 import type { ParticipantAnalysis, TrackroomPageApi } from './page-api.js';
-import { consentLine, explainMicrophone, explainOutside } from './page-messages.js';
+import { consentLine, explainMediaConnection, explainMicrophone, explainOutside } from './page-messages.js';
 import type { PageMessage } from './page-messages.js';
 
 const FFT_SIZE = 8192;
@@ -176,6 +176,7 @@ const api: TrackroomPageApi = {
   error: undefined,
   joinMs: undefined,
   joins: 0,
+  mediaState: { producing: 'new', consuming: 'new' },
   analysis: () => {
     const out: Record<string, ParticipantAnalysis> = {};
     const meeting = api.meeting;
@@ -222,7 +223,7 @@ function micProblem(meeting: RealtimeKitClient): PageMessage | undefined {
   return explainMicrophone(microphonePermission(meeting), window.isSecureContext);
 }
 
-function showPanel(id: 'outside' | 'mic-problem', msg: PageMessage | undefined): void {
+function showPanel(id: 'outside' | 'mic-problem' | 'media-problem', msg: PageMessage | undefined): void {
   const panel = byId(id);
   panel.hidden = msg === undefined;
   byId(`${id}-title`).textContent = msg?.title ?? '';
@@ -317,8 +318,15 @@ function renderSelf(meeting: RealtimeKitClient): void {
   camera.disabled = unavailable;
   camera.textContent = self.videoEnabled ? 'Stop camera' : 'Start camera';
   showPanel('mic-problem', problem);
+  const media = explainMediaConnection(meeting.meta.mediaState, meeting.meta.relayOffered);
+  api.mediaState = { ...meeting.meta.mediaState };
+  showPanel('media-problem', media);
   if (api.state === 'joined')
-    byId('status').textContent = problem ? 'In the meeting, listening only' : 'In the meeting';
+    byId('status').textContent = media
+      ? 'In the meeting, but without audio'
+      : problem
+        ? 'In the meeting, listening only'
+        : 'In the meeting';
   if (self.audioTrack !== selfTap?.track) {
     selfTap?.close();
     selfTap = self.audioTrack ? new AudioTap(self.audioTrack, false) : undefined;
@@ -348,6 +356,7 @@ function showOutside(state: RoomLeftState | 'no-token', code?: string): void {
   setStatus(state === 'no-token' ? 'error' : state, msg.title);
   showPanel('outside', msg);
   showPanel('mic-problem', undefined);
+  showPanel('media-problem', undefined);
   byId('room').hidden = true;
   byId('recording').hidden = true;
   const rejoin = byId<HTMLButtonElement>('rejoin');
@@ -424,6 +433,7 @@ async function start(authToken: string): Promise<void> {
     closeRoom();
     showOutside(state);
   });
+  meeting.meta.on('mediaConnectionUpdate', rerender);
   meeting.meta.on('socketConnectionUpdate', ({ state, reconnectionAttempt }) => {
     if (state === 'reconnecting') setStatus('reconnecting', `Reconnecting (attempt ${reconnectionAttempt})…`);
   });

@@ -29,6 +29,8 @@ export interface TrackroomPageApi {
   joinMs: number | undefined;
   /** How many times the page joined (a rejoin after leaving or being removed counts again). */
   joins: number;
+  /** The media connections' states (the SDK's `meta.mediaState`), as last shown. */
+  mediaState: { producing: string; consuming: string };
   /** Per remote participant, by peer id: what its received audio sounds like right now. */
   analysis(): Record<string, ParticipantAnalysis>;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RecordingEntry } from '@trackroom/sdk';
-import { consentLine, explainMicrophone, explainOutside } from './page-messages.js';
+import { consentLine, explainMediaConnection, explainMicrophone, explainOutside } from './page-messages.js';
 
 test('each way of not being in the meeting gets its own words and a rejoin only where it helps', () => {
   const cases = [
@@ -54,4 +54,21 @@ test('the consent line says whether my own audio is recorded right now', () => {
   assert.match(consentLine(me, [rec('INVOKED', ['me'])], 'STARTING').text, /starting/);
   assert.equal(consentLine(me, [], 'IDLE').text, 'Nobody is being recorded.');
   assert.equal(consentLine(me, [rec('PAUSED', ['me'])], 'PAUSED').recorded, false);
+});
+
+test('a failed media connection is explained, with or without a TURN relay on offer', () => {
+  assert.equal(explainMediaConnection({ producing: 'connected', consuming: 'connecting' }, false), undefined);
+  assert.equal(explainMediaConnection({ producing: 'reconnecting', consuming: 'new' }, true), undefined);
+  const noRelay = explainMediaConnection({ producing: 'failed', consuming: 'new' }, false);
+  assert.match(noRelay!.title, /No audio connection/);
+  assert.match(noRelay!.text, /^Nobody hears you: .*offers no TURN relay.*TURN_URLS/);
+  const relay = explainMediaConnection({ producing: 'failed', consuming: 'failed' }, true);
+  assert.match(
+    relay!.text,
+    /^Nobody hears you and you hear nobody: .*neither directly nor through its TURN relay/,
+  );
+  assert.match(
+    explainMediaConnection({ producing: 'connected', consuming: 'failed' }, true)!.text,
+    /^You cannot hear/,
+  );
 });

@@ -3,7 +3,13 @@
  * their microphone cannot work, and whether they are being recorded. Pure functions of SDK state, so
  * the wording is tested without a browser.
  */
-import type { MediaPermission, RecordingEntry, RecordingState, RoomLeftState } from '@trackroom/sdk';
+import type {
+  MediaConnectionState,
+  MediaPermission,
+  RecordingEntry,
+  RecordingState,
+  RoomLeftState,
+} from '@trackroom/sdk';
 
 /** A message for a panel: what happened, what to do, and whether a Rejoin button makes sense. */
 export interface PageMessage {
@@ -109,6 +115,34 @@ export function explainMicrophone(
     default:
       return undefined;
   }
+}
+
+/**
+ * The media problem to explain, or undefined while the audio connections work (or are still coming
+ * up). `relayOffered`: whether the server sent TURN relays with the join.
+ */
+export function explainMediaConnection(
+  state: Readonly<Record<'producing' | 'consuming', MediaConnectionState>>,
+  relayOffered: boolean,
+): PageMessage | undefined {
+  if (state.producing !== 'failed' && state.consuming !== 'failed') return undefined;
+  const who =
+    state.producing === 'failed' && state.consuming === 'failed'
+      ? 'Nobody hears you and you hear nobody'
+      : state.producing === 'failed'
+        ? 'Nobody hears you'
+        : 'You cannot hear the others';
+  return {
+    title: 'No audio connection to the meeting server',
+    text: relayOffered
+      ? `${who}: the audio could not reach the server, neither directly nor through its TURN relay. ` +
+        'This network probably blocks it (a firewall or VPN). Try another network, or tell the organiser ' +
+        'that the TURN relay is unreachable from here.'
+      : `${who}: the audio could not reach the server, and the server offers no TURN relay to get ` +
+        'around firewalls. This network probably blocks the direct path (UDP). Try another network, or ask ' +
+        'the organiser to set up TURN (TURN_URLS).',
+    rejoin: false,
+  };
 }
 
 /** The sentence about the participant's own audio: being recorded or not, right now. */
