@@ -39,6 +39,8 @@ export interface RgwTestServerOptions {
   buckets?: string[];
   /** How long the whole start may take (default 120 s). */
   readyTimeoutMs?: number;
+  /** More options for radosgw's section of ceph.conf (e.g. `rgw_crypt_default_encryption_key`). */
+  rgwConfig?: Record<string, string | number | boolean>;
 }
 
 /** How long each step of the start took (ms). */
@@ -68,6 +70,12 @@ export interface RgwTestServer {
 /** rgw failed to start: the message names the step and the log files (kept for reading). */
 export class RgwStartError extends Error {
   override readonly name = 'RgwStartError';
+  /** The cluster's directory, kept with its logs (undefined when nothing was made). */
+  readonly directory: string | undefined;
+  constructor(message: string, directory?: string) {
+    super(message);
+    this.directory = directory;
+  }
 }
 
 function onPath(bin: string): boolean {
@@ -82,7 +90,13 @@ function onPath(bin: string): boolean {
   return false;
 }
 
-function cephConf(dir: string, fsid: string, monPort: number, rgwPort: number): string {
+function cephConf(
+  dir: string,
+  fsid: string,
+  monPort: number,
+  rgwPort: number,
+  rgwExtra: Record<string, string | number | boolean>,
+): string {
   return `[global]
 fsid = ${fsid}
 mon_host = v2:127.0.0.1:${monPort}
@@ -123,7 +137,9 @@ rgw_thread_pool_size = 16
 rgw_enable_gc_threads = false
 rgw_enable_lc_threads = false
 rgw_enable_quota_threads = false
-`;
+${Object.entries(rgwExtra)
+  .map(([k, v]) => `${k} = ${String(v)}\n`)
+  .join('')}`;
 }
 
 export async function startRgwTestServer(options: RgwTestServerOptions = {}): Promise<RgwTestServer> {
@@ -141,7 +157,7 @@ export async function startRgwTestServer(options: RgwTestServerOptions = {}): Pr
   const [monPort, port] = [await freePort(), await freePort()];
   const fsid = randomUUID();
   const conf = join(directory, 'ceph.conf');
-  writeFileSync(conf, cephConf(directory, fsid, monPort, port));
+  writeFileSync(conf, cephConf(directory, fsid, monPort, port, options.rgwConfig ?? {}));
   const logFiles = ['mon.a', 'osd.0', 'client.rgw.a', 'client.admin'].map((n) => join(directory, 'log', `${n}.log`));
   const endpoint = `http://127.0.0.1:${port}`;
   const region = 'us-east-1';
@@ -158,13 +174,26 @@ export async function startRgwTestServer(options: RgwTestServerOptions = {}): Pr
   };
   process.once('exit', onExit);
 
-  const fail = (step: string, detail: string): never => {
+  /** Kills the daemons and waits until they are gone. */
+  const killAndWait = async () => {
+    const gone = children.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.exitCode !== null || c.signalCode !== null) resolve();
+          else c.once('exit', () => resolve());
+        }),
+    );
     killAll();
+    await Promise.all(gone);
+  };
+  const fail = async (step: string, detail: string): Promise<never> => {
+    await killAndWait();
     process.off('exit', onExit);
     const rgwLog = logFiles[2] ?? '';
     const tail = step === 'radosgw' || step === 'ready-wait' ? `\n  end of ${rgwLog}:\n${tailOf(rgwLog, 8)}` : '';
     throw new RgwStartError(
       `Ceph RGW test server: ${step} failed: ${detail}\n  logs (kept): ${logFiles.join(' ')}\n  config: ${conf}${tail}`,
+      directory,
     );
   };
   const remaining = () => Math.max(1000, deadline - Date.now());
@@ -199,7 +228,7 @@ export async function startRgwTestServer(options: RgwTestServerOptions = {}): Pr
   // One OSD: registered with its uuid (the mon ignores the boot of an OSD whose uuid differs), made, started.
   const osdUuid = randomUUID();
   const id = (await run('osd new', 'ceph', ['--connect-timeout', '60', 'osd', 'new', osdUuid])).trim();
-  if (id !== '0') fail('osd new', `expected OSD id 0, got "${id}"`);
+  if (id !== '0') await fail('osd new', `expected OSD id 0, got "${id}"`);
   await run('osd mkfs', 'ceph-osd', ['-i', '0', '--mkfs', '--osd-uuid', osdUuid]);
   daemon('ceph-osd', ['-i', '0']);
   const tOsd = performance.now();
@@ -234,8 +263,8 @@ export async function startRgwTestServer(options: RgwTestServerOptions = {}): Pr
   const probe = client();
   let last = 'no answer yet';
   for (;;) {
-    if (exited) fail('radosgw', exited);
-    if (Date.now() > deadline) fail('ready-wait', `ListBuckets did not succeed in time (last: ${last})`);
+    if (exited) await fail('radosgw', exited);
+    if (Date.now() > deadline) await fail('ready-wait', `ListBuckets did not succeed in time (last: ${last})`);
     try {
       await probe.send(new ListBucketsCommand({}));
       break;
@@ -244,7 +273,13 @@ export async function startRgwTestServer(options: RgwTestServerOptions = {}): Pr
       await delay(200);
     }
   }
-  for (const b of options.buckets ?? []) await probe.send(new CreateBucketCommand({ Bucket: b }));
+  for (const b of options.buckets ?? []) {
+    try {
+      await probe.send(new CreateBucketCommand({ Bucket: b }));
+    } catch (e) {
+      await fail('create bucket', `${b}: ${(e as Error).name}: ${(e as Error).message}`);
+    }
+  }
   probe.destroy();
   const tRgw = performance.now();
 
@@ -267,15 +302,7 @@ export async function startRgwTestServer(options: RgwTestServerOptions = {}): Pr
     async stop() {
       if (stopped) return;
       stopped = true;
-      const gone = children.map(
-        (c) =>
-          new Promise<void>((resolve) => {
-            if (c.exitCode !== null || c.signalCode !== null) resolve();
-            else c.once('exit', () => resolve());
-          }),
-      );
-      killAll();
-      await Promise.all(gone);
+      await killAndWait();
       process.off('exit', onExit);
       rmSync(directory, { recursive: true, force: true });
     },
