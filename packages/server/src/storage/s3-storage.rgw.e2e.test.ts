@@ -215,7 +215,7 @@ describe('s3 backend against Ceph RGW 16.2 (verifies SigV4)', () => {
     const disposition = url.replace('filename%3D%22manifest.json%22', 'filename%3D%22manifest.jsoN%22');
     assert.notEqual(disposition, url);
     assert.deepEqual(await refusal(disposition), { status: 403, code: 'SignatureDoesNotMatch' });
-    // One digit of the expiry (a longer life is not for the holder to choose).
+    // A digit added to the expiry (a longer life is not for the holder to choose).
     const longer = url.replace('X-Amz-Expires=', 'X-Amz-Expires=9');
     assert.deepEqual(await refusal(longer), { status: 403, code: 'SignatureDoesNotMatch' });
     // The signature cut short, or cut off.
@@ -237,7 +237,9 @@ describe('s3 backend against Ceph RGW 16.2 (verifies SigV4)', () => {
     const url = await d.downloadUrl(id, 'e.webm', Date.now() + 1000);
     assert.match(url, /X-Amz-Expires=1&/);
     const signedAt = /X-Amz-Date=(\d{8}T\d{6}Z)/.exec(url)?.[1] ?? '';
-    const signedMs = Date.parse(signedAt.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, '$1-$2-$3T$4:$5:$6Z'));
+    const signedMs = Date.parse(
+      signedAt.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, '$1-$2-$3T$4:$5:$6Z'),
+    );
     assert.ok(Number.isFinite(signedMs), signedAt);
     // Expiry is a matter of the clock: wait until the link's second has passed (rgw has one-second
     // resolution, so a margin of a second).
@@ -278,7 +280,12 @@ describe('s3 backend against Ceph RGW 16.2 (verifies SigV4)', () => {
         const d = dest(via);
         const gets = proxy.seen.filter((m) => m === 'GET').length;
         await d.put(r.id, r.file);
-        assert.deepEqual(d.stats(), { objects: 1, bytes: size, multipart: size > 5 * MiB ? 1 : 0, readBacks: 1 });
+        assert.deepEqual(d.stats(), {
+          objects: 1,
+          bytes: size,
+          multipart: size > 5 * MiB ? 1 : 0,
+          readBacks: 1,
+        });
         assert.equal(proxy.seen.filter((m) => m === 'GET').length, gets + 1, 'one GET: the read-back');
         assert.equal(sha256(await stored(`tenant/a/${r.id}/${r.file.fileName}`)), r.file.sha256);
       }
@@ -292,7 +299,10 @@ describe('s3 backend against Ceph RGW 16.2 (verifies SigV4)', () => {
           (e: unknown) => e,
         );
       assert.ok(err instanceof StorageError, String(err));
-      assert.equal(err.message, `tenant/a/${bad.id}/c_peer_audio.webm: the stored object's sha256 differs from the manifest`);
+      assert.equal(
+        err.message,
+        `tenant/a/${bad.id}/c_peer_audio.webm: the stored object's sha256 differs from the manifest`,
+      );
     } finally {
       await proxy.close();
     }

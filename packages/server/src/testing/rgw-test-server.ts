@@ -127,6 +127,8 @@ run_dir = ${dir}/run
 admin_socket = ${dir}/run/$name.asok
 pid_file = ${dir}/run/$name.pid
 log_file = ${dir}/log/$name.log
+# A daemon that exits on an error flushes its log first (the error is in a failed start's message).
+log_flush_on_exit = true
 mon_data = ${dir}/mon/$cluster-$id
 osd_data = ${dir}/osd/$cluster-$id
 keyring = ${dir}/keyring
@@ -153,12 +155,15 @@ export async function startRgwTestServer(options: RgwTestServerOptions = {}): Pr
   const t0 = performance.now();
   const deadline = Date.now() + (options.readyTimeoutMs ?? 120_000);
   const directory = mkdtempSync(join(tmpdir(), 'rgw-'));
-  for (const d of ['run', 'log', 'mon/ceph-a', 'osd/ceph-0']) mkdirSync(join(directory, d), { recursive: true });
+  for (const d of ['run', 'log', 'mon/ceph-a', 'osd/ceph-0'])
+    mkdirSync(join(directory, d), { recursive: true });
   const [monPort, port] = [await freePort(), await freePort()];
   const fsid = randomUUID();
   const conf = join(directory, 'ceph.conf');
   writeFileSync(conf, cephConf(directory, fsid, monPort, port, options.rgwConfig ?? {}));
-  const logFiles = ['mon.a', 'osd.0', 'client.rgw.a', 'client.admin'].map((n) => join(directory, 'log', `${n}.log`));
+  const logFiles = ['mon.a', 'osd.0', 'client.rgw.a', 'client.admin'].map((n) =>
+    join(directory, 'log', `${n}.log`),
+  );
   const endpoint = `http://127.0.0.1:${port}`;
   const region = 'us-east-1';
 
@@ -190,7 +195,8 @@ export async function startRgwTestServer(options: RgwTestServerOptions = {}): Pr
     await killAndWait();
     process.off('exit', onExit);
     const rgwLog = logFiles[2] ?? '';
-    const tail = step === 'radosgw' || step === 'ready-wait' ? `\n  end of ${rgwLog}:\n${tailOf(rgwLog, 8)}` : '';
+    const tail =
+      step === 'radosgw' || step === 'ready-wait' ? `\n  end of ${rgwLog}:\n${tailOf(rgwLog, 8)}` : '';
     throw new RgwStartError(
       `Ceph RGW test server: ${step} failed: ${detail}\n  logs (kept): ${logFiles.join(' ')}\n  config: ${conf}${tail}`,
       directory,
@@ -203,7 +209,10 @@ export async function startRgwTestServer(options: RgwTestServerOptions = {}): Pr
       return stdout;
     } catch (e) {
       const err = e as { stderr?: string; message?: string };
-      return fail(step, `${bin} ${args.join(' ')}: ${(err.stderr || err.message || String(e)).trim().slice(-800)}`);
+      return fail(
+        step,
+        `${bin} ${args.join(' ')}: ${(err.stderr || err.message || String(e)).trim().slice(-800)}`,
+      );
     }
   };
   const daemon = (bin: string, args: string[]) => {
@@ -220,7 +229,15 @@ export async function startRgwTestServer(options: RgwTestServerOptions = {}): Pr
 
   // The mon, from a monmap with its one address.
   const monmap = join(directory, 'monmap');
-  await run('monmap', 'monmaptool', ['--create', '--fsid', fsid, '--addv', 'a', `[v2:127.0.0.1:${monPort}]`, monmap]);
+  await run('monmap', 'monmaptool', [
+    '--create',
+    '--fsid',
+    fsid,
+    '--addv',
+    'a',
+    `[v2:127.0.0.1:${monPort}]`,
+    monmap,
+  ]);
   await run('mon mkfs', 'ceph-mon', ['--mkfs', '-i', 'a', '--monmap', monmap]);
   daemon('ceph-mon', ['-i', 'a']);
   const tMon = performance.now();
@@ -264,7 +281,8 @@ export async function startRgwTestServer(options: RgwTestServerOptions = {}): Pr
   let last = 'no answer yet';
   for (;;) {
     if (exited) await fail('radosgw', exited);
-    if (Date.now() > deadline) await fail('ready-wait', `ListBuckets did not succeed in time (last: ${last})`);
+    if (Date.now() > deadline)
+      await fail('ready-wait', `ListBuckets did not succeed in time (last: ${last})`);
     try {
       await probe.send(new ListBucketsCommand({}));
       break;
