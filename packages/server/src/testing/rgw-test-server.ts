@@ -168,7 +168,8 @@ export async function startRgwTestServer(options: RgwTestServerOptions = {}): Pr
   const region = 'us-east-1';
 
   const children: ChildProcess[] = [];
-  let exited: string | undefined;
+  /** The first daemon that exited on its own: which, and how. */
+  let exited: { bin: string; how: string } | undefined;
   const killAll = () => {
     // SIGKILL: the cluster is thrown away (a stopping memstore OSD would first write its store to disk).
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -194,9 +195,15 @@ export async function startRgwTestServer(options: RgwTestServerOptions = {}): Pr
   const fail = async (step: string, detail: string): Promise<never> => {
     await killAndWait();
     process.off('exit', onExit);
-    const rgwLog = logFiles[2] ?? '';
-    const tail =
-      step === 'radosgw' || step === 'ready-wait' ? `\n  end of ${rgwLog}:\n${tailOf(rgwLog, 8)}` : '';
+    // The log that says why: the daemon's that exited, rgw's when it did not answer.
+    const logOf: Record<string, string | undefined> = {
+      'ceph-mon': logFiles[0],
+      'ceph-osd': logFiles[1],
+      radosgw: logFiles[2],
+      'ready-wait': logFiles[2],
+    };
+    const log = logOf[step];
+    const tail = log ? `\n  end of ${log}:\n${tailOf(log, 8)}` : '';
     throw new RgwStartError(
       `Ceph RGW test server: ${step} failed: ${detail}\n  logs (kept): ${logFiles.join(' ')}\n  config: ${conf}${tail}`,
       directory,
@@ -222,7 +229,7 @@ export async function startRgwTestServer(options: RgwTestServerOptions = {}): Pr
       stderr = (stderr + s).slice(-2000);
     });
     c.once('exit', (code, signal) => {
-      exited ??= `${bin} exited (${signal ?? `code ${code}`}) ${stderr.trim()}`;
+      exited ??= { bin, how: `${bin} exited (${signal ?? `code ${code}`}) ${stderr.trim()}`.trim() };
     });
     children.push(c);
   };
@@ -280,7 +287,7 @@ export async function startRgwTestServer(options: RgwTestServerOptions = {}): Pr
   const probe = client();
   let last = 'no answer yet';
   for (;;) {
-    if (exited) await fail('radosgw', exited);
+    if (exited) await fail(exited.bin, exited.how);
     if (Date.now() > deadline)
       await fail('ready-wait', `ListBuckets did not succeed in time (last: ${last})`);
     try {
