@@ -18,6 +18,11 @@ command -v systemd-analyze >/dev/null || need+=(systemd)
 [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v openssl >/dev/null || need+=(openssl)
 command -v turnserver >/dev/null || need+=(coturn)
+# Ceph RGW 16.2, the S3 server that verifies SigV4 (packages/server/src/testing/rgw-test-server.ts):
+# 59 packages with their dependencies, 65 MiB to download, 256 MiB installed, about a minute.
+command -v radosgw >/dev/null || need+=(radosgw)
+command -v ceph-mon >/dev/null || need+=(ceph-mon)
+command -v ceph-osd >/dev/null || need+=(ceph-osd)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -299,7 +299,10 @@ export class S3Destination implements RecordingDestination {
     };
     if (e instanceof OutboundRefusedError) return `refused (rule ${e.rule}): ${e.message}`;
     const status = err.$metadata?.httpStatusCode;
-    let msg = `${err.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${err.message ?? String(e)}`;
+    // The SDK says "UnknownError" when the service sent no message (Ceph RGW 16.2 sends an empty one):
+    // then the code and status are the whole storage error.
+    const text = err.message === 'UnknownError' ? '' : (err.message ?? String(e));
+    let msg = `${err.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}${text ? `: ${text}` : ''}`;
     const creds = this.#o.location.credentials;
     for (const s of [creds?.secretAccessKey, creds?.accessKeyId]) {
       if (s) msg = msg.split(s).join('[redacted]');
