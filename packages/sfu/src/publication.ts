@@ -98,7 +98,8 @@ export class Publications {
       }
       const answer = await pc.answer(preferRemoteDtlsClient(sdp));
       if (peer.state.phase !== 'joined' || peer.publication !== pub) return;
-      if (audio?.audioLevelExtId !== undefined) pub.audioLevelExtId = answeredAudioLevelId(answer, audio.media.mid);
+      if (audio?.audioLevelExtId !== undefined)
+        pub.audioLevelExtId = answeredAudioLevelId(answer, audio.media.mid);
       peer.send({ type: 'publishAnswer', sdp: answer });
     } catch (err) {
       if (peer.publication === pub) peer.publication = undefined;

@@ -68,7 +68,9 @@ describe('sdp media selection', () => {
     const without = pickPublishMedia(offer([{ kind: 'audio', dir: 'sendonly', maps: [OPUS] }]));
     assert.equal(without.audio?.audioLevelExtId, undefined);
     // Two-byte-only ids (15..255) are not read by the recorder: not negotiated.
-    const twoByte = pickPublishMedia(offer([{ kind: 'audio', dir: 'sendonly', maps: [OPUS], ext: [`20 ${LEVEL}`] }]));
+    const twoByte = pickPublishMedia(
+      offer([{ kind: 'audio', dir: 'sendonly', maps: [OPUS], ext: [`20 ${LEVEL}`] }]),
+    );
     assert.equal(twoByte.audio?.audioLevelExtId, undefined);
   });
 
