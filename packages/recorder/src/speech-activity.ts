@@ -140,7 +140,7 @@ export class SpeechActivity {
 
   /** Makes the envelope span [0, endPos), growing its buffer by doubling. */
   private cover(endPos: number): void {
-    const need = Math.ceil(endPos / this.binSamples);
+    const need = endPos > 0 ? (((endPos - 1) / this.binSamples) | 0) + 1 : 0;
     if (need <= this.bins) return;
     if (need > this.env.length) {
       let size = this.env.length * 2;
