@@ -56,9 +56,12 @@ test('Chromium: the answer keeps the audio-level extension and the manifest show
   await page.addInitScript(() => {
     const orig = RTCPeerConnection.prototype.setRemoteDescription;
     window.__answers = [];
-    RTCPeerConnection.prototype.setRemoteDescription = function (this: RTCPeerConnection, d) {
+    RTCPeerConnection.prototype.setRemoteDescription = function (
+      this: RTCPeerConnection,
+      d: RTCSessionDescriptionInit,
+    ): Promise<void> {
       if (d?.type === 'answer' && d.sdp) window.__answers!.push(d.sdp);
-      return orig.call(this, d as RTCSessionDescriptionInit);
+      return Reflect.apply(orig, this, [d]) as Promise<void>;
     } as typeof orig;
   });
   await page.goto(`${server.baseUrl}/join?authToken=${ann.token}&processing=0`);
