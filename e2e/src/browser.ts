@@ -14,14 +14,26 @@ export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Writes a mono 16-bit PCM WAV of a sine tone and returns its path. */
 export function writeSineWav(
   freqHz: number,
-  opts: { seconds?: number; sampleRate?: number; amplitude?: number; dir?: string } = {},
+  opts: {
+    seconds?: number;
+    sampleRate?: number;
+    amplitude?: number;
+    dir?: string;
+    /** Tone bursts: `onMs` of tone, then `offMs` of digital silence, repeated from the start. */
+    gate?: { onMs: number; offMs: number };
+  } = {},
 ): string {
   const rate = opts.sampleRate ?? 48_000;
   const n = Math.round(rate * (opts.seconds ?? 10));
   const amp = Math.round(32767 * (opts.amplitude ?? 0.5));
   const data = Buffer.alloc(n * 2);
-  for (let i = 0; i < n; i++)
-    data.writeInt16LE(Math.round(amp * Math.sin((2 * Math.PI * freqHz * i) / rate)), i * 2);
+  const gate = opts.gate;
+  const period = gate ? ((gate.onMs + gate.offMs) * rate) / 1000 : 0;
+  const on = gate ? (gate.onMs * rate) / 1000 : 0;
+  for (let i = 0; i < n; i++) {
+    const silent = gate !== undefined && i % period >= on;
+    data.writeInt16LE(silent ? 0 : Math.round(amp * Math.sin((2 * Math.PI * freqHz * i) / rate)), i * 2);
+  }
   const header = Buffer.alloc(44);
   header.write('RIFF', 0, 'ascii');
   header.writeUInt32LE(36 + data.length, 4);
@@ -37,7 +49,7 @@ export function writeSineWav(
   header.write('data', 36, 'ascii');
   header.writeUInt32LE(data.length, 40);
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'trackroom-wav-'));
-  const file = join(dir, `sine-${freqHz}.wav`);
+  const file = join(dir, gate ? `sine-${freqHz}-${gate.onMs}-${gate.offMs}.wav` : `sine-${freqHz}.wav`);
   writeFileSync(file, Buffer.concat([header, data]));
   return file;
 }

@@ -10,6 +10,8 @@
 import {
   RTCPeerConnection,
   RTCRtpCodecParameters,
+  RTCRtpHeaderExtensionParameters,
+  RTP_EXTENSION_URI,
   RtpHeader,
   RtpPacket,
   type RTCRtpTransceiver,
@@ -29,6 +31,11 @@ export interface OpusPublisherOptions {
    * subscription (`received`, `receivedBySubscription`). Default false: `subscribe` is ignored.
    */
   subscribe?: boolean;
+  /**
+   * Offer the RFC 6464 audio-level header extension under this id (one-byte form), as Chromium
+   * does; `play`'s `audioLevel` then puts a level in every packet. Default: not offered.
+   */
+  audioLevelExtId?: number;
 }
 
 export class OpusPublisher {
@@ -59,12 +66,14 @@ export class OpusPublisher {
   readonly #pt: number;
   readonly #timeoutMs: number;
   readonly #subscribe: boolean;
+  readonly #audioLevelExtId: number | undefined;
 
   private constructor(ws: WebSocket, o: OpusPublisherOptions) {
     this.ws = ws;
     this.#pt = o.payloadType ?? 111;
     this.#timeoutMs = o.timeoutMs ?? 15_000;
     this.#subscribe = o.subscribe ?? false;
+    this.#audioLevelExtId = o.audioLevelExtId;
     ws.on('message', (data) => {
       let m: ServerMessage;
       try {
@@ -127,8 +136,16 @@ export class OpusPublisher {
     return joined;
   }
 
-  #newPc(): RTCPeerConnection {
+  #newPc(withLevels = false): RTCPeerConnection {
+    const levelId = withLevels ? this.#audioLevelExtId : undefined;
     return new RTCPeerConnection({
+      ...(levelId !== undefined && {
+        headerExtensions: {
+          audio: [
+            new RTCRtpHeaderExtensionParameters({ id: levelId, uri: RTP_EXTENSION_URI.audioLevelIndication }),
+          ],
+        },
+      }),
       codecs: {
         audio: [
           new RTCRtpCodecParameters({
@@ -184,7 +201,7 @@ export class OpusPublisher {
 
   /** Publishes one Opus track; resolves once the peer connection is up. */
   async publish(): Promise<void> {
-    const pc = this.#newPc();
+    const pc = this.#newPc(true);
     this.#pc = pc;
     this.#tr = pc.addTransceiver('audio', { direction: 'sendonly' });
     await pc.setLocalDescription(await pc.createOffer());
@@ -201,13 +218,21 @@ export class OpusPublisher {
    * clock keeps running but nothing is sent, as a muted or DTX sender would do. `drop(i)` may skip
    * packet number i to simulate loss (its sequence number is used up). `o.clockSpeed` is the sender's
    * audio clock against real time (0.998: packet i is due at i * 20 / 0.998 ms); `o.onSent` hears of
-   * every packet sent, with the wall-clock ms it was due and the ms it really went out.
+   * every packet sent, with the wall-clock ms it was due and the ms it really went out. With the
+   * audio-level extension negotiated, `o.audioLevel(i)` gives packet i's RFC 6464 byte (bit 7 voice
+   * activity, bits 0-6 level in -dBov) and `o.payload(i)` may replace its payload.
    */
   play(
     packets: Uint8Array[],
     drop: (i: number) => boolean = () => false,
-    o: { clockSpeed?: number; onSent?: (i: number, dueMs: number, sentMs: number) => void } = {},
+    o: {
+      clockSpeed?: number;
+      onSent?: (i: number, dueMs: number, sentMs: number) => void;
+      audioLevel?: (i: number) => number;
+      payload?: (i: number) => Uint8Array | undefined;
+    } = {},
   ): void {
+    const levelId = this.#audioLevelExtId;
     this.#sending = true;
     const speed = o.clockSpeed ?? 1;
     const start = performance.now();
@@ -216,7 +241,7 @@ export class OpusPublisher {
     const step = () => {
       const due = Math.floor(((performance.now() - start) * speed) / 20);
       while (i <= due) {
-        const payload = packets[i % packets.length] as Uint8Array;
+        const payload = o.payload?.(i) ?? (packets[i % packets.length] as Uint8Array);
         const seq = this.#seq;
         const ts = this.#ts;
         this.#seq = (this.#seq + 1) & 0xffff;
@@ -228,6 +253,11 @@ export class OpusPublisher {
             timestamp: ts,
             ssrc: this.#ssrc,
             marker: false,
+            ...(levelId !== undefined &&
+              o.audioLevel && {
+                extension: true,
+                extensions: [{ id: levelId, payload: Buffer.of(o.audioLevel(i) & 0xff) }],
+              }),
           });
           o.onSent?.(i, startWall + (i * 20) / speed, performance.timeOrigin + performance.now());
           this.#tr.sender.sendRtp(new RtpPacket(header, Buffer.from(payload))).catch(() => undefined);

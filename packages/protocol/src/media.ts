@@ -43,6 +43,12 @@ export interface MediaTrackInfo {
   payloadType: number;
   clockRate: number;
   channels: number;
+  /**
+   * Audio: the negotiated id of the RFC 6464 audio-level RTP header extension
+   * (`urn:ietf:params:rtp-hdrext:ssrc-audio-level`, one-byte form), absent when the publisher did not
+   * offer it or the answer did not keep it. The recorder reads the per-packet level under this id.
+   */
+  audioLevelExtId?: number;
 }
 
 /** A peer as the media plane knows it now. */

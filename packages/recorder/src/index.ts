@@ -8,6 +8,7 @@ export * from './rtcp-parser.js';
 export * from './sender-clock.js';
 export * from './send-time-estimator.js';
 export * from './timeline.js';
+export * from './speech-activity.js';
 export * from './track-pipeline.js';
 export * from './webm-muxer.js';
 export * from './track-file-writer.js';

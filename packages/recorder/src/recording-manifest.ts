@@ -4,7 +4,8 @@
  * (from t0). Documented field by field in docs/track-recording.md.
  */
 import type { RecordedTrackFile } from '@trackroom/protocol';
-import type { TrackFileResult } from './track-file-writer.js';
+import { SPEECH_DEFAULTS } from './speech-activity.js';
+import type { TrackFileLevelsMissing, TrackFileResult } from './track-file-writer.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 
@@ -57,6 +58,33 @@ export interface ManifestFile {
   frames_filled: number;
   concealed_ms: number;
   write_failure?: { code: string; message: string; ends_at_ms: number };
+  /** Where the speaking intervals come from: the RFC 6464 header extension, or nowhere. */
+  levels_source: 'rtp_header_extension' | 'none';
+  /** Why there are no levels (with `levels_source: none`). */
+  levels_missing_reason?: TrackFileLevelsMissing;
+  /** Speaking intervals on the recording timeline; null when there are no levels (never guessed). */
+  speaking: (ManifestInterval & { vad: boolean })[] | null;
+  /** One loudest level per `interval_ms` bin from `from_ms`, integer dBov (-127..0; -127: none). */
+  level_envelope: { interval_ms: number; from_ms: 0; unit: 'dBov'; values: number[] } | null;
+  levels: {
+    threshold_dbov: number;
+    hangover_ms: number;
+    frames_with_level: number;
+    frames_without_level: number;
+  };
+}
+
+/** The recording's merged "who spoke when": every participant's speaking intervals, by start time. */
+export interface ManifestWhoSpokeWhen {
+  threshold_dbov: number;
+  hangover_ms: number;
+  intervals: (ManifestInterval & { participant_id: string; custom_participant_id: string })[];
+  /** Participants none of whose files has levels: their absence here says nothing about speech. */
+  participants_without_levels: {
+    participant_id: string;
+    custom_participant_id: string;
+    reasons: TrackFileLevelsMissing[];
+  }[];
 }
 
 export interface RecordingManifest {
@@ -79,6 +107,7 @@ export interface RecordingManifest {
   )[];
   unusable_files?: { file_name: string; participant_id: string; reason: string }[];
   files: ManifestFile[];
+  who_spoke_when: ManifestWhoSpokeWhen;
 }
 
 /** A finished file of a recording: the worker interface's type, defined once in protocol. */
@@ -160,6 +189,75 @@ export function manifestFile(f: ManifestFileInput): ManifestFile {
           },
         }
       : {}),
+    levels_source: r.speech.levelsSource,
+    ...(r.speech.missingReason ? { levels_missing_reason: r.speech.missingReason } : {}),
+    speaking: r.speech.intervals?.map((i) => ({ ...iv(i), vad: i.vad })) ?? null,
+    level_envelope: r.speech.envelope
+      ? {
+          interval_ms: r.speech.envelope.intervalMs,
+          from_ms: 0,
+          unit: 'dBov',
+          values: r.speech.envelope.values,
+        }
+      : null,
+    levels: {
+      threshold_dbov: r.speech.thresholdDbov,
+      hangover_ms: r.speech.hangoverMs,
+      frames_with_level: r.speech.framesWithLevel,
+      frames_without_level: r.speech.framesWithoutLevel,
+    },
+  };
+}
+
+/**
+ * Merges the files' speaking intervals per participant (a participant's files, of every layer and
+ * every peer, are one voice: overlapping or touching intervals become one), sorted by start.
+ */
+export function whoSpokeWhen(files: readonly ManifestFile[]): ManifestWhoSpokeWhen {
+  const byParticipant = new Map<
+    string,
+    { custom: string; spans: ManifestInterval[]; reasons: Set<TrackFileLevelsMissing>; withLevels: boolean }
+  >();
+  for (const f of files) {
+    let p = byParticipant.get(f.participant_id);
+    if (!p) {
+      p = { custom: f.custom_participant_id, spans: [], reasons: new Set(), withLevels: false };
+      byParticipant.set(f.participant_id, p);
+    }
+    if (f.speaking) {
+      p.withLevels = true;
+      for (const s of f.speaking) p.spans.push({ from_ms: s.from_ms, to_ms: s.to_ms });
+    } else if (f.levels_missing_reason) p.reasons.add(f.levels_missing_reason);
+  }
+  const intervals: ManifestWhoSpokeWhen['intervals'] = [];
+  const without: ManifestWhoSpokeWhen['participants_without_levels'] = [];
+  for (const [participantId, p] of byParticipant) {
+    if (!p.withLevels) {
+      without.push({
+        participant_id: participantId,
+        custom_participant_id: p.custom,
+        reasons: [...p.reasons],
+      });
+      continue;
+    }
+    p.spans.sort((a, b) => a.from_ms - b.from_ms);
+    let cur: ManifestInterval | undefined;
+    for (const s of p.spans) {
+      if (cur && s.from_ms <= cur.to_ms) cur.to_ms = Math.max(cur.to_ms, s.to_ms);
+      else {
+        if (cur) intervals.push({ participant_id: participantId, custom_participant_id: p.custom, ...cur });
+        cur = { ...s };
+      }
+    }
+    if (cur) intervals.push({ participant_id: participantId, custom_participant_id: p.custom, ...cur });
+  }
+  intervals.sort((a, b) => a.from_ms - b.from_ms || a.participant_id.localeCompare(b.participant_id));
+  const first = files[0]?.levels;
+  return {
+    threshold_dbov: first?.threshold_dbov ?? SPEECH_DEFAULTS.thresholdDbov,
+    hangover_ms: first?.hangover_ms ?? SPEECH_DEFAULTS.hangoverMs,
+    intervals,
+    participants_without_levels: without,
   };
 }
 
@@ -182,6 +280,7 @@ function requestedUsers(userIds: readonly string[] | null, files: ManifestFileIn
 }
 
 export function buildRecordingManifest(i: RecordingManifestInput): RecordingManifest {
+  const files = i.files.map(manifestFile);
   return {
     version: MANIFEST_VERSION,
     recording_id: i.recordingId,
@@ -206,6 +305,7 @@ export function buildRecordingManifest(i: RecordingManifestInput): RecordingMani
       : {}),
     requested_user_ids: requestedUsers(i.userIds, i.files),
     ...(i.unusable.length > 0 ? { unusable_files: i.unusable } : {}),
-    files: i.files.map(manifestFile),
+    files,
+    who_spoke_when: whoSpokeWhen(files),
   };
 }

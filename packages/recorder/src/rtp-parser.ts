@@ -16,6 +16,39 @@ export interface RtpPacket {
   readonly extension: { readonly profile: number; readonly data: Uint8Array } | undefined;
   /** Payload with padding removed. A view into the input buffer (no copy). */
   readonly payload: Uint8Array;
+  /**
+   * The RFC 6464 audio-level byte when the parser was given the extension's id and the packet
+   * carries it in the one-byte header form (bit 7: voice activity, bits 0-6: level in -dBov,
+   * 127 = silence), else -1. Absent on packets built by hand (read as -1).
+   */
+  readonly audioLevel?: number;
+}
+
+/** RFC 8285 one-byte header extension profile. */
+export const ONE_BYTE_EXTENSION_PROFILE = 0xbede;
+
+/**
+ * Reads one element of an RFC 8285 one-byte header extension block (`data` without its 4-byte
+ * header) by id: the first byte of its value, or -1 when the block does not hold it or is malformed.
+ * Allocates nothing.
+ */
+export function readOneByteExtension(data: Uint8Array, id: number): number {
+  const n = data.length;
+  let i = 0;
+  while (i < n) {
+    const b = data[i] as number;
+    if (b === 0) {
+      i++; // padding between elements
+      continue;
+    }
+    const elementId = b >> 4;
+    if (elementId === 15) return -1; // reserved: stop reading (RFC 8285 section 4.2)
+    const len = (b & 0x0f) + 1;
+    if (i + 1 + len > n) return -1;
+    if (elementId === id) return data[i + 1] as number;
+    i += 1 + len;
+  }
+  return -1;
 }
 
 export type RtpParseErrorCode =
@@ -30,7 +63,11 @@ export type RtpParseResult = { ok: true; packet: RtpPacket } | { ok: false; erro
 
 const HEADER_BYTES = 12;
 
-export function parseRtp(buf: Uint8Array): RtpParseResult {
+/**
+ * Parses one RTP packet. With `audioLevelExtId` (1..14), the RFC 6464 audio level is read from a
+ * one-byte header extension into `audioLevel`.
+ */
+export function parseRtp(buf: Uint8Array, audioLevelExtId = 0): RtpParseResult {
   if (buf.length < HEADER_BYTES) return { ok: false, error: 'RTP_TOO_SHORT' };
   const b0 = buf[0] as number;
   const b1 = buf[1] as number;
@@ -47,6 +84,7 @@ export function parseRtp(buf: Uint8Array): RtpParseResult {
     offset += 4;
   }
   let extension: RtpPacket['extension'];
+  let audioLevel = -1;
   if (hasExtension) {
     if (offset + 4 > buf.length) return { ok: false, error: 'RTP_EXTENSION_PAST_END' };
     const profile = view.getUint16(offset);
@@ -54,6 +92,8 @@ export function parseRtp(buf: Uint8Array): RtpParseResult {
     offset += 4;
     if (offset + length > buf.length) return { ok: false, error: 'RTP_EXTENSION_PAST_END' };
     extension = { profile, data: buf.subarray(offset, offset + length) };
+    if (audioLevelExtId > 0 && profile === ONE_BYTE_EXTENSION_PROFILE)
+      audioLevel = readOneByteExtension(extension.data, audioLevelExtId);
     offset += length;
   }
   let end = buf.length;
@@ -76,6 +116,7 @@ export function parseRtp(buf: Uint8Array): RtpParseResult {
       csrcs,
       extension,
       payload: buf.subarray(offset, end),
+      audioLevel,
     },
   };
 }
@@ -139,6 +180,8 @@ export interface ReceivedRtpPacket {
 export interface RtpParserOptions {
   /** Only packets of this payload type pass; others are counted as `wrongPayloadType`. */
   payloadType?: number;
+  /** The negotiated id (1..14) of the RFC 6464 audio-level extension; levels are read when set. */
+  audioLevelExtId?: number;
 }
 
 export interface RtpParserStats {
@@ -151,6 +194,7 @@ export interface RtpParserStats {
 /** Pipeline stage wrapping `parseRtp`: one input, zero or one output, drops counted by reason. */
 export class RtpParser {
   private payloadType: number | undefined;
+  private audioLevelExtId = 0;
   private readonly counters: RtpParserStats = {
     parsed: 0,
     wrongPayloadType: 0,
@@ -160,14 +204,20 @@ export class RtpParser {
 
   constructor(options: RtpParserOptions = {}) {
     this.payloadType = options.payloadType;
+    this.setAudioLevelExtId(options.audioLevelExtId);
   }
 
   setPayloadType(payloadType: number | undefined): void {
     this.payloadType = payloadType;
   }
 
+  /** The audio-level extension id of the source now feeding (undefined: it did not negotiate one). */
+  setAudioLevelExtId(id: number | undefined): void {
+    this.audioLevelExtId = id !== undefined && id >= 1 && id <= 14 ? id : 0;
+  }
+
   process(input: RtpParserInput): ReceivedRtpPacket[] {
-    const res = parseRtp(input.data);
+    const res = parseRtp(input.data, this.audioLevelExtId);
     if (!res.ok) {
       this.counters.invalid++;
       this.counters.invalidByReason[res.error] = (this.counters.invalidByReason[res.error] ?? 0) + 1;

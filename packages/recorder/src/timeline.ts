@@ -80,6 +80,8 @@ export interface TimelineFrame {
   readonly payload: Uint8Array;
   /** True for generated silence. */
   readonly filled: boolean;
+  /** The packet's RFC 6464 audio-level byte (V bit 7, level bits 0-6), or -1 (none, or filled). */
+  readonly audioLevel?: number;
 }
 
 /** End of the output: `endPos` is where the last frame ends (the stop instant, normally). */
@@ -477,7 +479,8 @@ export class Timeline {
     this.counters.framesReal++;
     this.counters.samplesReal += samples;
     this.cursor = at + samples;
-    out.push({ kind: 'frame', pos: at, durationSamples: samples, payload, filled: false });
+    const audioLevel = input.packet.audioLevel ?? -1;
+    out.push({ kind: 'frame', pos: at, durationSamples: samples, payload, filled: false, audioLevel });
   }
 
   private fillTo(target: number, out: TimelineOutput[]): void {
@@ -493,6 +496,7 @@ export class Timeline {
         durationSamples: n,
         payload: this.silence.get(n) as Uint8Array,
         filled: true,
+        audioLevel: -1,
       });
       this.counters.framesFilled++;
       this.counters.samplesFilled += n;

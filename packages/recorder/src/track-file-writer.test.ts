@@ -95,6 +95,63 @@ void describe('TrackFileWriter', () => {
     assert.equal(entry.file_end_ms, 6000);
     assert.deepEqual(entry.intervals.muted, [{ from_ms: 1000, to_ms: 2500 }]);
     assert.equal(entry.packets.after_stop, 0);
+    assert.equal(entry.levels_source, 'none');
+    assert.equal(entry.levels_missing_reason, 'not_negotiated');
+    assert.equal(entry.speaking, null);
+    assert.equal(entry.level_envelope, null);
+  });
+
+  void it("speaking intervals and the envelope from the packets' audio levels; none invented without them", async () => {
+    // 20 ms packets with a one-byte RFC 6464 element (id 3): loud (-20 dBov, V set) in 1000..2000.
+    const levelled = (seq: number, ts: number, byte: number | undefined) =>
+      buildRtp({
+        payloadType: 111,
+        sequenceNumber: seq,
+        timestamp: ts,
+        ssrc: 7,
+        payload: Uint8Array.of(0xfc, seq & 0xff, 9),
+        ...(byte !== undefined && { extension: { profile: 0xbede, data: Uint8Array.of(0x30, byte, 0, 0) } }),
+      });
+    const runOne = async (extId: number | undefined, send: boolean) => {
+      const w = new TrackFileWriter({ path: file(), t0Ms: T0 });
+      await w.open();
+      w.attach({
+        sourceId: 'a',
+        payloadType: 111,
+        atMs: T0,
+        ...(extId !== undefined && { audioLevelExtId: extId }),
+      });
+      for (let i = 0; i < 150; i++) {
+        const t = i * 20;
+        const loud = t >= 1000 && t < 2000;
+        w.push(levelled(i, i * 960, send ? (loud ? 0x80 | 20 : 100) : undefined), T0 + t);
+        w.tick(T0 + t);
+      }
+      return w.close(T0 + 3000);
+    };
+    const withLevels = await runOne(3, true);
+    assert.equal(withLevels.speech.levelsSource, 'rtp_header_extension');
+    assert.equal(withLevels.speech.intervals?.length, 1);
+    const [spoke] = withLevels.speech.intervals ?? [];
+    assert.ok(
+      spoke && Math.abs(spoke.fromMs - 1000) <= 20 && Math.abs(spoke.toMs - 2000) <= 20,
+      JSON.stringify(spoke),
+    );
+    assert.equal(spoke.vad, true);
+    assert.equal(withLevels.speech.envelope?.values.length, 30);
+    assert.equal(withLevels.speech.envelope?.values[15], -20);
+    assert.equal(withLevels.speech.envelope?.values[5], -100);
+    assert.equal(withLevels.speech.framesWithLevel, 150);
+
+    const notSent = await runOne(3, false);
+    assert.equal(notSent.speech.levelsSource, 'none');
+    assert.equal(notSent.speech.missingReason, 'not_sent');
+    assert.equal(notSent.speech.intervals, null);
+    assert.equal(notSent.speech.framesWithoutLevel, 150);
+
+    const notNegotiated = await runOne(undefined, true); // levels present but the id was not agreed
+    assert.equal(notNegotiated.speech.missingReason, 'not_negotiated');
+    assert.equal(notNegotiated.speech.intervals, null);
   });
 
   void it('a full disk: close() finalises what was written, and the file ends where the disk ran out', async () => {

@@ -9,6 +9,7 @@ import { RecorderError } from './errors.js';
 import { hashFile } from './file-hash.js';
 import { silentLogger, type RecorderLogger } from './logger.js';
 import { samplesToMs, type TimelineAlign, type TimelineStats } from './timeline.js';
+import { SpeechActivity, type SpeakingInterval } from './speech-activity.js';
 import { TrackPipeline, type TrackPipelineInput, type TrackPipelineStats } from './track-pipeline.js';
 import { WebmMuxer, type WebmMuxerStats, type WebmWrite } from './webm-muxer.js';
 import { repairWebmFile } from './webm-repair.js';
@@ -56,6 +57,34 @@ export interface TrackFileAttachOptions {
   clockRate?: number;
   /** When the source joined (wall-clock ms); by default the first packet's arrival. */
   atMs?: number;
+  /** The source's negotiated RFC 6464 audio-level extension id: its packets' levels are read. */
+  audioLevelExtId?: number;
+}
+
+/** Why a file has no speaking intervals. */
+export type TrackFileLevelsMissing =
+  /** No source of the file negotiated the audio-level extension. */
+  | 'not_negotiated'
+  /** Negotiated, but no packet carried a level. */
+  | 'not_sent'
+  /** Negotiated, but no audio arrived at all. */
+  | 'no_audio'
+  /** Finalised by repair after a crash: levels were kept in memory only. */
+  | 'repaired_after_crash';
+
+/** Who spoke when in one file, from the packets' audio levels (see `speech-activity.ts`). */
+export interface TrackFileSpeech {
+  levelsSource: 'rtp_header_extension' | 'none';
+  /** Set when `levelsSource` is `none`. */
+  missingReason?: TrackFileLevelsMissing;
+  /** On the recording timeline (ms from t0); null when there are no levels (never invented). */
+  intervals: SpeakingInterval[] | null;
+  /** One loudest level per bin (integer dBov, -127..0) from position 0; null without levels. */
+  envelope: { intervalMs: number; values: number[] } | null;
+  thresholdDbov: number;
+  hangoverMs: number;
+  framesWithLevel: number;
+  framesWithoutLevel: number;
 }
 
 /** An interval on the recording timeline (ms from t0). */
@@ -114,6 +143,8 @@ export interface TrackFileResult {
   packets: TrackFilePacketStats;
   reanchors: TimelineStats['reanchors'];
   intervals: TrackFileIntervals;
+  /** Speaking intervals and the level envelope. */
+  speech: TrackFileSpeech;
   /**
    * Set when a write failed (a full disk, an I/O error): the file holds what was written before it,
    * finalised (cut after the last complete block, Cues and Duration written), and ends early.
@@ -158,6 +189,9 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
   private readonly channels: 1 | 2;
   private readonly pipeline: TrackPipeline;
   private readonly muxer: WebmMuxer;
+  private readonly speech = new SpeechActivity();
+  /** Some attached source negotiated the audio-level extension. */
+  private levelsNegotiated = false;
 
   private state: TrackFileWriterState = 'new';
   private fh: TrackFileHandle | undefined;
@@ -237,7 +271,13 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
     this.assertOpen();
     const rejoin = this.sourceId !== undefined || this.intervals.present.length > 0;
     if (this.presence) this.endPresence(options.atMs ?? Math.max(this.lastNowMs, this.options.t0Ms));
-    this.run({ kind: 'attach', payloadType: options.payloadType, clockRate: options.clockRate ?? 48_000 });
+    this.run({
+      kind: 'attach',
+      payloadType: options.payloadType,
+      clockRate: options.clockRate ?? 48_000,
+      ...(options.audioLevelExtId !== undefined && { audioLevelExtId: options.audioLevelExtId }),
+    });
+    if (options.audioLevelExtId !== undefined) this.levelsNegotiated = true;
     this.sourceId = options.sourceId;
     this.presence = { sourceId: options.sourceId, fromMs: options.atMs };
     if (options.atMs !== undefined) this.observe(options.atMs);
@@ -389,8 +429,10 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
       );
     }
     const base = await this.buildResult();
+    const endsAtMs = base.fileStartMs + repaired.durationMs;
     const result: TrackFileResult = {
       ...base,
+      speech: speechUpTo(base.speech, endsAtMs),
       durationMs: repaired.durationMs,
       writeFailure: { ...systemErrorOf(cause), endsAtMs: base.fileStartMs + repaired.durationMs },
     };
@@ -439,6 +481,32 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
         muted: this.intervals.muted.map((i) => ({ ...i })),
         paused: this.intervals.paused.map((i) => ({ ...i })),
       },
+      speech: this.speechResult(t.framesReal),
+    };
+  }
+
+  private speechResult(framesReal: number): TrackFileSpeech {
+    const sa = this.speech;
+    const st = sa.stats();
+    const base = {
+      thresholdDbov: sa.thresholdDbov,
+      hangoverMs: sa.hangoverMs,
+      framesWithLevel: st.framesWithLevel,
+      framesWithoutLevel: st.framesWithoutLevel,
+    };
+    if (st.framesWithLevel === 0) {
+      const missingReason: TrackFileLevelsMissing = !this.levelsNegotiated
+        ? 'not_negotiated'
+        : framesReal === 0
+          ? 'no_audio'
+          : 'not_sent';
+      return { levelsSource: 'none', missingReason, intervals: null, envelope: null, ...base };
+    }
+    return {
+      levelsSource: 'rtp_header_extension',
+      intervals: sa.intervals().map((i) => ({ ...i })),
+      envelope: { intervalMs: sa.envelopeMs, values: sa.envelope() },
+      ...base,
     };
   }
 
@@ -446,6 +514,7 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
   private run(input: TrackPipelineInput): void {
     const writes: WebmWrite[] = [];
     for (const f of this.pipeline.process(input)) {
+      this.speech.process(f);
       for (const w of this.muxer.process(f)) writes.push(w);
     }
     if (writes.length > 0) this.enqueue(writes);
@@ -553,4 +622,17 @@ function systemErrorOf(err: unknown): { code: string; message: string } {
     e = (e as { cause?: unknown }).cause;
   }
   return { code: 'UNKNOWN', message: err instanceof Error ? err.message : String(err) };
+}
+
+/** The speech of a file cut short at `endsAtMs` (a failed write): nothing after the file's end. */
+function speechUpTo(s: TrackFileSpeech, endsAtMs: number): TrackFileSpeech {
+  if (!s.intervals || !s.envelope) return s;
+  const bins = Math.ceil(endsAtMs / s.envelope.intervalMs);
+  return {
+    ...s,
+    intervals: s.intervals
+      .filter((i) => i.fromMs < endsAtMs)
+      .map((i) => ({ ...i, toMs: Math.min(i.toMs, endsAtMs) })),
+    envelope: { ...s.envelope, values: s.envelope.values.slice(0, bins) },
+  };
 }

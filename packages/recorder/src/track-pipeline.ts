@@ -27,7 +27,13 @@ export type TrackPipelineInput =
   | { readonly kind: 'rtp'; readonly data: Uint8Array; readonly arrivalMs: number }
   | Tick
   /** A source starts feeding (first join or rejoin): only its payload type passes; re-anchor. */
-  | { readonly kind: 'attach'; readonly payloadType: number; readonly clockRate?: number }
+  | {
+      readonly kind: 'attach';
+      readonly payloadType: number;
+      readonly clockRate?: number;
+      /** The source's negotiated RFC 6464 audio-level extension id, if any: frames carry levels. */
+      readonly audioLevelExtId?: number;
+    }
   /** The source is gone: flush what it sent; silence from here. */
   | { readonly kind: 'detach'; readonly atMs: number }
   | { readonly kind: 'pause' | 'resume'; readonly atMs: number }
@@ -88,6 +94,7 @@ export class TrackPipeline {
       case 'attach':
         this.attached = true;
         this.parser.setPayloadType(input.payloadType);
+        this.parser.setAudioLevelExtId(input.audioLevelExtId);
         this.run(
           out,
           { kind: 'reset' },
@@ -98,6 +105,7 @@ export class TrackPipeline {
         if (!this.attached) break;
         this.attached = false;
         this.parser.setPayloadType(undefined);
+        this.parser.setAudioLevelExtId(undefined);
         this.run(out, { kind: 'flush' }, { kind: 'discontinuity' });
         this.run(out, { kind: 'tick', nowMs: input.atMs });
         break;

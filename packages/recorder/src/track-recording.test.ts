@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { TypedEmitter, type MediaPeer, type MediaSourceEvents } from '@trackroom/protocol';
-import type { RecordingManifest } from './recording-manifest.js';
+import { whoSpokeWhen, type ManifestFile, type RecordingManifest } from './recording-manifest.js';
 import { buildRtp } from './rtp-parser.js';
 import { inspectWebm } from './testing/webm-inspect.js';
 import {
@@ -143,6 +143,110 @@ const readManifest = (dir: string) =>
   JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as RecordingManifest;
 
 void describe('TrackRecording', () => {
+  void it('writes speaking intervals per file and a merged who-spoke-when; a peer without levels is marked', async () => {
+    const clock = new ManualClock();
+    const withExt = peer('pa', 'alice', {
+      tracks: {
+        audio: {
+          kind: 'audio',
+          codec: 'opus',
+          payloadType: 111,
+          clockRate: 48000,
+          channels: 2,
+          audioLevelExtId: 1,
+        },
+      },
+    });
+    const source = new FakeSource([withExt, peer('pb', 'bob')]);
+    const o = options(source, clock);
+    const rec = new TrackRecording(o);
+    await rec.start();
+    const aliceLoud = [
+      [200, 800],
+      [1400, 1800],
+    ];
+    for (let n = 0; n < 100; n++) {
+      const t = n * 20;
+      const loud = aliceLoud.some(([a, b]) => t >= a! && t < b!);
+      const pkt = (ssrc: number, ext: boolean) =>
+        buildRtp({
+          payloadType: 111,
+          sequenceNumber: n,
+          timestamp: n * 960,
+          ssrc,
+          payload: Uint8Array.of(0xfc, 1, 2),
+          ...(ext && { extension: { profile: 0xbede, data: Uint8Array.of(0x10, loud ? 15 : 127, 0, 0) } }),
+        });
+      source.taps.get('pa')?.(pkt(7, true), clock.t);
+      source.taps.get('pb')?.(pkt(8, false), clock.t); // bob's sender adds nothing
+      clock.t += 20;
+      rec.tick();
+    }
+    const { manifest: m } = await rec.stop(clock.t);
+    assert.deepEqual(readManifest(o.dir), m);
+    const alice = m.files.find((f) => f.participant_id === 'alice')!;
+    const bob = m.files.find((f) => f.participant_id === 'bob')!;
+    assert.equal(alice.levels_source, 'rtp_header_extension');
+    assert.deepEqual(
+      alice.speaking?.map((i) => [i.from_ms, i.to_ms]),
+      aliceLoud,
+      'on time: the first packet arrives at t0, each 20 ms after',
+    );
+    assert.equal(alice.level_envelope?.values.length, 20);
+    assert.equal(alice.level_envelope?.values[3], -15);
+    assert.equal(alice.level_envelope?.values[10], -127);
+    assert.equal(bob.levels_source, 'none');
+    assert.equal(bob.levels_missing_reason, 'not_negotiated');
+    assert.equal(bob.speaking, null, 'never invented');
+    assert.equal(bob.level_envelope, null);
+    assert.deepEqual(m.who_spoke_when, {
+      threshold_dbov: -50,
+      hangover_ms: 300,
+      intervals: aliceLoud.map(([a, b]) => ({
+        participant_id: 'alice',
+        custom_participant_id: 'c-alice',
+        from_ms: a,
+        to_ms: b,
+      })),
+      participants_without_levels: [
+        { participant_id: 'bob', custom_participant_id: 'c-bob', reasons: ['not_negotiated'] },
+      ],
+    });
+  });
+
+  void it("who spoke when merges a participant's files (layers, reconnects) and sorts by start", () => {
+    const f = (participant: string, speaking: [number, number][] | null): ManifestFile =>
+      ({
+        participant_id: participant,
+        custom_participant_id: `c-${participant}`,
+        speaking: speaking?.map(([a, b]) => ({ from_ms: a, to_ms: b, vad: false })) ?? null,
+        levels_source: speaking ? 'rtp_header_extension' : 'none',
+        ...(speaking ? {} : { levels_missing_reason: 'not_sent' }),
+        levels: { threshold_dbov: -50, hangover_ms: 300, frames_with_level: 1, frames_without_level: 0 },
+      }) as ManifestFile;
+    const w = whoSpokeWhen([
+      f('bob', [[500, 900]]),
+      f('alice', [
+        [0, 400],
+        [1000, 1200],
+      ]),
+      f('alice', [[300, 700]]), // a second layer or a reconnect: overlaps the first
+      f('alice', null), // a file of alice without levels: alice still has levels
+      f('carol', null),
+    ]);
+    assert.deepEqual(
+      w.intervals.map((i) => [i.participant_id, i.from_ms, i.to_ms]),
+      [
+        ['alice', 0, 700],
+        ['bob', 500, 900],
+        ['alice', 1000, 1200],
+      ],
+    );
+    assert.deepEqual(w.participants_without_levels, [
+      { participant_id: 'carol', custom_participant_id: 'c-carol', reasons: ['not_sent'] },
+    ]);
+  });
+
   void it('records the selected peers only, on one timeline, with a manifest in one casing', async () => {
     const clock = new ManualClock();
     const source = new FakeSource([

@@ -27,6 +27,7 @@ import {
 } from './recording-manifest.js';
 import { TrackFileWriter, type TrackFileOpener, type TrackFileResult } from './track-file-writer.js';
 import { repairWebmFile } from './webm-repair.js';
+import { SPEECH_DEFAULTS } from './speech-activity.js';
 
 /** Where the recording's media comes from: who is there, and a raw RTP tap on a kind of their media. */
 export interface MediaSource extends TypedEmitter<MediaSourceEvents> {
@@ -367,7 +368,12 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
 
   #attachFile(f: FileEntry, peerId: string, track: MediaTrackInfo): void {
     if (f.untap) return;
-    f.writer.attach({ sourceId: peerId, payloadType: track.payloadType, clockRate: track.clockRate });
+    f.writer.attach({
+      sourceId: peerId,
+      payloadType: track.payloadType,
+      clockRate: track.clockRate,
+      ...(track.audioLevelExtId !== undefined && { audioLevelExtId: track.audioLevelExtId }),
+    });
     const w = f.writer;
     try {
       f.untap = this.#o.source.tap(this.#o.meetingId, peerId, 'audio', (rtp, arrivalMs) =>
@@ -559,6 +565,16 @@ export async function repairTrackRecording(
       },
       reanchors: { start: 0, drift: 0, jump: 0 },
       intervals: { present: [], muted: [], paused: [] },
+      speech: {
+        levelsSource: 'none',
+        missingReason: 'repaired_after_crash',
+        intervals: null,
+        envelope: null,
+        thresholdDbov: SPEECH_DEFAULTS.thresholdDbov,
+        hangoverMs: SPEECH_DEFAULTS.hangoverMs,
+        framesWithLevel: 0,
+        framesWithoutLevel: 0,
+      },
     };
     inputs.push(
       fileInput(

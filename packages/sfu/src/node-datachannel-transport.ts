@@ -6,7 +6,7 @@ import nd from 'node-datachannel';
 import type { IceServer, PeerConnection, RtcConfig, Track } from 'node-datachannel';
 import { RtkError, TypedEmitter, silentLogger } from '@trackroom/protocol';
 import type { Logger } from '@trackroom/protocol';
-import { announceAddress } from './sdp.js';
+import { AUDIO_LEVEL_URI, announceAddress } from './sdp.js';
 import type {
   IceOptions,
   TrackSpec,
@@ -201,6 +201,8 @@ class NdPeerConnection
     if (spec.kind === 'audio') {
       const audio = new nd.Audio(spec.mid, dir);
       audio.addOpusCodec(spec.payloadType, OPUS_PROFILE);
+      if (spec.audioLevelExtId !== undefined)
+        audio.parseSdpLine(`a=extmap:${spec.audioLevelExtId} ${AUDIO_LEVEL_URI}`);
       media = audio;
     } else {
       const video = new nd.Video(spec.mid, dir);

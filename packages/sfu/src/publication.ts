@@ -9,7 +9,7 @@ import type { MediaKind, MediaTrackInfo } from '@trackroom/protocol';
 import type { PeerSession } from './peer-session.js';
 import type { Roster } from './roster.js';
 import { isRtcp, isRtp, rewriteRtp } from './rtp.js';
-import { parseSdp, preferRemoteDtlsClient } from './sdp.js';
+import { findAudioLevelExtId, parseSdp, preferRemoteDtlsClient } from './sdp.js';
 import type { SdpRtpMap } from './sdp.js';
 import { pickPublishMedia } from './sdp-media.js';
 import type { AudioTap, MediaContext, Publication, SfuCounters } from './sfu-types.js';
@@ -26,6 +26,20 @@ export function requestKeyframe(peer: PeerSession, counters: SfuCounters): void 
   if (now - pub.lastKeyframeRequest < KEYFRAME_REQUEST_MIN_INTERVAL_MS) return;
   pub.lastKeyframeRequest = now;
   if (pub.video.requestKeyframe()) counters.keyframeRequests++;
+}
+
+/**
+ * The audio-level extension id our answer kept on the audio m-line `mid` (the recorder reads levels
+ * only when the answer says both sides agreed), or undefined.
+ */
+function answeredAudioLevelId(answer: string, mid: string): number | undefined {
+  try {
+    const m = parseSdp(answer).media.find((x) => x.mid === mid);
+    return m ? findAudioLevelExtId(m) : undefined;
+  } catch {
+    // Our own answer always parses; if it ever did not, the track records without levels.
+    return undefined;
+  }
 }
 
 export class Publications {
@@ -62,11 +76,12 @@ export class Publications {
           direction: 'recvonly',
           codec: 'opus',
           payloadType: audio.codec.payloadType,
+          ...(audio.audioLevelExtId !== undefined && { audioLevelExtId: audio.audioLevelExtId }),
         });
         pub.audio = t;
         pub.kinds.push('audio');
         t.setPacketHandler((pkt, at) => this.#onPublishedAudio(peer, pkt, at));
-        t.once('open', () => this.#trackStarted(peer, 'audio', audio.codec));
+        t.once('open', () => this.#trackStarted(peer, 'audio', audio.codec, pub.audioLevelExtId));
       }
       if (video) {
         const t = pc.addTrack({
@@ -83,6 +98,8 @@ export class Publications {
       }
       const answer = await pc.answer(preferRemoteDtlsClient(sdp));
       if (peer.state.phase !== 'joined' || peer.publication !== pub) return;
+      if (audio?.audioLevelExtId !== undefined)
+        pub.audioLevelExtId = answeredAudioLevelId(answer, audio.media.mid);
       peer.send({ type: 'publishAnswer', sdp: answer });
     } catch (err) {
       if (peer.publication === pub) peer.publication = undefined;
@@ -127,7 +144,7 @@ export class Publications {
   }
 
   /** A published track's transport is open: the peer's `tracks` lists it and `trackStarted` says so. */
-  #trackStarted(peer: PeerSession, kind: MediaKind, codec: SdpRtpMap): void {
+  #trackStarted(peer: PeerSession, kind: MediaKind, codec: SdpRtpMap, audioLevelExtId?: number): void {
     const media = peer.media;
     if (!media) return;
     const track: MediaTrackInfo = {
@@ -136,6 +153,7 @@ export class Publications {
       payloadType: codec.payloadType,
       clockRate: codec.clockRate,
       channels: codec.channels,
+      ...(audioLevelExtId !== undefined && { audioLevelExtId }),
     };
     media.tracks[kind] = track;
     peer.log.info({ kind, payloadType: track.payloadType }, 'track started');

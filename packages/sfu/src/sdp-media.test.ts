@@ -6,7 +6,7 @@ import { pickPublishMedia, pickSubscribeMedia } from './sdp-media.js';
 
 /** An offer with one m-line per entry: kind, direction, rtpmaps, and whether it has a mid. */
 function offer(
-  lines: { kind: string; dir: string; maps: string[]; mid?: boolean; port?: number }[],
+  lines: { kind: string; dir: string; maps: string[]; mid?: boolean; port?: number; ext?: string[] }[],
 ): ReturnType<typeof parseSdp> {
   const out = ['v=0', 'o=- 1 2 IN IP4 127.0.0.1', 's=-', 't=0 0'];
   lines.forEach((l, i) => {
@@ -15,6 +15,7 @@ function offer(
     if (l.mid !== false) out.push(`a=mid:${i}`);
     out.push(`a=${l.dir}`);
     for (const m of l.maps) out.push(`a=rtpmap:${m}`);
+    for (const e of l.ext ?? []) out.push(`a=extmap:${e}`);
   });
   return parseSdp(out.join('\r\n') + '\r\n');
 }
@@ -46,6 +47,31 @@ describe('sdp media selection', () => {
       ['0', 111, '1', 'VP8'],
     );
     assert.equal(pickPublishMedia(offer([{ kind: 'video', dir: 'sendonly', maps: [VP8] }])).audio, undefined);
+  });
+
+  it("takes the offer's id of the audio-level extension (one-byte ids only), for audio only", () => {
+    const LEVEL = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level';
+    const picked = pickPublishMedia(
+      offer([
+        {
+          kind: 'audio',
+          dir: 'sendonly',
+          maps: [OPUS],
+          ext: ['4 urn:ietf:params:rtp-hdrext:sdes:mid', `1/sendonly ${LEVEL} vad=on`],
+        },
+        { kind: 'video', dir: 'sendonly', maps: [VP8], ext: [`1 ${LEVEL}`] },
+      ]),
+    );
+    assert.equal(picked.audio?.audioLevelExtId, 1);
+    assert.equal(picked.video?.audioLevelExtId, undefined);
+    assert.deepEqual(picked.audio?.media.extMaps[0], { id: 4, uri: 'urn:ietf:params:rtp-hdrext:sdes:mid' });
+    const without = pickPublishMedia(offer([{ kind: 'audio', dir: 'sendonly', maps: [OPUS] }]));
+    assert.equal(without.audio?.audioLevelExtId, undefined);
+    // Two-byte-only ids (15..255) are not read by the recorder: not negotiated.
+    const twoByte = pickPublishMedia(
+      offer([{ kind: 'audio', dir: 'sendonly', maps: [OPUS], ext: [`20 ${LEVEL}`] }]),
+    );
+    assert.equal(twoByte.audio?.audioLevelExtId, undefined);
   });
 
   it('refuses publish offers it cannot answer, naming what is wrong', () => {

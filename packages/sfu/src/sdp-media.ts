@@ -4,13 +4,15 @@
  */
 import { RtkError } from '@trackroom/protocol';
 import type { MediaKind } from '@trackroom/protocol';
-import { findPayloadType } from './sdp.js';
+import { findAudioLevelExtId, findPayloadType } from './sdp.js';
 import type { SdpMedia, SdpRtpMap } from './sdp.js';
 
 /** A publish m-line and the codec the SFU receives on it. */
 export interface PickedMedia {
   media: SdpMedia & { mid: string };
   codec: SdpRtpMap;
+  /** Audio: the offer's id for the RFC 6464 audio-level header extension, when it offers it. */
+  audioLevelExtId?: number;
 }
 
 /** A subscribe m-line and the payload type the subscriber expects on it. */
@@ -48,7 +50,10 @@ export function pickPublishMedia(sdp: { media: SdpMedia[] }): { audio?: PickedMe
       throw invalidOffer(`a publish offer may hold audio and video only, not ${kind}`);
     if (media.direction !== 'sendonly' && media.direction !== 'sendrecv') continue;
     if (out[kind]) throw invalidOffer(`more than one sending ${kind} m-line`);
-    out[kind] = usable(media, kind);
+    const picked: PickedMedia = usable(media, kind);
+    const levelId = kind === 'audio' ? findAudioLevelExtId(media) : undefined;
+    if (levelId !== undefined) picked.audioLevelExtId = levelId;
+    out[kind] = picked;
   }
   if (!out.audio && !out.video) throw invalidOffer('a publish offer needs a sendonly audio or video m-line');
   return out;

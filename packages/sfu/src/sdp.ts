@@ -18,7 +18,18 @@ export interface SdpMedia {
   mid: string | undefined;
   direction: SdpDirection;
   rtpMaps: SdpRtpMap[];
+  /** RTP header extensions offered on the m-line (`a=extmap:<id>[/<direction>] <uri>`). */
+  extMaps: SdpExtMap[];
 }
+
+/** One `a=extmap` line (RFC 8285): the id the offerer uses in its packets, and the extension's URI. */
+export interface SdpExtMap {
+  id: number;
+  uri: string;
+}
+
+/** RFC 6464 client-to-mixer audio level: a level (0..127, -dBov) and a voice-activity bit per packet. */
+export const AUDIO_LEVEL_URI = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level';
 
 export interface SdpSummary {
   media: SdpMedia[];
@@ -53,6 +64,7 @@ export function parseSdp(sdp: string): SdpSummary {
         mid: undefined,
         direction: sessionDirection,
         rtpMaps: [],
+        extMaps: [],
       };
       media.push(current);
       continue;
@@ -66,6 +78,11 @@ export function parseSdp(sdp: string): SdpSummary {
     if (!current) continue;
     if (line.startsWith('a=mid:')) {
       current.mid = line.slice(6);
+      continue;
+    }
+    const extmap = /^a=extmap:(\d+)(?:\/\w+)? (\S+)/.exec(line);
+    if (extmap) {
+      current.extMaps.push({ id: Number(extmap[1]), uri: extmap[2] ?? '' });
       continue;
     }
     const rtpmap = /^a=rtpmap:(\d+) ([^/\s]+)\/(\d+)(?:\/(\d+))?$/.exec(line);
@@ -87,6 +104,15 @@ export function findPayloadType(media: SdpMedia, codec: 'opus' | 'VP8'): SdpRtpM
   const want = codec.toLowerCase();
   const clockRate = codec === 'opus' ? 48000 : 90000;
   return media.rtpMaps.find((m) => m.codec.toLowerCase() === want && m.clockRate === clockRate);
+}
+
+/**
+ * The id the m-line gives the RFC 6464 audio-level extension, when it offers it in the one-byte
+ * header form (ids 1..14, RFC 8285), which is the form the recorder reads.
+ */
+export function findAudioLevelExtId(media: SdpMedia): number | undefined {
+  const ext = media.extMaps.find((e) => e.uri === AUDIO_LEVEL_URI && e.id >= 1 && e.id <= 14);
+  return ext?.id;
 }
 
 /**

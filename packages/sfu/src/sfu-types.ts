@@ -102,6 +102,8 @@ export interface Publication {
   audio?: TransportTrack;
   video?: TransportTrack;
   lastKeyframeRequest: number;
+  /** The audio-level header extension id both sides agreed on (read from our answer). */
+  audioLevelExtId?: number;
 }
 
 /** One subscriber's receive-only peer connection for one publisher's media. */

@@ -33,6 +33,11 @@ export interface TrackSpec {
   codec: TrackCodec;
   /** The payload type the remote offer uses for `codec`. */
   payloadType: number;
+  /**
+   * Receive-only audio: negotiate the RFC 6464 audio-level header extension under this id (the
+   * offer's), so the answer keeps it and the publisher sends a level in every packet.
+   */
+  audioLevelExtId?: number;
   /** Send-only tracks: the SSRC we will send with, and how the remote should label the stream. */
   ssrc?: number;
   cname?: string;
