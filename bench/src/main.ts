@@ -3,11 +3,12 @@
  *                   [--out bench/results] [--no-docs] [--skip-start-stop]
  *                   [--pairs 3] [--workers 2] [--udp-mux on|off] [--fanout on|off] [--cpu-prof <dir>]
  *                   [--peers trackroom,janus | --peer janus] [--file-quality on|off]
- *                   [--media-workers 1,2]`
+ *                   [--media-workers 1,2] [--generator ndc|werift]`
  *
  * `--peers` runs the side-by-side comparison with Janus instead (compare.ts; ingest only), and
  * `--media-workers` the ingest-only scenario once per MEDIA_WORKERS value; each writes its own
- * region of docs/BENCHMARKS.md (docs-page.ts) and leaves the others alone.
+ * region of docs/BENCHMARKS.md (docs-page.ts) and leaves the others alone. `--generator` picks the
+ * load generator's WebRTC stack: node-datachannel (`ndc`, the default) or werift (for comparison).
  *
  * Runs every scenario at each size, writes bench/results/<timestamp>.json, prints a Markdown report
  * and writes it to docs/BENCHMARKS.md (unless --no-docs). Run it in a fresh network namespace so all
@@ -29,6 +30,7 @@ import { writeRegion } from './docs-page.js';
 import { runFileQuality, type FileQualityResult } from './file-quality.js';
 import { ensureJanusInstalled, janusVersion } from './janus/janus-install.js';
 import { ensureBenchInterface, inOwnNetns, reexecInOwnNetns } from './janus/netns.js';
+import { GENERATOR_KINDS, type GeneratorKind } from './load.js';
 import { evaluateTargets, renderMarkdown, type BenchResult } from './report.js';
 import {
   GENERATOR_CPU_LIMIT_PCT,
@@ -69,6 +71,8 @@ const { values } = parseArgs({
     peers: { type: 'string' },
     'file-quality': { type: 'string', default: 'on' },
     'media-workers': { type: 'string' },
+    // The load generator's WebRTC stack: ndc (node-datachannel) or werift.
+    generator: { type: 'string', default: 'ndc' },
   },
 });
 
@@ -147,6 +151,9 @@ const workers = Math.round(num(values.workers, 'workers'));
 const udpMux = values['udp-mux'] !== 'off';
 const fanout = values.fanout !== 'off';
 const cpuProf = values['cpu-prof'];
+if (!GENERATOR_KINDS.includes(values.generator as GeneratorKind))
+  throw new Error(`--generator: unknown ${values.generator} (${GENERATOR_KINDS.join(', ')})`);
+const generator = values.generator as GeneratorKind;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 const peerList = (values.peers ?? (values.peer ? `trackroom,${values.peer}` : ''))
@@ -197,6 +204,7 @@ if (peerList.length) {
           seconds,
           pairs,
           workers,
+          generator,
           peers,
           net: net ?? { iface: '', address: '' },
           janusVersion: version,
@@ -220,7 +228,7 @@ if (peerList.length) {
   const result: CompareBenchResult = {
     kind: 'compare',
     machine: { ...machineInfo(), nproc: availableParallelism() },
-    config: { n: ns, m, seconds, pairs, workers, peers },
+    config: { n: ns, m, seconds, pairs, workers, generator, peers },
     janusVersion: version,
     compare,
     failures,
@@ -249,7 +257,20 @@ if (values['media-workers']) {
           `media workers: MEDIA_WORKERS=${mediaWorkers}, N=${n}, meetings of ${m}, ${fan ? 'fan-out' : 'ingest only'}`,
         );
         try {
-          load.push(await runLoad({ n, m, seconds, log, pairs, workers, udpMux, fanout: fan, mediaWorkers }));
+          load.push(
+            await runLoad({
+              n,
+              m,
+              seconds,
+              log,
+              pairs,
+              workers,
+              udpMux,
+              fanout: fan,
+              mediaWorkers,
+              generator,
+            }),
+          );
         } catch (err) {
           log(`  FAILED: ${String(err)}`);
           failures.push({ n, mediaWorkers, error: String(err) });
@@ -260,7 +281,7 @@ if (values['media-workers']) {
   const result: MediaWorkersBenchResult = {
     kind: 'media-workers',
     machine: { ...machineInfo(), nproc: availableParallelism() },
-    config: { n: ns, m, seconds, pairs, workers, mediaWorkers: counts },
+    config: { n: ns, m, seconds, pairs, workers, generator, mediaWorkers: counts },
     load,
     failures,
     durationSec: Math.round((performance.now() - began) / 1000),
@@ -290,6 +311,7 @@ for (const n of ns) {
         workers,
         udpMux,
         fanout,
+        generator,
         ...(cpuProf ? { cpuProfDir: join(cpuProf, `n${n}`) } : {}),
       }),
     );
@@ -302,13 +324,13 @@ for (const n of ns) {
 let startStop: StartStopResult | null = null;
 if (!values['skip-start-stop']) {
   log(`start/stop: ${cycles} cycles on one meeting of ${m}`);
-  startStop = await runStartStop({ m, cycles, holdMs: quick ? 200 : 1000, log });
+  startStop = await runStartStop({ m, cycles, holdMs: quick ? 200 : 1000, log, generator });
 }
 
 const machine = { ...machineInfo(), nproc: availableParallelism() };
 const result: BenchResult = {
   machine,
-  config: { n: ns, m, seconds, cycles, quick, pairs, workers, udpMux, fanout },
+  config: { n: ns, m, seconds, cycles, quick, pairs, workers, udpMux, fanout, generator },
   load,
   failures,
   startStop,
