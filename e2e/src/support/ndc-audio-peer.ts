@@ -35,6 +35,33 @@ export function candidatesOnlyOn(sdp: string, address: string): string {
     .join('\r\n');
 }
 
+/**
+ * Splits an SDP into the SDP without its candidates (and without `a=end-of-candidates`) and the
+ * candidate attribute values (`candidate:...`), to be trickled once the answer is applied.
+ *
+ * Why: when this peer offers with its candidates inside, the answerer's connectivity checks (and
+ * DTLS) can reach it before its own answer is applied; under load libdatachannel then fails a few
+ * percent of setups ("Got a remote candidate without ICE transport", or a certificate that does
+ * not verify). Withheld candidates reach the answerer only after the answer is in place here.
+ */
+export function withheldCandidates(sdp: string): { sdp: string; candidates: string[] } {
+  const lines = sdp.split('\r\n');
+  const candidates = lines.filter((l) => l.startsWith('a=candidate:')).map((l) => l.slice(2));
+  const rest = lines.filter((l) => !l.startsWith('a=candidate:') && l !== 'a=end-of-candidates');
+  return { sdp: rest.join('\r\n'), candidates };
+}
+
+/**
+ * Offers to be the DTLS server (`a=setup:passive` instead of `actpass`), so the answerer sends the
+ * first handshake packet once its own ICE is up. As DTLS client, this peer's first ClientHello
+ * often reached an answerer whose ICE was not up yet (it had not heard the trickled candidate), was
+ * dropped, and went again only after libdatachannel's 1 s retransmission timer: about half of the
+ * setups took a second instead of tens of milliseconds.
+ */
+export function offerDtlsServer(sdp: string): string {
+  return sdp.replace(/^a=setup:actpass(\r?)$/gm, 'a=setup:passive$1');
+}
+
 export class NdcAudioPeer {
   readonly options: Readonly<NdcAudioPeerOptions>;
   #pc: PeerConnection | undefined;

@@ -5,15 +5,19 @@
  * ICE, DTLS and SRTP run in libdatachannel's native threads, so it costs a fraction of werift's CPU:
  * the benchmark's default load generator. ICE on `bindAddress` only (default 127.0.0.1).
  *
+ * Setup: the offer goes without candidates and with `a=setup:passive`; the candidates follow as
+ * `candidate` messages once the answer is applied (see {@link withheldCandidates} and
+ * {@link offerDtlsServer}: no failed and no 1 s setups at load).
+ *
  * With `subscribe: true` it also answers the server's `subscribe` messages with a recvonly
  * node-datachannel connection each and counts the RTP that arrives; by default `subscribe` is
  * ignored (ingest only).
  */
-import { NdcAudioPeer } from './ndc-audio-peer.js';
+import { NdcAudioPeer, offerDtlsServer, withheldCandidates } from './ndc-audio-peer.js';
 import { NdcOpusSender, type NdcPlayOptions } from './ndc-opus-sender.js';
 import type { PacketClock } from './packet-clock.js';
 import { SignallingSocket, type ServerMsg } from './signalling-socket.js';
-import type { ServerMessage } from '@trackroom/protocol';
+import { PUBLISH_PC_ID, type ServerMessage } from '@trackroom/protocol';
 
 export interface NdcOpusPublisherOptions {
   /** Default 127.0.0.1. */
@@ -114,10 +118,11 @@ export class NdcOpusPublisher {
       ...(this.#o.clock ? { clock: this.#o.clock } : {}),
     });
     this.#sender = sender;
-    const sdp = await sender.offer();
-    this.#sig.send({ type: 'publishOffer', sdp });
+    const { sdp, candidates } = withheldCandidates(await sender.offer());
+    this.#sig.send({ type: 'publishOffer', sdp: offerDtlsServer(sdp) });
     const answer = await this.#sig.waitFor('publishAnswer');
     sender.accept(answer.sdp);
+    this.#trickle(PUBLISH_PC_ID, candidates);
     await sender.connected(this.#timeoutMs);
   }
 
@@ -134,7 +139,7 @@ export class NdcOpusPublisher {
     this.#subs.get(m.subscriptionId)?.close();
     this.#subs.set(m.subscriptionId, peer);
     this.receivedBySubscription.set(m.subscriptionId, 0);
-    const sdp = await peer.offer();
+    const { sdp, candidates } = withheldCandidates(await peer.offer());
     peer.track?.onMessage((msg) => {
       if (isRtcp(msg)) return;
       this.received++;
@@ -143,11 +148,17 @@ export class NdcOpusPublisher {
         (this.receivedBySubscription.get(m.subscriptionId) ?? 0) + 1,
       );
     });
-    this.#sig.send({ type: 'subscribeOffer', subscriptionId: m.subscriptionId, sdp });
+    this.#sig.send({ type: 'subscribeOffer', subscriptionId: m.subscriptionId, sdp: offerDtlsServer(sdp) });
     const answer = await this.#sig.waitFor('subscribeAnswer', (a) => a.subscriptionId === m.subscriptionId);
     peer.accept(answer.sdp);
+    this.#trickle(m.subscriptionId, candidates);
     await peer.connected(this.#timeoutMs);
     if (this.#subs.get(m.subscriptionId) === peer) this.#up.add(m.subscriptionId);
+  }
+
+  /** Our candidates, once the answer is applied (see {@link withheldCandidates}). */
+  #trickle(pcId: string, candidates: string[]): void {
+    for (const candidate of candidates) this.#sig.send({ type: 'candidate', pcId, candidate, sdpMid: '0' });
   }
 
   /** Resolves once every subscription answered so far is up or has failed (`subscribeErrors`). */
