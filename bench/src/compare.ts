@@ -399,7 +399,7 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
       const p = name === 'trackroom' ? await trackroomPeer(o) : await janusPeer(o);
       peers.push(p);
       o.log(
-        `  n=${o.n}: ${name}: ${p.connect.connected} connected, ${p.connect.failed} failed in ${Math.round(p.connect.connectMs)} ms${p.connect.errors.length ? ` (${p.connect.errors.join('; ')})` : ''}`,
+        `  n=${o.n}: ${name}: ${p.connect.connected} connected, ${p.connect.failed} failed (${p.connect.retried ?? 0} retried) in ${Math.round(p.connect.connectMs)} ms${p.connect.errors.length ? ` (${p.connect.errors.join('; ')})` : ''}`,
       );
       if (p.connect.connected === 0)
         throw new Error(`${name}: no publisher connected: ${p.connect.errors.join('; ')}`);

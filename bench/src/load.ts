@@ -67,7 +67,14 @@ export interface LoadWorkerSample {
 }
 
 export type LoadWorkerMessage =
-  | { type: 'ready'; connected: number; failed: number; errors: string[]; connectMs: number }
+  | {
+      type: 'ready';
+      connected: number;
+      failed: number;
+      retried: number;
+      errors: string[];
+      connectMs: number;
+    }
   | { type: 'playing' }
   | ({ type: 'sample' } & LoadWorkerSample)
   | ({ type: 'stopped' } & LoadWorkerSample)
@@ -76,7 +83,10 @@ export type LoadWorkerMessage =
 
 export interface LoadGeneratorReady {
   connected: number;
+  /** Publishers that failed twice (each setup is tried at most twice). */
   failed: number;
+  /** Setups that failed once and were tried again (their errors are in `errors` too). */
+  retried?: number;
   errors: string[];
   connectMs: number;
 }
@@ -120,7 +130,13 @@ class LoadWorker {
     const ready = await gen.#next('ready', timeoutMs);
     return [
       gen,
-      { connected: ready.connected, failed: ready.failed, errors: ready.errors, connectMs: ready.connectMs },
+      {
+        connected: ready.connected,
+        failed: ready.failed,
+        retried: ready.retried,
+        errors: ready.errors,
+        connectMs: ready.connectMs,
+      },
     ];
   }
 
@@ -245,6 +261,7 @@ export class LoadGenerator {
       {
         connected: readies.reduce((a, r) => a + r.connected, 0),
         failed: readies.reduce((a, r) => a + r.failed, 0),
+        retried: readies.reduce((a, r) => a + (r.retried ?? 0), 0),
         errors: readies.flatMap((r) => r.errors).slice(0, 5),
         connectMs: Math.max(...readies.map((r) => r.connectMs)),
       },

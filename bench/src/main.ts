@@ -3,12 +3,14 @@
  *                   [--out bench/results] [--no-docs] [--skip-start-stop]
  *                   [--pairs 3] [--workers 2] [--udp-mux on|off] [--fanout on|off] [--cpu-prof <dir>]
  *                   [--peers trackroom,janus | --peer janus] [--file-quality on|off]
- *                   [--media-workers 1,2] [--generator ndc|werift]`
+ *                   [--media-workers 1,2] [--generator ndc|werift] [--generators ndc,werift]`
  *
  * `--peers` runs the side-by-side comparison with Janus instead (compare.ts; ingest only), and
  * `--media-workers` the ingest-only scenario once per MEDIA_WORKERS value; each writes its own
  * region of docs/BENCHMARKS.md (docs-page.ts) and leaves the others alone. `--generator` picks the
- * load generator's WebRTC stack: node-datachannel (`ndc`, the default) or werift (for comparison).
+ * load generator's WebRTC stack: node-datachannel (`ndc`, the default) or werift (for comparison);
+ * `--generators ndc,werift` measures the generator itself, stack against stack on one server
+ * (generator-compare.ts; printed, no docs region).
  *
  * Runs every scenario at each size, writes bench/results/<timestamp>.json, prints a Markdown report
  * and writes it to docs/BENCHMARKS.md (unless --no-docs). Run it in a fresh network namespace so all
@@ -30,6 +32,11 @@ import { writeRegion } from './docs-page.js';
 import { runFileQuality, type FileQualityResult } from './file-quality.js';
 import { ensureJanusInstalled, janusVersion } from './janus/janus-install.js';
 import { ensureBenchInterface, inOwnNetns, reexecInOwnNetns } from './janus/netns.js';
+import {
+  renderGeneratorCompare,
+  runGeneratorCompare,
+  type GeneratorCompareResult,
+} from './generator-compare.js';
 import { GENERATOR_KINDS, type GeneratorKind } from './load.js';
 import { evaluateTargets, renderMarkdown, type BenchResult } from './report.js';
 import {
@@ -73,6 +80,7 @@ const { values } = parseArgs({
     'media-workers': { type: 'string' },
     // The load generator's WebRTC stack: ndc (node-datachannel) or werift.
     generator: { type: 'string', default: 'ndc' },
+    generators: { type: 'string' },
   },
 });
 
@@ -240,6 +248,46 @@ if (peerList.length) {
   process.stdout.write(`${md}\n`);
   if (!values['no-docs']) writeRegion(docsFile, 'janus', md);
   process.exit(failures.length && !compare.length ? 1 : 0);
+}
+
+if (values.generators) {
+  const kinds = values.generators.split(',').filter(Boolean);
+  for (const k of kinds)
+    if (!GENERATOR_KINDS.includes(k as GeneratorKind))
+      throw new Error(`--generators: unknown ${k} (${GENERATOR_KINDS.join(', ')})`);
+  const began = performance.now();
+  const results: GeneratorCompareResult[] = [];
+  const failures: { n: number; error: string }[] = [];
+  for (const n of ns) {
+    log(
+      `generators: N=${n} each (${kinds.join(' vs ')}), meetings of ${m}, ingest only, ${pairs} windows of ${seconds} s each`,
+    );
+    try {
+      results.push(
+        await runGeneratorCompare({
+          n,
+          m,
+          seconds,
+          pairs,
+          workers,
+          generators: kinds as GeneratorKind[],
+          log,
+        }),
+      );
+    } catch (err) {
+      log(`  n=${n}: FAILED: ${String(err)}`);
+      failures.push({ n, error: String(err) });
+    }
+  }
+  writeResult('generators', {
+    machine: { ...machineInfo(), nproc: availableParallelism() },
+    config: { n: ns, m, seconds, pairs, workers, generators: kinds },
+    results,
+    failures,
+    durationSec: Math.round((performance.now() - began) / 1000),
+  });
+  process.stdout.write(`${renderGeneratorCompare(results)}\n`);
+  process.exit(failures.length && !results.length ? 1 : 0);
 }
 
 if (values['media-workers']) {

@@ -538,7 +538,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     });
     gen = g;
     o.log(
-      `  n=${o.n}: ${connect.connected} connected, ${connect.failed} failed in ${Math.round(connect.connectMs)} ms${connect.errors.length ? ` (${connect.errors.join('; ')})` : ''}`,
+      `  n=${o.n}: ${connect.connected} connected, ${connect.failed} failed (${connect.retried ?? 0} retried) in ${Math.round(connect.connectMs)} ms${connect.errors.length ? ` (${connect.errors.join('; ')})` : ''}`,
     );
     let subscriptions: LoadResult['subscriptions'];
     if (o.fanout) {

@@ -5,7 +5,7 @@
  * process's shared packet clock, like the trackroom load publishers. ICE only on `address` (the
  * bench's interface inside its namespace: Janus gathers nothing on loopback).
  */
-import { NdcOpusSender } from '@trackroom/e2e/support';
+import { NdcOpusSender, withheldCandidates } from '@trackroom/e2e/support';
 import type { JanusSession } from './janus-api.js';
 import { VIDEOROOM } from './janus-rooms.js';
 
@@ -42,14 +42,17 @@ export class JanusNdcPublisher {
     const p = new JanusNdcPublisher(session, handle, sender);
     try {
       await session.message(handle, { request: 'join', ptype: 'publisher', room, display: o.display });
-      const offer = await sender.offer();
+      // Candidates follow the answer, as for the trackroom publisher (see withheldCandidates); Janus,
+      // offered actpass, answers active: it starts DTLS once its own ICE is up.
+      const { sdp, candidates } = withheldCandidates(await sender.offer());
       const ev = await session.message(
         handle,
         { request: 'publish', audio: true, video: false, data: false },
-        { type: 'offer', sdp: offer },
+        { type: 'offer', sdp },
       );
       if (ev.jsep?.type !== 'answer') throw new Error(`janus publish: no answer in ${JSON.stringify(ev)}`);
       sender.accept(ev.jsep.sdp);
+      await session.trickle(handle, candidates);
       await sender.connected(o.timeoutMs ?? 15_000);
       return p;
     } catch (err) {
