@@ -17,7 +17,7 @@ import { JanusSession } from './janus/janus-api.js';
 import { startJanus, type JanusProcess } from './janus/janus-process.js';
 import { JanusRooms } from './janus/janus-rooms.js';
 import { mjrPackets, toOpus } from './janus/janus-files.js';
-import { LoadGenerator, type LoadGeneratorReady } from './load.js';
+import { LoadGenerator, type GeneratorKind, type LoadGeneratorReady } from './load.js';
 import {
   checkRecording,
   createMeetings,
@@ -103,6 +103,8 @@ export interface CompareOptions {
   seconds: number;
   pairs: number;
   workers: number;
+  /** The publishers' WebRTC stack, the same for every server. Default `ndc`. */
+  generator?: GeneratorKind;
   peers: PeerName[];
   /** The bench's interface and address for Janus (see janus/netns.ts). */
   net: { iface: string; address: string };
@@ -167,6 +169,7 @@ async function trackroomPeer(o: CompareOptions): Promise<Peer> {
       workDir: server.dataDir,
       connectConcurrency: Math.max(2, Math.ceil(8 / o.workers)),
       workers: o.workers,
+      generator: o.generator ?? 'ndc',
     });
     let recs: string[] = [];
     return {
@@ -244,6 +247,7 @@ async function janusPeer(o: CompareOptions): Promise<Peer> {
       workDir: janus.dir,
       connectConcurrency: Math.max(2, Math.ceil(8 / o.workers)),
       workers: o.workers,
+      generator: o.generator ?? 'ndc',
       janus: { url: janus.url, rooms: seats, address: o.net.address },
     });
     let before = new Set<string>();
@@ -395,7 +399,7 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
       const p = name === 'trackroom' ? await trackroomPeer(o) : await janusPeer(o);
       peers.push(p);
       o.log(
-        `  n=${o.n}: ${name}: ${p.connect.connected} connected, ${p.connect.failed} failed in ${Math.round(p.connect.connectMs)} ms${p.connect.errors.length ? ` (${p.connect.errors.join('; ')})` : ''}`,
+        `  n=${o.n}: ${name}: ${p.connect.connected} connected, ${p.connect.failed} failed (${p.connect.retried ?? 0} retried) in ${Math.round(p.connect.connectMs)} ms${p.connect.errors.length ? ` (${p.connect.errors.join('; ')})` : ''}`,
       );
       if (p.connect.connected === 0)
         throw new Error(`${name}: no publisher connected: ${p.connect.errors.join('; ')}`);

@@ -1,15 +1,29 @@
 /**
- * The load generator, driven from the benchmark process: a separate Node process
- * (`load-worker.ts`, talking over IPC) holds every werift publisher so that its CPU never counts
- * as the server's, and its own CPU is measured from /proc so readers can see when the generator,
- * not the server, was the bottleneck.
+ * The load generator, driven from the benchmark process: separate Node processes
+ * (`load-worker.ts`, talking over IPC) hold every publisher so that their CPU never counts as the
+ * server's, and their own CPU is measured from /proc so readers can see when the generator, not the
+ * server, was the bottleneck.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { readProcCpu, type ProcCpuSample } from './support/proc-stat.js';
 
+/**
+ * The publishers' WebRTC stack: `ndc` = node-datachannel (libdatachannel: ICE, DTLS and SRTP in
+ * native threads, one packet clock per process; about a third of werift's CPU per packet), `werift`
+ * = the pure-TypeScript stack (one pacing timer per publisher), kept for comparison.
+ */
+export type GeneratorKind = 'ndc' | 'werift';
+export const GENERATOR_KINDS: readonly GeneratorKind[] = ['ndc', 'werift'];
+
+/** For reports: the stack's name (results without the field predate the choice: werift). */
+export const generatorName = (k: GeneratorKind | undefined): string =>
+  k === 'ndc' ? 'node-datachannel' : 'werift';
+
 export interface LoadWorkerConfig {
   wsUrl: string;
+  /** Default `ndc`. Fan-out subscriptions use the same stack as the publishers. */
+  generator?: GeneratorKind;
   /** One participant token per publisher. */
   tokens: string[];
   /** Where the worker may write its Opus source file. */
@@ -32,8 +46,13 @@ export type LoadWorkerRequest =
   { type: 'play' } | { type: 'sample' } | { type: 'stopPlaying' } | { type: 'leave' };
 
 export interface LoadWorkerSample {
-  /** Packets handed to werift by all publishers since they started. */
+  /**
+   * Packets handed to the stack by all publishers since they started (node-datachannel: accepted by
+   * it; the ones it refused are in `refused`).
+   */
   sent: number;
+  /** Packets the stack refused to send (node-datachannel only; werift queues everything). */
+  refused: number;
   /** Packets received over all subscriptions since they started (fan-out only, else 0). */
   received: number;
   /** Subscriptions whose peer connection is up. */
@@ -48,7 +67,14 @@ export interface LoadWorkerSample {
 }
 
 export type LoadWorkerMessage =
-  | { type: 'ready'; connected: number; failed: number; errors: string[]; connectMs: number }
+  | {
+      type: 'ready';
+      connected: number;
+      failed: number;
+      retried: number;
+      errors: string[];
+      connectMs: number;
+    }
   | { type: 'playing' }
   | ({ type: 'sample' } & LoadWorkerSample)
   | ({ type: 'stopped' } & LoadWorkerSample)
@@ -57,7 +83,10 @@ export type LoadWorkerMessage =
 
 export interface LoadGeneratorReady {
   connected: number;
+  /** Publishers that failed twice (each setup is tried at most twice). */
   failed: number;
+  /** Setups that failed once and were tried again (their errors are in `errors` too). */
+  retried?: number;
   errors: string[];
   connectMs: number;
 }
@@ -101,7 +130,13 @@ class LoadWorker {
     const ready = await gen.#next('ready', timeoutMs);
     return [
       gen,
-      { connected: ready.connected, failed: ready.failed, errors: ready.errors, connectMs: ready.connectMs },
+      {
+        connected: ready.connected,
+        failed: ready.failed,
+        retried: ready.retried,
+        errors: ready.errors,
+        connectMs: ready.connectMs,
+      },
     ];
   }
 
@@ -226,6 +261,7 @@ export class LoadGenerator {
       {
         connected: readies.reduce((a, r) => a + r.connected, 0),
         failed: readies.reduce((a, r) => a + r.failed, 0),
+        retried: readies.reduce((a, r) => a + (r.retried ?? 0), 0),
         errors: readies.flatMap((r) => r.errors).slice(0, 5),
         connectMs: Math.max(...readies.map((r) => r.connectMs)),
       },
@@ -263,6 +299,7 @@ export class LoadGenerator {
 function merge(s: LoadWorkerSample[]): LoadWorkerSample {
   return {
     sent: s.reduce((a, x) => a + x.sent, 0),
+    refused: s.reduce((a, x) => a + x.refused, 0),
     received: s.reduce((a, x) => a + x.received, 0),
     subscriptions: s.reduce((a, x) => a + x.subscriptions, 0),
     silentSubscriptions: s.reduce((a, x) => a + x.silentSubscriptions, 0),

@@ -3,11 +3,14 @@
  *                   [--out bench/results] [--no-docs] [--skip-start-stop]
  *                   [--pairs 3] [--workers 2] [--udp-mux on|off] [--fanout on|off] [--cpu-prof <dir>]
  *                   [--peers trackroom,janus | --peer janus] [--file-quality on|off]
- *                   [--media-workers 1,2]`
+ *                   [--media-workers 1,2] [--generator ndc|werift] [--generators ndc,werift]`
  *
  * `--peers` runs the side-by-side comparison with Janus instead (compare.ts; ingest only), and
  * `--media-workers` the ingest-only scenario once per MEDIA_WORKERS value; each writes its own
- * region of docs/BENCHMARKS.md (docs-page.ts) and leaves the others alone.
+ * region of docs/BENCHMARKS.md (docs-page.ts) and leaves the others alone. `--generator` picks the
+ * load generator's WebRTC stack: node-datachannel (`ndc`, the default) or werift (for comparison);
+ * `--generators ndc,werift` measures the generator itself, stack against stack on one server
+ * (generator-compare.ts; printed, no docs region).
  *
  * Runs every scenario at each size, writes bench/results/<timestamp>.json, prints a Markdown report
  * and writes it to docs/BENCHMARKS.md (unless --no-docs). Run it in a fresh network namespace so all
@@ -29,6 +32,12 @@ import { writeRegion } from './docs-page.js';
 import { runFileQuality, type FileQualityResult } from './file-quality.js';
 import { ensureJanusInstalled, janusVersion } from './janus/janus-install.js';
 import { ensureBenchInterface, inOwnNetns, reexecInOwnNetns } from './janus/netns.js';
+import {
+  renderGeneratorCompare,
+  runGeneratorCompare,
+  type GeneratorCompareResult,
+} from './generator-compare.js';
+import { GENERATOR_KINDS, type GeneratorKind } from './load.js';
 import { evaluateTargets, renderMarkdown, type BenchResult } from './report.js';
 import {
   GENERATOR_CPU_LIMIT_PCT,
@@ -69,6 +78,9 @@ const { values } = parseArgs({
     peers: { type: 'string' },
     'file-quality': { type: 'string', default: 'on' },
     'media-workers': { type: 'string' },
+    // The load generator's WebRTC stack: ndc (node-datachannel) or werift.
+    generator: { type: 'string', default: 'ndc' },
+    generators: { type: 'string' },
   },
 });
 
@@ -147,6 +159,9 @@ const workers = Math.round(num(values.workers, 'workers'));
 const udpMux = values['udp-mux'] !== 'off';
 const fanout = values.fanout !== 'off';
 const cpuProf = values['cpu-prof'];
+if (!GENERATOR_KINDS.includes(values.generator as GeneratorKind))
+  throw new Error(`--generator: unknown ${values.generator} (${GENERATOR_KINDS.join(', ')})`);
+const generator = values.generator as GeneratorKind;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 const peerList = (values.peers ?? (values.peer ? `trackroom,${values.peer}` : ''))
@@ -197,6 +212,7 @@ if (peerList.length) {
           seconds,
           pairs,
           workers,
+          generator,
           peers,
           net: net ?? { iface: '', address: '' },
           janusVersion: version,
@@ -220,7 +236,7 @@ if (peerList.length) {
   const result: CompareBenchResult = {
     kind: 'compare',
     machine: { ...machineInfo(), nproc: availableParallelism() },
-    config: { n: ns, m, seconds, pairs, workers, peers },
+    config: { n: ns, m, seconds, pairs, workers, generator, peers },
     janusVersion: version,
     compare,
     failures,
@@ -232,6 +248,46 @@ if (peerList.length) {
   process.stdout.write(`${md}\n`);
   if (!values['no-docs']) writeRegion(docsFile, 'janus', md);
   process.exit(failures.length && !compare.length ? 1 : 0);
+}
+
+if (values.generators) {
+  const kinds = values.generators.split(',').filter(Boolean);
+  for (const k of kinds)
+    if (!GENERATOR_KINDS.includes(k as GeneratorKind))
+      throw new Error(`--generators: unknown ${k} (${GENERATOR_KINDS.join(', ')})`);
+  const began = performance.now();
+  const results: GeneratorCompareResult[] = [];
+  const failures: { n: number; error: string }[] = [];
+  for (const n of ns) {
+    log(
+      `generators: N=${n} each (${kinds.join(' vs ')}), meetings of ${m}, ingest only, ${pairs} windows of ${seconds} s each`,
+    );
+    try {
+      results.push(
+        await runGeneratorCompare({
+          n,
+          m,
+          seconds,
+          pairs,
+          workers,
+          generators: kinds as GeneratorKind[],
+          log,
+        }),
+      );
+    } catch (err) {
+      log(`  n=${n}: FAILED: ${String(err)}`);
+      failures.push({ n, error: String(err) });
+    }
+  }
+  writeResult('generators', {
+    machine: { ...machineInfo(), nproc: availableParallelism() },
+    config: { n: ns, m, seconds, pairs, workers, generators: kinds },
+    results,
+    failures,
+    durationSec: Math.round((performance.now() - began) / 1000),
+  });
+  process.stdout.write(`${renderGeneratorCompare(results)}\n`);
+  process.exit(failures.length && !results.length ? 1 : 0);
 }
 
 if (values['media-workers']) {
@@ -249,7 +305,20 @@ if (values['media-workers']) {
           `media workers: MEDIA_WORKERS=${mediaWorkers}, N=${n}, meetings of ${m}, ${fan ? 'fan-out' : 'ingest only'}`,
         );
         try {
-          load.push(await runLoad({ n, m, seconds, log, pairs, workers, udpMux, fanout: fan, mediaWorkers }));
+          load.push(
+            await runLoad({
+              n,
+              m,
+              seconds,
+              log,
+              pairs,
+              workers,
+              udpMux,
+              fanout: fan,
+              mediaWorkers,
+              generator,
+            }),
+          );
         } catch (err) {
           log(`  FAILED: ${String(err)}`);
           failures.push({ n, mediaWorkers, error: String(err) });
@@ -260,7 +329,7 @@ if (values['media-workers']) {
   const result: MediaWorkersBenchResult = {
     kind: 'media-workers',
     machine: { ...machineInfo(), nproc: availableParallelism() },
-    config: { n: ns, m, seconds, pairs, workers, mediaWorkers: counts },
+    config: { n: ns, m, seconds, pairs, workers, generator, mediaWorkers: counts },
     load,
     failures,
     durationSec: Math.round((performance.now() - began) / 1000),
@@ -290,6 +359,7 @@ for (const n of ns) {
         workers,
         udpMux,
         fanout,
+        generator,
         ...(cpuProf ? { cpuProfDir: join(cpuProf, `n${n}`) } : {}),
       }),
     );
@@ -302,13 +372,13 @@ for (const n of ns) {
 let startStop: StartStopResult | null = null;
 if (!values['skip-start-stop']) {
   log(`start/stop: ${cycles} cycles on one meeting of ${m}`);
-  startStop = await runStartStop({ m, cycles, holdMs: quick ? 200 : 1000, log });
+  startStop = await runStartStop({ m, cycles, holdMs: quick ? 200 : 1000, log, generator });
 }
 
 const machine = { ...machineInfo(), nproc: availableParallelism() };
 const result: BenchResult = {
   machine,
-  config: { n: ns, m, seconds, cycles, quick, pairs, workers, udpMux, fanout },
+  config: { n: ns, m, seconds, cycles, quick, pairs, workers, udpMux, fanout, generator },
   load,
   failures,
   startStop,

@@ -1,4 +1,5 @@
 /** Targets and the Markdown report of a benchmark result. */
+import { generatorName, type GeneratorKind } from './load.js';
 import type { LoadResult, StartStopResult } from './scenarios.js';
 
 export interface BenchResult {
@@ -11,6 +12,8 @@ export interface BenchResult {
     quick: boolean;
     pairs?: number;
     workers?: number;
+    /** Absent in results from before it was selectable: werift. */
+    generator?: GeneratorKind;
     udpMux?: boolean;
     fanout?: boolean;
   };
@@ -183,7 +186,7 @@ export function renderMarkdown(r: BenchResult, resultFile: string): string {
   );
   lines.push(
     `Machine: ${m.nproc} CPU (${m.cpuModel}), Linux ${m.kernel}, Node ${m.node}, ${m.date}. ` +
-      `Sizes: N = ${r.config.n.join(', ')} publishers in meetings of ${r.config.m}, ${r.config.seconds} s windows` +
+      `Sizes: N = ${r.config.n.join(', ')} ${generatorName(r.config.generator)} publishers in meetings of ${r.config.m}, ${r.config.seconds} s windows` +
       `${r.config.quick ? ' (--quick)' : ''}; ${r.config.cycles} start/stop cycles. Whole run: ${r.durationSec} s.`,
     '',
   );
@@ -414,8 +417,11 @@ All traffic is on 127.0.0.1 inside a fresh network namespace.
 - **Server**: the real server (\`packages/server/src/main.ts\` via tsx, LOG_LEVEL=warn), a fresh process and
   DATA_DIR per scenario and size.
 - **Load generator**: \`--workers\` (default 2) separate Node processes (\`bench/src/load-worker.ts\`, IPC)
-  holding N werift publishers between them, each sending a real Opus 440 Hz sine (ffmpeg libopus,
-  48 kbit/s CBR, 20 ms frames) at real pace. All publishers connect first (8 at a time in all), and only
+  holding N publishers between them, each sending a real Opus 440 Hz sine (ffmpeg libopus,
+  48 kbit/s CBR, 20 ms frames) at real pace. \`--generator ndc\` (the default): node-datachannel
+  publishers (libdatachannel: ICE, DTLS and SRTP in native threads; all publishers of a process on one
+  5 ms packet clock; a sender report per second); \`--generator werift\`: werift publishers (pure
+  TypeScript, a 5 ms timer each), about three times the CPU per packet; the intro line says which. All publishers connect first (8 at a time in all), and only
   then start sending. Its CPU (sum over processes, and the busiest one) and event-loop lag (worst
   process) are measured; a run where a process used ≥ 85 % of a core or lagged > 20 ms p99 is flagged
   (⚠), and then the server figures are a floor, not a capacity. Before any window, the server must
@@ -424,13 +430,14 @@ All traffic is on 127.0.0.1 inside a fresh network namespace.
   \`--cpu-prof <dir>\` starts the server with \`--cpu-prof\`; \`bench/src/profile-summary.ts <dir>\`
   summarises the profile (self time by function and by file).
 - **Fan-out (\`--fanout on\`, the default)**: every publisher also answers the server's \`subscribe\`
-  for each other member of its meeting (a recvonly werift peer connection per remote publisher, as a
-  browser does) and counts the RTP that arrives per subscription. All subscriptions must be up before
+  for each other member of its meeting (a recvonly peer connection of the same stack per remote
+  publisher, as a browser does) and counts the RTP that arrives per subscription. All subscriptions must be up before
   anything plays, and the SFU must forward ≥ 80 % of 50 packets/s per subscription. **Forwarding
   loss**: the SFU's \`rtpForwarded\` vs the packets the subscribers received, exact over the whole run
   (publishers stopped first); "silent subscriptions" are subscriptions that were up and received
-  nothing. Receiving is the generator's costliest part (SRTP decrypt and RTCP in JS, one peer
-  connection per subscription), so it limits N well below the ingest-only sizes. The start/stop
+  nothing. With werift, receiving is the generator's costliest part (SRTP decrypt and RTCP in JS, one
+  peer connection per subscription) and limits N well below the ingest-only sizes; node-datachannel
+  decrypts natively and hands JS one call per packet. The start/stop
   scenario stays ingest only. **Ingest only (\`--fanout off\`)**: the publishers ignore
   \`subscribe\`, so nothing is forwarded (the runs before fan-out existed are all of this kind).
 - **Forward vs record (ABAB…A)**: the same N publishers alternate \`--pairs\` times (default 3) between a
@@ -444,7 +451,7 @@ All traffic is on 127.0.0.1 inside a fresh network namespace.
 - **CPU**: utime + stime of the server's whole process tree (all threads; child processes such as
   MEDIA_WORKERS workers are found through their ppid at every sample, reaped ones through cutime/cstime)
   from /proc/<pid>/stat over the window, as % of one core. **Event-loop p99 / RSS**: the server's own \`GET /v1/stats\` (histogram reset at each
-  window start). **Loss**: publisher packets handed to werift vs the SFU's \`rtpReceived\`, exact over
+  window start). **Loss**: publisher packets handed to their stack vs the SFU's \`rtpReceived\`, exact over
   the whole run (publishers stopped first); per-window counts are read a few ms apart and are
   approximate. Manifest received/lost are the recorder's own counts.
 - **Start latency**: one meeting of M publishing peers on an otherwise idle server; each cycle times

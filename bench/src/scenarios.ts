@@ -11,7 +11,7 @@ import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ffprobe } from '@trackroom/recorder/testing';
-import { LoadGenerator, type LoadGeneratorReady } from './load.js';
+import { LoadGenerator, type GeneratorKind, type LoadGeneratorReady } from './load.js';
 import { cpuPercent, readSystemCpu, systemBusyPercent } from './support/proc-stat.js';
 import { readTreeCpu } from './support/proc-tree.js';
 import { api, freePort, startServer, type ServerProcess } from '@trackroom/e2e/support';
@@ -101,7 +101,7 @@ export interface WindowMetrics {
   eventLoopP99Ms: number;
   eventLoopMaxMs: number;
   rssMb: number;
-  /** Packets the publishers handed to werift during the window. */
+  /** Packets the publishers handed to their WebRTC stack during the window. */
   sent: number;
   /** Server rtpReceived over the window (window edges are read ~ms apart: approximate). */
   rtpReceived: number;
@@ -159,6 +159,8 @@ export interface LoadResult {
   connect: LoadGeneratorReady;
   /** Generator processes and whether the server used the ICE UDP mux (one port). */
   workers?: number;
+  /** The publishers' WebRTC stack (absent in results from before it was selectable: werift). */
+  generator?: GeneratorKind;
   udpMux?: boolean;
   /**
    * Fan-out: every publisher subscribed to the others of its meeting. Absent/false: ingest only
@@ -180,6 +182,11 @@ export interface LoadResult {
   overheadSpreadPct?: { min: number; max: number; n: number };
   /** Over the whole run, after the publishers stopped: exact counts. */
   totalSent: number;
+  /**
+   * Packets the generator's stack refused to send (node-datachannel's track not open, or a send
+   * error): they never left the generator, so they are not in totalSent and not server loss.
+   */
+  totalRefused?: number;
   totalRtpReceived: number;
   totalLossPct: number;
   /**
@@ -481,6 +488,8 @@ export interface LoadOptions {
   fanout?: boolean;
   /** MEDIA_WORKERS for the server (its CPU is always summed over the whole process tree). */
   mediaWorkers?: number;
+  /** The publishers' WebRTC stack. Default `ndc` (node-datachannel). */
+  generator?: GeneratorKind;
 }
 
 export const median = (v: number[]) => {
@@ -525,10 +534,11 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       connectConcurrency: Math.max(2, Math.ceil(8 / workers)),
       workers,
       fanout: Boolean(o.fanout),
+      generator: o.generator ?? 'ndc',
     });
     gen = g;
     o.log(
-      `  n=${o.n}: ${connect.connected} connected, ${connect.failed} failed in ${Math.round(connect.connectMs)} ms${connect.errors.length ? ` (${connect.errors.join('; ')})` : ''}`,
+      `  n=${o.n}: ${connect.connected} connected, ${connect.failed} failed (${connect.retried ?? 0} retried) in ${Math.round(connect.connectMs)} ms${connect.errors.length ? ` (${connect.errors.join('; ')})` : ''}`,
     );
     let subscriptions: LoadResult['subscriptions'];
     if (o.fanout) {
@@ -677,6 +687,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       meetings: ids.length,
       connect,
       workers,
+      generator: o.generator ?? 'ndc',
       udpMux: Boolean(o.udpMux),
       fanout: Boolean(o.fanout),
       ...(subscriptions ? { subscriptions } : {}),
@@ -690,6 +701,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         n: ratios.length,
       },
       totalSent: final.sent,
+      totalRefused: final.refused,
       totalRtpReceived,
       totalLossPct: final.sent > 0 ? round(((final.sent - totalRtpReceived) / final.sent) * 100, 3) : 0,
       ...(o.fanout
@@ -762,6 +774,8 @@ export interface StartStopOptions {
   /** How long each recording runs after its first cluster is on disk (ms). */
   holdMs: number;
   log: (s: string) => void;
+  /** Default `ndc`. */
+  generator?: GeneratorKind;
 }
 
 /** Polls `dir` every ~2 ms; resolves with the first .webm and its first non-zero size. */
@@ -806,6 +820,7 @@ export async function runStartStop(o: StartStopOptions): Promise<StartStopResult
       tokens,
       workDir: work,
       connectConcurrency: 4,
+      generator: o.generator ?? 'ndc',
     });
     gen = g;
     await gen.play();

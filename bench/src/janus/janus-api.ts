@@ -132,6 +132,22 @@ export class JanusSession {
     return m;
   }
 
+  /**
+   * Trickles a handle's local candidates (`candidate:...` values), then says gathering is complete.
+   * Janus acknowledges each request; nothing comes back as an event.
+   */
+  async trickle(handle: number, candidates: string[], sdpMid = '0'): Promise<void> {
+    const r = await this.#send(`/${handle}`, {
+      janus: 'trickle',
+      candidates: [
+        ...candidates.map((candidate) => ({ candidate, sdpMid, sdpMLineIndex: 0 })),
+        { completed: true },
+      ],
+    });
+    if (r.janus !== 'ack' && r.janus !== 'success')
+      throw new JanusApiError(r.error?.code ?? 0, r.error?.reason ?? JSON.stringify(r));
+  }
+
   async detach(handle: number): Promise<void> {
     this.#listeners.delete(handle);
     await this.#send(`/${handle}`, { janus: 'detach' }).catch(() => undefined);

@@ -16,11 +16,10 @@ import {
   RtpPacket,
   type RTCRtpTransceiver,
 } from 'werift';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { connected, loopbackIce, gathered, loopbackOnly } from '@trackroom/sfu/testing';
-import { parseServerMessage, type ServerMessage } from '@trackroom/protocol';
-
-type Msg<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
+import type { ServerMessage } from '@trackroom/protocol';
+import { SignallingSocket, type ServerMsg as Msg } from './signalling-socket.js';
 
 export interface OpusPublisherOptions {
   /** Payload type to offer for Opus (werift's own default is 96; Chromium uses 111). */
@@ -39,8 +38,7 @@ export interface OpusPublisherOptions {
 }
 
 export class OpusPublisher {
-  readonly ws: WebSocket;
-  readonly messages: ServerMessage[] = [];
+  readonly #sig: SignallingSocket;
   peerId = '';
   sent = 0;
   /** RTP packets received over all subscriptions (only with `subscribe: true`). */
@@ -57,7 +55,6 @@ export class OpusPublisher {
   readonly #pending = new Set<Promise<void>>();
   #pc: RTCPeerConnection | undefined;
   #tr: RTCRtpTransceiver | undefined;
-  #waiters = new Set<(m: ServerMessage) => void>();
   #timer: NodeJS.Timeout | undefined;
   #seq = Math.floor(Math.random() * 65536);
   #ts = Math.floor(Math.random() * 2 ** 32);
@@ -65,25 +62,15 @@ export class OpusPublisher {
   #sending = false;
   readonly #pt: number;
   readonly #timeoutMs: number;
-  readonly #subscribe: boolean;
   readonly #audioLevelExtId: number | undefined;
 
-  private constructor(ws: WebSocket, o: OpusPublisherOptions) {
-    this.ws = ws;
+  private constructor(sig: SignallingSocket, o: OpusPublisherOptions) {
+    this.#sig = sig;
     this.#pt = o.payloadType ?? 111;
     this.#timeoutMs = o.timeoutMs ?? 15_000;
-    this.#subscribe = o.subscribe ?? false;
     this.#audioLevelExtId = o.audioLevelExtId;
-    ws.on('message', (data) => {
-      let m: ServerMessage;
-      try {
-        m = parseServerMessage(String(data));
-      } catch {
-        return;
-      }
-      this.messages.push(m);
-      for (const w of [...this.#waiters]) w(m);
-      if (!this.#subscribe) return;
+    if (!(o.subscribe ?? false)) return;
+    sig.onMessage((m) => {
       if (m.type === 'subscribe') {
         const p = this.#subscribeTo(m).catch((err: unknown) => {
           if (this.subscribeErrors.length < 20) this.subscribeErrors.push(String(err));
@@ -100,38 +87,27 @@ export class OpusPublisher {
   }
 
   static async connect(wsUrl: string, o: OpusPublisherOptions = {}): Promise<OpusPublisher> {
-    const ws = new WebSocket(wsUrl);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    });
-    return new OpusPublisher(ws, o);
+    return new OpusPublisher(await SignallingSocket.open(wsUrl, o.timeoutMs ?? 15_000), o);
+  }
+
+  get ws(): WebSocket {
+    return this.#sig.ws;
+  }
+
+  /** Every server message received so far. */
+  get messages(): ServerMessage[] {
+    return this.#sig.messages;
   }
 
   waitFor<T extends ServerMessage['type']>(
     type: T,
     pred: (m: Msg<T>) => boolean = () => true,
   ): Promise<Msg<T>> {
-    const found = this.messages.find((m) => m.type === type && pred(m as Msg<T>));
-    if (found) return Promise.resolve(found as Msg<T>);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiters.delete(on);
-        reject(new Error(`no ${type} within ${this.#timeoutMs} ms`));
-      }, this.#timeoutMs);
-      const on = (m: ServerMessage) => {
-        if (m.type !== type || !pred(m as Msg<T>)) return;
-        clearTimeout(timer);
-        this.#waiters.delete(on);
-        resolve(m as Msg<T>);
-      };
-      this.#waiters.add(on);
-    });
+    return this.#sig.waitFor(type, pred);
   }
 
   async join(audio = true): Promise<Msg<'joined'>> {
-    this.ws.send(JSON.stringify({ type: 'join', audio, video: false }));
-    const joined = await this.waitFor('joined');
+    const joined = await this.#sig.join(audio);
     this.peerId = joined.self.peerId;
     return joined;
   }
@@ -181,13 +157,11 @@ export class OpusPublisher {
     }
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
-    this.ws.send(
-      JSON.stringify({
-        type: 'subscribeOffer',
-        subscriptionId: m.subscriptionId,
-        sdp: loopbackOnly(pc.localDescription!.sdp),
-      }),
-    );
+    this.#sig.send({
+      type: 'subscribeOffer',
+      subscriptionId: m.subscriptionId,
+      sdp: loopbackOnly(pc.localDescription!.sdp),
+    });
     const answer = await this.waitFor('subscribeAnswer', (a) => a.subscriptionId === m.subscriptionId);
     await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
     await connected(pc, this.#timeoutMs, `subscription ${m.subscriptionId}`);
@@ -207,7 +181,7 @@ export class OpusPublisher {
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
     const sdp = loopbackOnly(pc.localDescription!.sdp);
-    this.ws.send(JSON.stringify({ type: 'publishOffer', sdp }));
+    this.#sig.send({ type: 'publishOffer', sdp });
     const answer = await this.waitFor('publishAnswer');
     await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
     await connected(pc, this.#timeoutMs, 'publish connection', false);
@@ -272,7 +246,7 @@ export class OpusPublisher {
   /** Mutes (true: stops sending and tells the server) or unmutes. */
   setAudioEnabled(enabled: boolean): void {
     this.#sending = enabled;
-    this.ws.send(JSON.stringify({ type: 'mediaState', kind: 'audio', enabled }));
+    this.#sig.send({ type: 'mediaState', kind: 'audio', enabled });
   }
 
   stopPlaying(): void {
@@ -282,10 +256,7 @@ export class OpusPublisher {
 
   async leave(): Promise<void> {
     this.stopPlaying();
-    if (this.ws.readyState === WebSocket.OPEN) {
-      this.ws.send(JSON.stringify({ type: 'leave' }));
-      this.ws.close();
-    }
+    this.#sig.leave();
     const subs = [...this.#subs.values()];
     this.#subs.clear();
     await Promise.allSettled([this.#pc?.close(), ...subs.map((pc) => pc.close())]);
