@@ -90,6 +90,21 @@ export async function launchChromium(opts: LaunchOptions = {}): Promise<Browser>
   return chromium.launch({ executablePath: opts.executablePath ?? CHROMIUM_PATH, args, timeout: 30_000 });
 }
 
+/**
+ * Closes a browser, waiting at most `timeoutMs`: Chromium now and then never answers the close
+ * (seen with fake audio capture running), which left a test file's `after` waiting until the file's
+ * timeout with its server and browsers alive. Playwright kills what it launched when the process exits.
+ */
+export async function closeBrowser(b: Browser | undefined, timeoutMs = 10_000): Promise<void> {
+  if (!b) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    b.close().catch(() => undefined),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+  ]);
+  clearTimeout(timer);
+}
+
 /** Opens a page and collects its console output (for failure messages). */
 export async function openPage(browser: Browser, url: string): Promise<{ page: Page; logs: string[] }> {
   const page = await browser.newPage();

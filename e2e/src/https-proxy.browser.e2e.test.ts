@@ -20,7 +20,7 @@ import { after, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { decodeMono, ffprobe } from '@trackroom/recorder/testing';
 import type { ParticipantAnalysis } from '@trackroom/web';
-import { launchChromium, waitInPage, writeSineWav } from './browser.js';
+import { closeBrowser, launchChromium, waitInPage, writeSineWav } from './browser.js';
 import { startNginxProxy, type NginxProxy } from './support/nginx-proxy.js';
 import { freePort, startServer, type ServerProcess } from './support/server-process.js';
 import { makeTestCertificates } from './support/test-certificates.js';
@@ -34,7 +34,7 @@ let server: ServerProcess | undefined;
 let proxy: NginxProxy | undefined;
 const browsers: Browser[] = [];
 after(async () => {
-  for (const b of browsers) await b.close().catch(() => undefined);
+  for (const b of browsers) await closeBrowser(b);
   await proxy?.stop();
   await server?.stop();
 });

@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium, openPage, waitInPage } from './browser.js';
+import { closeBrowser, launchChromium, openPage, waitInPage } from './browser.js';
 import { api, startServer } from './support/server-process.js';
 import type { ServerProcess } from './support/server-process.js';
 
@@ -35,7 +35,7 @@ before(async () => {
   denying = await launchChromium({ mediaPrompts: 'deny' });
 });
 after(async () => {
-  for (const b of [browser, denying]) await b?.close().catch(() => undefined);
+  for (const b of [browser, denying]) await closeBrowser(b);
   await server?.stop();
 });
 

@@ -10,14 +10,14 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import type { ParticipantAnalysis } from '@trackroom/web';
-import { launchChromium, openPage, waitInPage, writeSineWav } from './browser.js';
+import { closeBrowser, launchChromium, openPage, waitInPage, writeSineWav } from './browser.js';
 import { api, startServer } from './support/server-process.js';
 import type { ServerProcess } from './support/server-process.js';
 
 let server: ServerProcess | undefined;
 const browsers: Browser[] = [];
 after(async () => {
-  for (const b of browsers) await b.close().catch(() => undefined);
+  for (const b of browsers) await closeBrowser(b);
   await server?.stop();
 });
 

@@ -22,7 +22,7 @@ import { Sfu } from '@trackroom/sfu';
 import type { PeerIdentity } from '@trackroom/protocol';
 import { webRoutes } from '@trackroom/web';
 import type { ParticipantAnalysis } from '@trackroom/web';
-import { launchChromium, openPage, waitInPage, writeSineWav } from './browser.js';
+import { closeBrowser, launchChromium, openPage, waitInPage, writeSineWav } from './browser.js';
 
 const HZ_TOLERANCE = 15;
 const MEETING = 'meeting-e2e';
@@ -127,7 +127,7 @@ before(() => {
 });
 
 after(async () => {
-  for (const c of clients) await c.browser.close().catch(() => undefined);
+  for (const c of clients) await closeBrowser(c.browser);
   await harness?.close();
 });
 

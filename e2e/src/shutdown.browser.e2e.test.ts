@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { after, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { launchChromium, waitInPage } from './browser.js';
+import { closeBrowser, launchChromium, waitInPage } from './browser.js';
 import { api, startServer, type ServerProcess } from './support/server-process.js';
 
 const browsers: Browser[] = [];
@@ -18,7 +18,7 @@ const servers: ServerProcess[] = [];
 const sockets: Socket[] = [];
 after(async () => {
   for (const s of sockets) s.destroy();
-  for (const b of browsers) await b.close().catch(() => undefined);
+  for (const b of browsers) await closeBrowser(b);
   for (const s of servers) await s.stop('SIGKILL');
 });
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { launchChromium, waitInPage, writeSineWav } from './browser.js';
+import { closeBrowser, launchChromium, waitInPage, writeSineWav } from './browser.js';
 import { api, startServer, type ServerProcess } from './support/server-process.js';
 
 const ON_MS = 1200;
@@ -22,7 +22,7 @@ const LEVEL_URI = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level';
 let server: ServerProcess | undefined;
 let browser: Browser | undefined;
 after(async () => {
-  await browser?.close().catch(() => undefined);
+  await closeBrowser(browser);
   await server?.stop();
 });
 

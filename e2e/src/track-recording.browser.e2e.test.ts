@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { decodeMono, ffprobe } from '@trackroom/recorder/testing';
-import { launchChromium, openPage, waitInPage, writeSineWav } from './browser.js';
+import { closeBrowser, launchChromium, openPage, waitInPage, writeSineWav } from './browser.js';
 import { api, startServer, type ServerProcess } from './support/server-process.js';
 import { goertzel, rms, strongest } from './support/tone.js';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
@@ -24,7 +24,7 @@ let server: ServerProcess | undefined;
 let hooks: WebhookReceiver | undefined;
 const browsers: Browser[] = [];
 after(async () => {
-  for (const b of browsers) await b.close().catch(() => undefined);
+  for (const b of browsers) await closeBrowser(b);
   await server?.stop();
   await hooks?.close();
 });

@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { decodeMono, ffprobe } from '@trackroom/recorder/testing';
-import { CHROMIUM_PATH, launchChromium, waitInPage, writeSineWav } from './browser.js';
+import { CHROMIUM_PATH, closeBrowser, launchChromium, waitInPage, writeSineWav } from './browser.js';
 import { api, startServer, type ServerProcess } from './support/server-process.js';
 import { rms, strongest } from './support/tone.js';
 import { buildTurnTopology, type TurnTopology } from './support/turn-topology.js';
@@ -155,7 +155,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const b of browsers) await b.close().catch(() => undefined);
+  for (const b of browsers) await closeBrowser(b);
   for (const s of servers) await s.stop();
   for (const c of children) await stopChild(c);
   net?.close();
