@@ -1,10 +1,9 @@
 /** Starts the real server (`packages/server/src/main.ts`) as a child process on a free port. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pgTestDatabase, pgTestStore } from '@trackroom/server/testing';
+import { freePort, pgTestDatabase, pgTestStore } from '@trackroom/server/testing';
 
 export interface ServerProcess {
   proc: ChildProcess;
@@ -22,17 +21,8 @@ export interface ServerProcess {
 
 const root = new URL('../../../', import.meta.url).pathname;
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** One free-port helper for every test: the server package's. */
+export { freePort };
 
 const pgDatabases = new Map<string, string>();
 

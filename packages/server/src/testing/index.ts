@@ -1,2 +1,3 @@
 export * from './s3-test-server.js';
 export * from './postgres-test.js';
+export * from './free-port.js';
