@@ -62,18 +62,8 @@ export interface Collection<T extends { id: string }> {
   findOne(where: { [K in keyof T]?: Scalar }): Promise<T | undefined>;
 }
 
-/** Everything the control plane stores. Routes and services see only this interface. */
-export interface Repository {
-  readonly apps: Collection<AppRow>;
-  readonly presets: Collection<PresetRow>;
-  readonly meetings: Collection<MeetingRow>;
-  readonly participants: Collection<ParticipantRow>;
-  readonly webhooks: Collection<WebhookRow>;
-  readonly webhookDeliveries: Collection<WebhookDeliveryRow>;
-  readonly sessions: Collection<SessionRow>;
-  readonly sessionPeers: Collection<SessionPeerRow>;
-  readonly recordings: Collection<RecordingRow>;
-  readonly recordingUploads: Collection<RecordingUploadRow>;
+/** Everything the control plane stores (the collections of StoreCollections, below). Routes and services see only this interface. */
+export interface Repository extends StoreCollections {
   /** Runs `fn` so that either all of its writes land or none do. */
   transaction<R>(fn: () => Promise<R>): Promise<R>;
   /**
