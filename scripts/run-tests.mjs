@@ -10,7 +10,7 @@
 // PostgreSQL (TRACKROOM_TEST_STORE=postgres; a real server, TRACKROOM_TEST_DATABASE_URL or the local
 // socket). On by default for a whole run; `--postgres` asks for it with filters too. The schemas a
 // run made are dropped at its end.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
@@ -63,8 +63,27 @@ if (files.length === 0) {
   console.error(`no test files found (layer ${layer}, filters ${filters.join(' ') || 'none'})`);
   process.exit(1);
 }
-function run(list, env = process.env) {
-  const res = spawnSync(
+const failedFiles = [];
+
+/**
+ * Runs test files with Node's runner: the unit layer in one runner process, each end-to-end file in
+ * a runner of its own. Every process a runner starts carries a marker in its environment; when the
+ * runner ends, whatever still carries that marker (a server, media workers or Chromium left behind by
+ * a file that timed out or crashed) is killed, so it cannot load the tests that follow.
+ */
+async function run(list, env = process.env) {
+  const unit = list.filter((f) => !f.endsWith('.e2e.test.ts'));
+  const e2e = list.filter((f) => f.endsWith('.e2e.test.ts'));
+  let status = 0;
+  if (unit.length > 0) status = (await runOne(unit, env)) || status;
+  for (const f of e2e) status = (await runOne([f], env)) || status;
+  return status;
+}
+
+let runSeq = 0;
+async function runOne(list, env) {
+  const marker = `${process.pid}-${++runSeq}`;
+  const child = spawn(
     process.execPath,
     [
       '--conditions=source',
@@ -78,12 +97,47 @@ function run(list, env = process.env) {
       '--test-reporter=spec',
       ...list,
     ],
-    { cwd: root, stdio: 'inherit', env },
+    { cwd: root, stdio: 'inherit', env: { ...env, TRACKROOM_TEST_RUN: marker } },
   );
-  return res.status ?? 1;
+  const code = await new Promise((resolve) => {
+    child.on('error', () => resolve(1));
+    child.on('exit', (c, signal) => resolve(signal ? 1 : (c ?? 1)));
+  });
+  const left = await killMarked(marker);
+  if (left > 0) console.log(`# killed ${left} process(es) left behind by ${list.length === 1 ? list[0] : 'the unit layer'}`);
+  if (code !== 0) failedFiles.push(...(list.length === 1 ? list : ['(unit layer)']));
+  return code;
 }
 
-let status = run(files);
+/** SIGKILLs every process whose environment holds this run's marker; returns how many. */
+async function killMarked(marker) {
+  const needle = `\0TRACKROOM_TEST_RUN=${marker}\0`;
+  let killed = 0;
+  for (let round = 0; round < 20; round++) {
+    const found = [];
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+      try {
+        if (`\0${readFileSync(`/proc/${name}/environ`, 'latin1')}`.includes(needle)) found.push(Number(name));
+      } catch {
+        // gone already, or not ours to read
+      }
+    }
+    if (found.length === 0) break;
+    for (const pid of found) {
+      try {
+        process.kill(pid, 'SIGKILL');
+        killed++;
+      } catch {
+        // exited between the scan and the kill
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return killed;
+}
+
+let status = await run(files);
 const firstWorkers = Number(process.env.MEDIA_WORKERS || Math.min(availableParallelism(), 64));
 const otherWorkers = firstWorkers === 1 ? 2 : 1;
 const again = files.filter(
@@ -96,7 +150,7 @@ if ((bothModes || (filters.length === 0 && layer !== 'unit')) && again.length > 
   console.log(
     `\n# again with MEDIA_WORKERS=${otherWorkers} (the first run used ${firstWorkers}): ${again.join(' ')}`,
   );
-  status = run(again, { ...process.env, MEDIA_WORKERS: String(otherWorkers) }) || status;
+  status = (await run(again, { ...process.env, MEDIA_WORKERS: String(otherWorkers) })) || status;
 }
 const onPostgres = files.filter(
   (f) =>
@@ -105,9 +159,10 @@ const onPostgres = files.filter(
 );
 if ((postgresPass || filters.length === 0) && onPostgres.length > 0) {
   console.log(`\n# again on PostgreSQL (TRACKROOM_TEST_STORE=postgres): ${onPostgres.join(' ')}`);
-  status = run(onPostgres, { ...process.env, TRACKROOM_TEST_STORE: 'postgres' }) || status;
+  status = (await run(onPostgres, { ...process.env, TRACKROOM_TEST_STORE: 'postgres' })) || status;
 }
 status = (await dropRunSchemas()) || status;
+if (failedFiles.length > 0) console.log(`\n# failed: ${failedFiles.join(' ')}`);
 process.exit(status);
 
 /** Drops the PostgreSQL schemas this run's tests made (named `<prefix>_...`). */

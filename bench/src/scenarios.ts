@@ -355,17 +355,22 @@ export async function waitAllUploaded(
   const seen = new Map<string, number>();
   const end = Date.now() + timeoutMs;
   while (pending.size > 0) {
-    const r = await call<{ data: { id: string; status: string }[] }>(
-      'GET',
-      '/recordings?status=UPLOADED&status=ERRORED&per_page=100&sort_order=DESC',
-    );
-    if (r.status !== 200) throw new Error(`list recordings: ${r.status} ${JSON.stringify(r.json)}`);
+    // Page through the finished ones, newest first: a run can finish more than one page's worth
+    // (120 meetings at N=600), and an earlier window's recordings sort among them.
     const now = performance.now();
-    for (const row of r.json.data) {
-      if (!pending.has(row.id)) continue;
-      if (row.status === 'ERRORED') throw new Error(`recording ${row.id} ERRORED`);
-      pending.delete(row.id);
-      seen.set(row.id, now);
+    for (let page = 1; pending.size > 0; page++) {
+      const r = await call<{ data: { id: string; status: string }[] }>(
+        'GET',
+        `/recordings?status=UPLOADED&status=ERRORED&per_page=100&page_no=${page}&sort_order=DESC`,
+      );
+      if (r.status !== 200) throw new Error(`list recordings: ${r.status} ${JSON.stringify(r.json)}`);
+      for (const row of r.json.data) {
+        if (!pending.has(row.id)) continue;
+        if (row.status === 'ERRORED') throw new Error(`recording ${row.id} ERRORED`);
+        pending.delete(row.id);
+        seen.set(row.id, now);
+      }
+      if (r.json.data.length < 100 || page * 100 >= ids.length + 200) break;
     }
     if (pending.size === 0) break;
     if (Date.now() > end) throw new Error(`${pending.size} recordings not UPLOADED within ${timeoutMs} ms`);
