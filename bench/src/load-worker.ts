@@ -50,9 +50,15 @@ const janusPublisher = (p: JanusPublisher | JanusNdcPublisher): Publisher => ({
 const send = (m: LoadWorkerMessage) => process.send?.(m);
 
 async function main(): Promise<void> {
-  const raw = process.env.BENCH_WORKER_CONFIG;
-  if (!raw || !process.send) throw new Error('load-worker must be forked with BENCH_WORKER_CONFIG');
-  const config = JSON.parse(raw) as LoadWorkerConfig;
+  if (!process.send) throw new Error('load-worker must be forked (its configuration comes over IPC)');
+  const config = await new Promise<LoadWorkerConfig>((resolve) => {
+    const first = (m: LoadWorkerRequest) => {
+      if (m.type !== 'config') return;
+      process.off('message', first);
+      resolve(m.config);
+    };
+    process.on('message', first);
+  });
   const ndc = (config.generator ?? 'ndc') === 'ndc';
   const packets = sineOpusPackets({ dir: config.workDir, frequency: 440, seconds: 4, channels: 1 });
   const eld = monitorEventLoopDelay({ resolution: 5 });

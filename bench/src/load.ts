@@ -43,7 +43,11 @@ export interface LoadWorkerConfig {
 }
 
 export type LoadWorkerRequest =
-  { type: 'play' } | { type: 'sample' } | { type: 'stopPlaying' } | { type: 'leave' };
+  | { type: 'config'; config: LoadWorkerConfig }
+  | { type: 'play' }
+  | { type: 'sample' }
+  | { type: 'stopPlaying' }
+  | { type: 'leave' };
 
 export interface LoadWorkerSample {
   /**
@@ -123,10 +127,12 @@ class LoadWorker {
   ): Promise<[LoadWorker, LoadGeneratorReady]> {
     const proc = fork(workerFile, [], {
       execArgv: ['--conditions=source', '--import', 'tsx'],
-      env: { ...process.env, BENCH_WORKER_CONFIG: JSON.stringify(config) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const gen = new LoadWorker(proc);
+    // The configuration (hundreds of tokens) goes over IPC: in the environment it passed the kernel's
+    // 128 KiB limit of one variable at N=700 (spawn E2BIG).
+    gen.#send({ type: 'config', config });
     const ready = await gen.#next('ready', timeoutMs);
     return [
       gen,

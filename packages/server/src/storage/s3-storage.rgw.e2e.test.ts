@@ -10,8 +10,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,9 +20,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { freePort } from '../testing/free-port.js';
 import { RgwStartError, startRgwTestServer, type RgwTestServer } from '../testing/rgw-test-server.js';
+import { s3DestinationFixture } from '../testing/s3-destination-fixture.js';
 import { LocalRecordingStorage } from './local-storage.js';
 import { StorageError } from './recording-storage.js';
-import { S3Destination, type S3Location } from './s3-storage.js';
 
 const MiB = 1024 * 1024;
 const md5 = (b: Uint8Array) => createHash('md5').update(b).digest();
@@ -89,30 +89,10 @@ describe('s3 backend against Ceph RGW 16.2 (verifies SigV4)', () => {
   let rgw: RgwTestServer;
   const root = mkdtempSync(join(tmpdir(), 's3-rgw-backend-'));
   const files = new LocalRecordingStorage(root);
-  const dests: S3Destination[] = [];
-  const dest = (loc: Partial<S3Location> = {}, partSizeBytes = 5 * MiB) => {
-    const d = new S3Destination({
-      location: {
-        bucket: 'recs',
-        prefix: 'tenant/a',
-        region: rgw.region,
-        endpoint: rgw.endpoint,
-        forcePathStyle: true,
-        credentials: rgw.keys,
-        ...loc,
-      },
-      files,
-      partSizeBytes,
-    });
-    dests.push(d);
-    return d;
-  };
-  const recordingWith = async (name: string, size: number) => {
-    const id = randomUUID();
-    const bytes = randomBytes(size);
-    writeFileSync(join(await files.workDir(id), name), bytes);
-    return { id, bytes, file: { fileName: name, sizeBytes: size, sha256: sha256(bytes) } };
-  };
+  const { dest, recordingWith, closeAll } = s3DestinationFixture({
+    files,
+    server: () => ({ endpoint: rgw.endpoint, region: rgw.region, credentials: rgw.keys }),
+  });
   const keysUnder = async (prefix: string) => {
     const r = await rgw.client().send(new ListObjectsV2Command({ Bucket: 'recs', Prefix: prefix }));
     return (r.Contents ?? []).map((o) => o.Key ?? '').sort();
@@ -131,7 +111,7 @@ describe('s3 backend against Ceph RGW 16.2 (verifies SigV4)', () => {
     );
   });
   after(async () => {
-    for (const d of dests) d.close();
+    closeAll();
     await rgw?.stop();
     rmSync(root, { recursive: true, force: true });
   });

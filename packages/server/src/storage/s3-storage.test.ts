@@ -4,17 +4,16 @@
  * deletion of exactly the listed objects, and the errors of wrong keys and a missing bucket.
  */
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { OutboundPolicy } from '../services/outbound-url.js';
+import { s3DestinationFixture } from '../testing/s3-destination-fixture.js';
 import { S3RVER_KEYS, sha256, startS3TestServer, type S3TestServer } from '../testing/s3-test-server.js';
 import { LocalRecordingStorage } from './local-storage.js';
 import { StorageError } from './recording-storage.js';
-import { S3Destination, type S3Location } from './s3-storage.js';
 
 const MiB = 1024 * 1024;
 
@@ -22,38 +21,16 @@ describe('s3 backend (s3rver)', () => {
   let s3: S3TestServer;
   const root = mkdtempSync(join(tmpdir(), 's3-backend-'));
   const files = new LocalRecordingStorage(root);
-  const dests: S3Destination[] = [];
-  const dest = (loc: Partial<S3Location> = {}, partSizeBytes = 5 * MiB, outbound?: OutboundPolicy) => {
-    const d = new S3Destination({
-      ...(outbound ? { outbound } : {}),
-      location: {
-        bucket: 'recs',
-        prefix: 'tenant/a',
-        region: 'us-east-1',
-        endpoint: s3.endpoint,
-        forcePathStyle: true,
-        credentials: S3RVER_KEYS,
-        ...loc,
-      },
-      files,
-      partSizeBytes,
-    });
-    dests.push(d);
-    return d;
-  };
-  /** A recording directory with one file of `size` random bytes. */
-  const recordingWith = async (name: string, size: number) => {
-    const id = randomUUID();
-    const bytes = randomBytes(size);
-    writeFileSync(join(await files.workDir(id), name), bytes);
-    return { id, bytes, file: { fileName: name, sizeBytes: size, sha256: sha256(bytes) } };
-  };
+  const { dest, recordingWith, closeAll } = s3DestinationFixture({
+    files,
+    server: () => ({ endpoint: s3.endpoint, region: 'us-east-1', credentials: S3RVER_KEYS }),
+  });
 
   before(async () => {
     s3 = await startS3TestServer(['recs']);
   });
   after(async () => {
-    for (const d of dests) d.close();
+    closeAll();
     await s3.stop();
   });
 
