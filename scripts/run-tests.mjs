@@ -104,7 +104,10 @@ async function runOne(list, env) {
     child.on('exit', (c, signal) => resolve(signal ? 1 : (c ?? 1)));
   });
   const left = await killMarked(marker);
-  if (left > 0) console.log(`# killed ${left} process(es) left behind by ${list.length === 1 ? list[0] : 'the unit layer'}`);
+  if (left > 0)
+    console.log(
+      `# killed ${left} process(es) left behind by ${list.length === 1 ? list[0] : 'the unit layer'}`,
+    );
   if (code !== 0) failedFiles.push(...(list.length === 1 ? list : ['(unit layer)']));
   return code;
 }

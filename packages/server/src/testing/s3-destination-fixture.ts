@@ -19,7 +19,11 @@ export interface S3DestinationFixtureOptions {
 
 export function s3DestinationFixture(o: S3DestinationFixtureOptions) {
   const dests: S3Destination[] = [];
-  const dest = (loc: Partial<S3Location> = {}, partSizeBytes = 5 * 1024 * 1024, outbound?: OutboundPolicy) => {
+  const dest = (
+    loc: Partial<S3Location> = {},
+    partSizeBytes = 5 * 1024 * 1024,
+    outbound?: OutboundPolicy,
+  ) => {
     const d = new S3Destination({
       ...(outbound ? { outbound } : {}),
       location: { bucket: 'recs', prefix: 'tenant/a', forcePathStyle: true, ...o.server(), ...loc },
