@@ -15,6 +15,7 @@ import WebSocket from 'ws';
 import { sineOpusPackets } from '@trackroom/recorder/testing';
 import { OpusPublisher } from './support/opus-publisher.js';
 import { api, startServer, type ServerProcess } from './support/server-process.js';
+import { until as untilPolled } from './support/until.js';
 
 const ROUNDS = 3;
 const PEOPLE = 4;
@@ -40,14 +41,8 @@ after(async () => {
   await server?.stop();
 });
 
-const until = async (what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 20_000) => {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-};
+const until = (what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 20_000) =>
+  untilPolled(what, fn, timeoutMs);
 
 async function stats(): Promise<Stats> {
   const res = await fetch(`${server.baseUrl}/v1/stats`, {

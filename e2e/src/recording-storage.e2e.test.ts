@@ -18,6 +18,7 @@ import { OpusPublisher } from './support/opus-publisher.js';
 import { api, startServer, type ServerProcess } from './support/server-process.js';
 import { strongest } from './support/tone.js';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
+import { until as untilPolled } from './support/until.js';
 
 const work = mkdtempSync(join(tmpdir(), 'rec-storage-'));
 const TENANT_KEY = `TENANTKEY${randomBytes(6).toString('hex').toUpperCase()}`;
@@ -49,14 +50,8 @@ function serverEnv(extra: Record<string, string> = {}): Record<string, string> {
   };
 }
 
-const until = async (what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 30_000) => {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-};
+const until = (what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 30_000) =>
+  untilPolled(what, fn, timeoutMs);
 
 type Rec = Record<string, unknown> & {
   id: string;

@@ -13,6 +13,7 @@ import { after, before, test } from 'node:test';
 import { sineOpusPackets } from '@trackroom/recorder/testing';
 import { OpusPublisher } from './support/opus-publisher.js';
 import { api, startServer, type ServerProcess } from './support/server-process.js';
+import { until } from './support/until.js';
 
 /** How far a speaking interval's edges may be from the schedule (issue 15). */
 const SPEAKING_TOLERANCE_MS = 100;
@@ -36,15 +37,6 @@ before(async () => {
 after(async () => {
   await server?.stop();
 });
-
-const until = async (what: string, fn: () => Promise<boolean>, timeoutMs = 15_000) => {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-};
 
 interface ManifestFile {
   file_name: string;

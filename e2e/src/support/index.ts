@@ -9,3 +9,4 @@ export * from './ndc-opus-sender.js';
 export * from './opus-rtp-stream.js';
 export * from './packet-clock.js';
 export * from './signalling-socket.js';
+export * from './until.js';
