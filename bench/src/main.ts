@@ -28,7 +28,7 @@ import {
   type CompareBenchResult,
   type MediaWorkersBenchResult,
 } from './compare-report.js';
-import { writeRegion } from './docs-page.js';
+import { writeRegion, type DocRegion } from './docs-page.js';
 import { runFileQuality, type FileQualityResult } from './file-quality.js';
 import { ensureJanusInstalled, janusVersion } from './janus/janus-install.js';
 import { ensureBenchInterface, inOwnNetns, reexecInOwnNetns } from './janus/netns.js';
@@ -243,11 +243,33 @@ if (peerList.length) {
     fileQuality,
     durationSec: Math.round((performance.now() - began) / 1000),
   };
-  const file = writeResult('compare', result);
-  const md = renderCompare(result, relative(root, file));
+  publishAndExit(
+    'compare',
+    result,
+    (f) => renderCompare(result, f),
+    'janus',
+    failures.length > 0 && !compare.length,
+  );
+}
+
+/** The load options every run shares, for one size. */
+function loadOptions(n: number) {
+  return { n, m, seconds, log, pairs, workers, udpMux, generator };
+}
+
+/** Saves a run's raw result, prints its report, writes its region of the docs page, and exits. */
+function publishAndExit<T>(
+  kind: string,
+  result: T,
+  render: (resultFile: string) => string,
+  region: DocRegion,
+  failed: boolean,
+): never {
+  const file = writeResult(kind, result);
+  const md = render(relative(root, file));
   process.stdout.write(`${md}\n`);
-  if (!values['no-docs']) writeRegion(docsFile, 'janus', md);
-  process.exit(failures.length && !compare.length ? 1 : 0);
+  if (!values['no-docs']) writeRegion(docsFile, region, md);
+  process.exit(failed ? 1 : 0);
 }
 
 if (values.generators) {
@@ -305,20 +327,7 @@ if (values['media-workers']) {
           `media workers: MEDIA_WORKERS=${mediaWorkers}, N=${n}, meetings of ${m}, ${fan ? 'fan-out' : 'ingest only'}`,
         );
         try {
-          load.push(
-            await runLoad({
-              n,
-              m,
-              seconds,
-              log,
-              pairs,
-              workers,
-              udpMux,
-              fanout: fan,
-              mediaWorkers,
-              generator,
-            }),
-          );
+          load.push(await runLoad({ ...loadOptions(n), fanout: fan, mediaWorkers }));
         } catch (err) {
           log(`  FAILED: ${String(err)}`);
           failures.push({ n, mediaWorkers, error: String(err) });
@@ -334,11 +343,13 @@ if (values['media-workers']) {
     failures,
     durationSec: Math.round((performance.now() - began) / 1000),
   };
-  const file = writeResult('media-workers', result);
-  const md = renderMediaWorkers(result, relative(root, file));
-  process.stdout.write(`${md}\n`);
-  if (!values['no-docs']) writeRegion(docsFile, 'media-workers', md);
-  process.exit(failures.length && !load.length ? 1 : 0);
+  publishAndExit(
+    'media-workers',
+    result,
+    (f) => renderMediaWorkers(result, f),
+    'media-workers',
+    failures.length > 0 && !load.length,
+  );
 }
 
 const began = performance.now();
@@ -351,15 +362,8 @@ for (const n of ns) {
   try {
     load.push(
       await runLoad({
-        n,
-        m,
-        seconds,
-        log,
-        pairs,
-        workers,
-        udpMux,
+        ...loadOptions(n),
         fanout,
-        generator,
         ...(cpuProf ? { cpuProfDir: join(cpuProf, `n${n}`) } : {}),
       }),
     );
