@@ -15,19 +15,21 @@ export interface MachineFacts {
   kernel: string;
 }
 
+/** What every sweep of sizes was run with (the load generator's side). */
+export interface SweepConfig {
+  n: number[];
+  m: number;
+  seconds: number;
+  pairs: number;
+  workers: number;
+  /** Absent in results from before it was selectable: werift. */
+  generator?: GeneratorKind;
+}
+
 export interface CompareBenchResult {
   kind: 'compare';
   machine: MachineFacts;
-  config: {
-    n: number[];
-    m: number;
-    seconds: number;
-    pairs: number;
-    workers: number;
-    /** Absent in results from before it was selectable: werift. */
-    generator?: GeneratorKind;
-    peers: string[];
-  };
+  config: SweepConfig & { peers: string[] };
   janusVersion: string;
   compare: CompareResult[];
   failures: { n: number; error: string }[];
@@ -38,16 +40,7 @@ export interface CompareBenchResult {
 export interface MediaWorkersBenchResult {
   kind: 'media-workers';
   machine: MachineFacts;
-  config: {
-    n: number[];
-    m: number;
-    seconds: number;
-    pairs: number;
-    workers: number;
-    /** Absent in results from before it was selectable: werift. */
-    generator?: GeneratorKind;
-    mediaWorkers: number[];
-  };
+  config: SweepConfig & { mediaWorkers: number[] };
   load: LoadResult[];
   failures: { n: number; mediaWorkers: number; error: string }[];
   durationSec: number;
