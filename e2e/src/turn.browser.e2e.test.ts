@@ -309,6 +309,16 @@ async function hears(o: Opened, what: string): Promise<void> {
   );
 }
 
+/** Every participant opens the join page with its tone; each must hear the other. */
+async function joinAllAndHear(people: Record<Name, { token: string }>): Promise<Record<Name, Opened>> {
+  const pages = {} as Record<Name, Opened>;
+  for (const n of Object.keys(TONES) as Name[])
+    pages[n] = await joinMeeting(await participantBrowser(TONES[n]), people[n].token);
+  await hears(pages.ann, 'ann hears ben');
+  await hears(pages.ben, 'ben hears ann');
+  return pages;
+}
+
 test('only through TURN (shared secret): both hear each other, are recorded, via relay', async (t) => {
   const server = await startTrackroom({
     TURN_URLS: `turn:${net!.turnAddress}:${SECRET_PORT}?transport=udp,turn:${net!.turnAddress}:${SECRET_PORT}?transport=tcp`,
@@ -318,11 +328,7 @@ test('only through TURN (shared secret): both hear each other, are recorded, via
   const people = (await addPeople(server)) as Record<Name, { id: string; token: string }> & {
     meetingId: string;
   };
-  const pages = {} as Record<Name, Opened>;
-  for (const n of Object.keys(TONES) as Name[])
-    pages[n] = await joinMeeting(await participantBrowser(TONES[n]), people[n].token);
-  await hears(pages.ann, 'ann hears ben');
-  await hears(pages.ben, 'ben hears ann');
+  const pages = await joinAllAndHear(people);
 
   // Media went through the relay: every connected peer connection's local side is a relay candidate.
   for (const n of Object.keys(TONES) as Name[]) {
@@ -428,11 +434,7 @@ test("the SFU's own relay (static credentials, UDP mux off, its own address unre
   });
   assert.match(server.output(), /TURN: browsers and the SFU relay through the TURN servers/);
   const people = await addPeople(server);
-  const pages = {} as Record<Name, Opened>;
-  for (const n of Object.keys(TONES) as Name[])
-    pages[n] = await joinMeeting(await participantBrowser(TONES[n]), people[n].token);
-  await hears(pages.ann, 'ann hears ben');
-  await hears(pages.ben, 'ben hears ann');
+  const pages = await joinAllAndHear(people);
   for (const n of Object.keys(TONES) as Name[]) {
     const pairs = await selectedPairs(pages[n]);
     t.diagnostic(`${n}: ${JSON.stringify(pairs)}`);
