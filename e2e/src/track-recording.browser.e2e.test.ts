@@ -237,11 +237,14 @@ test('three browsers, two recorded by custom id, one rejoins: files, manifest, A
       );
     }
     if (f.peer_id === secondAnnPeer) {
-      // Aligned to t0: silence until she came back, her tone after.
+      // Aligned to t0: silence until she came back, her tone after. `rejoinedAt` is when her page
+      // said joined (signalling); her first packet follows once ICE and DTLS are up, which on a
+      // loaded machine took more than the 500 ms this allowed before (seen ~1 run in 10).
       assert.ok(
         f.start_offset_ms !== null &&
           f.start_offset_ms >= rejoinedAt - 2000 &&
-          f.start_offset_ms <= rejoinedAt + 500,
+          f.start_offset_ms <= rejoinedAt + 2000,
+        `her file starts when she came back (${f.start_offset_ms} vs joined at ${rejoinedAt})`,
       );
       assert.ok(
         rms(samples, 0.2, Math.max(0.3, (f.start_offset_ms ?? 0) / 1000 - 0.2)) < 50,
