@@ -81,6 +81,8 @@ describe('PATCH recordings/:id (live allowlist changes, extension)', () => {
   });
   after(() => h.destroy());
 
+  // Only the recordings: the webhook deliveries of earlier tests are being retried meanwhile.
+  const recordingRows = async () => JSON.stringify((await h.server.repo.recordings.list({})).rows);
   const patch = (id: string, body: unknown) => h.req('PATCH', `${h.appBase}/recordings/${id}`, body);
 
   it('applies a change: answers and stores the new user_ids, the change, and sends it in a webhook', async () => {
@@ -121,7 +123,7 @@ describe('PATCH recordings/:id (live allowlist changes, extension)', () => {
   it('refuses bad bodies with a 400 naming the field, and writes nothing', async () => {
     const r = row(h, meeting, 'RECORDING');
     await h.server.repo.recordings.insert(r);
-    const before = await h.snapshot();
+    const before = await recordingRows();
     const n = calls.length;
     const cases: [unknown, RegExp][] = [
       [{}, /add_user_ids or remove_user_ids/],
@@ -142,7 +144,7 @@ describe('PATCH recordings/:id (live allowlist changes, extension)', () => {
       assert.match(res.body.error.message, msg, JSON.stringify(body));
     }
     assert.equal(calls.length, n, 'the media side was never asked');
-    assert.equal(await h.snapshot(), before);
+    assert.equal(await recordingRows(), before, 'no recording row changed');
   });
 
   it('answers 404, 409 and HOSTED_ELSEWHERE as the state says', async () => {
@@ -153,7 +155,7 @@ describe('PATCH recordings/:id (live allowlist changes, extension)', () => {
     const composite = row(h, meeting, 'RECORDING', { type: 'COMPOSITE' });
     const elsewhere = row(h, meeting, 'RECORDING', { node_id: 'node-b' });
     for (const r of [stopped, errored, everyone, composite, elsewhere]) await h.server.repo.recordings.insert(r);
-    const before = await h.snapshot();
+    const before = await recordingRows();
     for (const [r, msg] of [
       [stopped, /UPLOADED/],
       [errored, /ERRORED/],
@@ -165,7 +167,7 @@ describe('PATCH recordings/:id (live allowlist changes, extension)', () => {
       assert.equal(res.status, 409, res.raw);
       assert.match(res.body.error.message, msg);
     }
-    assert.equal(await h.snapshot(), before);
+    assert.equal(await recordingRows(), before, 'no recording row changed');
   });
 
   it('is listed in the API reference as an extension', async () => {
