@@ -8,7 +8,12 @@ import { applyAllowlistChange, everRequested } from './recording-allowlist.js';
 import type { RecordingManifest } from './recording-manifest.js';
 import { buildRtp } from './rtp-parser.js';
 import { inspectWebm } from './testing/webm-inspect.js';
-import { TrackRecording, type Clock, type MediaSource, type TrackRecordingOptions } from './track-recording.js';
+import {
+  TrackRecording,
+  type Clock,
+  type MediaSource,
+  type TrackRecordingOptions,
+} from './track-recording.js';
 
 type OnRtp = (rtp: Uint8Array, arrivalMs: number) => void;
 

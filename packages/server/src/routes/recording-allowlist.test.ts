@@ -104,7 +104,9 @@ describe('PATCH recordings/:id (live allowlist changes, extension)', () => {
     const got = await h.req('GET', `${h.appBase}/recordings/${r.id}`);
     assert.deepEqual(got.body.data.user_ids, ['alice', 'carol']);
     assert.deepEqual(got.body.data.allowlist_changes, res.body.data.allowlist_changes);
-    const { rows } = await h.server.repo.webhookDeliveries.list({ where: { event: 'recording.statusUpdate' } });
+    const { rows } = await h.server.repo.webhookDeliveries.list({
+      where: { event: 'recording.statusUpdate' },
+    });
     const sent = rows.map((d) => JSON.parse(d.body)).find((b) => b.recording?.id === r.id);
     assert.ok(sent, 'a recording.statusUpdate carries the change');
     assert.deepEqual(sent.allowlistChange, res.body.data.allowlist_changes[0]);
@@ -154,7 +156,8 @@ describe('PATCH recordings/:id (live allowlist changes, extension)', () => {
     const everyone = row(h, meeting, 'RECORDING', { user_ids: null });
     const composite = row(h, meeting, 'RECORDING', { type: 'COMPOSITE' });
     const elsewhere = row(h, meeting, 'RECORDING', { node_id: 'node-b' });
-    for (const r of [stopped, errored, everyone, composite, elsewhere]) await h.server.repo.recordings.insert(r);
+    for (const r of [stopped, errored, everyone, composite, elsewhere])
+      await h.server.repo.recordings.insert(r);
     const before = await recordingRows();
     for (const [r, msg] of [
       [stopped, /UPLOADED/],

@@ -69,9 +69,11 @@ export function updateAllowlist(
   const prev = queues.get(rec.id) ?? Promise.resolve();
   const run = prev.catch(() => undefined).then(() => apply(ctx, rec.id, add, remove, by));
   queues.set(rec.id, run);
-  void run.finally(() => {
-    if (queues.get(rec.id) === run) queues.delete(rec.id);
-  }).catch(() => undefined); // the caller gets the error through `run`
+  void run
+    .finally(() => {
+      if (queues.get(rec.id) === run) queues.delete(rec.id);
+    })
+    .catch(() => undefined); // the caller gets the error through `run`
   return run;
 }
 
@@ -85,7 +87,10 @@ async function apply(
   const rec = await ctx.repo.recordings.get(id);
   if (!rec) throw new RtkError('NOT_FOUND', `Recording ${id} not found`);
   if (rec.type !== 'TRACK')
-    throw new RtkError('CONFLICT', `Recording ${id} is a ${rec.type} recording: only track recordings have user_ids`);
+    throw new RtkError(
+      'CONFLICT',
+      `Recording ${id} is a ${rec.type} recording: only track recordings have user_ids`,
+    );
   if (rec.status !== 'RECORDING' && rec.status !== 'PAUSED')
     throw new RtkError('CONFLICT', `Recording ${id} is ${rec.status}, not RECORDING or PAUSED`);
   const me = ctx.config.nodeId;
@@ -108,7 +113,8 @@ async function apply(
   if (!engine?.updateUsers)
     throw new RtkError('NOT_IMPLEMENTED', 'Track recording needs the media plane, which is not running');
   const change = await engine.updateUsers(id, { atMs: Date.now(), add, remove, by });
-  if (!change) throw new RtkError('CONFLICT', `Recording ${id} is not running on a media worker of this server`);
+  if (!change)
+    throw new RtkError('CONFLICT', `Recording ${id} is not running on a media worker of this server`);
   const next = await ctx.repo.recordings.update(id, {
     user_ids: change.user_ids,
     allowlist_changes: [...(rec.allowlist_changes ?? []), change],
