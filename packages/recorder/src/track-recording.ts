@@ -234,7 +234,10 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
     if (this.#state !== 'recording')
       throw new RecorderError('RECORDER_CLOSED', `the track recording is ${this.#state}`);
     if (!this.#userIds)
-      throw new RecorderError('RECORDER_INVALID_OPTIONS', 'the recording records everyone: it has no user list');
+      throw new RecorderError(
+        'RECORDER_INVALID_OPTIONS',
+        'the recording records everyone: it has no user list',
+      );
     const atMs = change.atMs ?? this.#clock.now();
     const delta = applyAllowlistChange(this.#userIds, change.add, change.remove);
     this.#userIds = delta.userIds;
