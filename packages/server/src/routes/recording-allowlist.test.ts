@@ -114,6 +114,23 @@ describe('PATCH recordings/:id (live allowlist changes, extension)', () => {
     assert.equal(sent.recording.status, 'RECORDING');
   });
 
+  it('keeps every one of concurrent changes (they run one after the other)', async () => {
+    const r = row(h, meeting, 'RECORDING', { user_ids: ['alice'] });
+    await h.server.repo.recordings.insert(r);
+    const answers = await Promise.all([
+      patch(r.id, { add_user_ids: ['x1'] }),
+      patch(r.id, { add_user_ids: ['x2'] }),
+      patch(r.id, { add_user_ids: ['x3'] }),
+    ]);
+    for (const a of answers) assert.equal(a.status, 200, a.raw);
+    const got = await h.req('GET', `${h.appBase}/recordings/${r.id}`);
+    assert.deepEqual(
+      got.body.data.allowlist_changes.map((c: { added_user_ids: string[] }) => c.added_user_ids[0]).sort(),
+      ['x1', 'x2', 'x3'],
+      'none lost (their order is the order they reached the service)',
+    );
+  });
+
   it('works on a PAUSED recording and allows removing everyone', async () => {
     const r = row(h, meeting, 'PAUSED', { user_ids: ['alice'] });
     await h.server.repo.recordings.insert(r);

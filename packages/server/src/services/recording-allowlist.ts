@@ -53,10 +53,12 @@ export interface AllowlistContext {
   engine: AllowlistEngine | undefined;
   /** Told after the row is written (the media plane tells the participants). */
   changed(recording: RecordingRow, change: RecordingAllowlistChange): void;
+  /**
+   * The change in flight per recording, kept by the owner: changes of one recording run one after
+   * the other, each reading the row the previous one wrote.
+   */
+  queues: Map<string, Promise<unknown>>;
 }
-
-/** Changes of one recording run one after the other: each reads the row the previous one wrote. */
-const queues = new Map<string, Promise<unknown>>();
 
 /** Applies an allowlist change to `rec` (already found in its app); answers the updated row. */
 export function updateAllowlist(
@@ -66,7 +68,9 @@ export function updateAllowlist(
   by: RecordingAllowlistActor,
 ): Promise<RecordingRow> {
   const { add, remove } = checkAllowlistBody(body);
+  const { queues } = ctx;
   const prev = queues.get(rec.id) ?? Promise.resolve();
+  // The previous change's failure was answered to its own caller; this one runs regardless.
   const run = prev.catch(() => undefined).then(() => apply(ctx, rec.id, add, remove, by));
   queues.set(rec.id, run);
   void run

@@ -107,6 +107,7 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
   readonly #maxTimers = new Map<string, NodeJS.Timeout>();
   readonly #stopping = new Map<string, Promise<RecordingRow>>();
   readonly #failures = new Map<string, CaptureFailureInfo>();
+  readonly #allowlistQueues = new Map<string, Promise<unknown>>();
   engine: TrackRecordingEngine | undefined;
   uploads: UploadQueue | undefined;
 
@@ -319,6 +320,7 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
         webhooks: this.#o.webhooks,
         engine: this.engine,
         changed: (recording, change) => this.emit('allowlistChanged', { recording, change }),
+        queues: this.#allowlistQueues,
       },
       rec,
       body,
