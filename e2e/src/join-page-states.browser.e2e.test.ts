@@ -238,6 +238,21 @@ test('recording consent, removal by a host, leaving and rejoining', async (t) =>
     await shot(a, 'recording-paused');
     await put('resume');
     await consent(a, true, ben.id, false, 'resumed');
+
+    // A live allowlist change (PATCH, an extension): ann removed, ben added; both pages follow.
+    const patched = await call('PATCH', `/recordings/${recId}`, {
+      add_user_ids: [ben.id],
+      remove_user_ids: [ann.id],
+    });
+    assert.equal(patched.status, 200, JSON.stringify(patched.json));
+    const [aOut, bIn] = await Promise.all([
+      consent(a, false, ben.id, true, 'after PATCH: ann no longer recorded, ben recorded (on ann)'),
+      consent(b, true, ann.id, false, 'after PATCH: ben recorded, ann no longer (on ben)'),
+    ]);
+    assert.match(aOut ?? '', /Your audio is not being recorded/);
+    assert.equal(bIn?.trim(), 'Your audio is being recorded.');
+    await shot(a, 'recording-allowlist-removed');
+    await shot(b, 'recording-allowlist-added');
     await put('stop');
     const [aStop, bStop] = await Promise.all([
       consent(a, false, ben.id, false, 'stopped (ann)'),

@@ -17,7 +17,7 @@ import {
   type WorkerLoad,
   type WorkerStats,
 } from '@trackroom/protocol';
-import { TrackRecording } from '@trackroom/recorder';
+import { TrackRecording, isRecorderError } from '@trackroom/recorder';
 import type { MediaWorkerHandle, MediaWorkerHandleEvents } from './media-worker-handle.js';
 import type { WorkerSfu } from './worker-sfu.js';
 
@@ -78,6 +78,17 @@ export class MediaWorker extends TypedEmitter<MediaWorkerHandleEvents> implement
       },
       stopRecording: (p) => this.#stopRecording(p.recordingId, p.atMs),
       participantsCaptured: (p) => this.#recordings.get(p.recordingId)?.participantsCaptured() ?? [],
+      updateRecordingUsers: async (p) => {
+        const r = this.#recordings.get(p.recordingId);
+        if (!r) return null;
+        try {
+          return await r.updateUsers({ add: p.add, remove: p.remove, atMs: p.atMs, by: p.by });
+        } catch (err) {
+          // The recorder's refusal crosses the boundary as a registry error (a conflict of state).
+          if (isRecorderError(err)) throw new RtkError('CONFLICT', err.message);
+          throw err;
+        }
+      },
       stats: () => this.stats(),
       shutdown: async () => {
         await this.close();

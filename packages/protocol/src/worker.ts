@@ -26,6 +26,36 @@ export interface TrackRecordingSpec {
   align: 'recording_start' | 'first_packet';
 }
 
+/** Who changed a running recording's allowlist: the admin API, or (room left for) a participant. */
+export type RecordingAllowlistActor = { type: 'api_token' } | { type: 'participant'; participant_id: string };
+
+/** A live change of a track recording's `user_ids` (PATCH .../recordings/{id}), as asked. */
+export interface RecordingAllowlistUpdate {
+  recordingId: string;
+  /** Wall-clock ms of the change: removed users' files close here, added users' files open here. */
+  atMs: number;
+  add: string[];
+  remove: string[];
+  by: RecordingAllowlistActor;
+}
+
+/**
+ * A change as recorded in the manifest (`allowlist_changes`) and the store row: snake_case like the
+ * manifest. `at_ms` is on the recording timeline (ms from t0), `at` the wall-clock ISO time.
+ */
+export interface RecordingAllowlistChange {
+  at_ms: number;
+  at: string;
+  added_user_ids: string[];
+  removed_user_ids: string[];
+  /** The allowlist after the change. */
+  user_ids: string[];
+  by: RecordingAllowlistActor;
+  /** Files closed (their last audio is at `at_ms`) and opened by the change. */
+  files_closed: string[];
+  files_opened: string[];
+}
+
 /** One finished track file. */
 export interface RecordedTrackFile {
   fileName: string;
@@ -116,6 +146,8 @@ export type WorkerCommands = {
   /** Null when the worker has no such recording. */
   stopRecording: { params: { recordingId: string; atMs: number }; result: RecordedTrackResult | null };
   participantsCaptured: { params: { recordingId: string }; result: string[] };
+  /** Null when the worker has no such recording. */
+  updateRecordingUsers: { params: RecordingAllowlistUpdate; result: RecordingAllowlistChange | null };
   stats: { params: Record<string, never>; result: WorkerStats };
   /** Closes every peer; recordings are abandoned unfinalised (repair finishes them, as after a crash). */
   shutdown: { params: Record<string, never>; result: null };

@@ -14,5 +14,6 @@ export * from './webm-muxer.js';
 export * from './track-file-writer.js';
 export * from './webm-repair.js';
 export * from './file-hash.js';
+export * from './recording-allowlist.js';
 export * from './recording-manifest.js';
 export * from './track-recording.js';

@@ -3,7 +3,7 @@
  * snake_case, every time is ms, either wall-clock (`t0_ms`, `stop_ms`) or on the recording timeline
  * (from t0). Documented field by field in docs/track-recording.md.
  */
-import type { RecordedTrackFile } from '@trackroom/protocol';
+import type { RecordedTrackFile, RecordingAllowlistChange } from '@trackroom/protocol';
 import { SPEECH_DEFAULTS } from './speech-activity.js';
 import type { TrackFileLevelsMissing, TrackFileResult } from './track-file-writer.js';
 
@@ -108,6 +108,8 @@ export interface RecordingManifest {
   unusable_files?: { file_name: string; participant_id: string; reason: string }[];
   files: ManifestFile[];
   who_spoke_when: ManifestWhoSpokeWhen;
+  /** Live changes of `user_ids` while it ran (PATCH), oldest first; empty when there were none. */
+  allowlist_changes: RecordingAllowlistChange[];
 }
 
 /** A finished file of a recording: the worker interface's type, defined once in protocol. */
@@ -131,6 +133,7 @@ export interface RecordingManifestInput {
   repaired: boolean;
   unusable: { file_name: string; participant_id: string; reason: string }[];
   failure?: { fileName: string; code: string };
+  allowlistChanges?: readonly RecordingAllowlistChange[];
 }
 
 /** Rounds to 0.001 ms so that the JSON stays readable and stable. */
@@ -307,5 +310,6 @@ export function buildRecordingManifest(i: RecordingManifestInput): RecordingMani
     ...(i.unusable.length > 0 ? { unusable_files: i.unusable } : {}),
     files,
     who_spoke_when: whoSpokeWhen(files),
+    allowlist_changes: (i.allowlistChanges ?? []).map((c) => ({ ...c })),
   };
 }

@@ -5,29 +5,41 @@
  * who a file belongs to), and at the end writes the manifest. `repairTrackRecording` finalises what a
  * killed process left. All files share t0, the instant the recording started.
  */
-import { createHash } from 'node:crypto';
-import { readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   TypedEmitter,
   type MediaPeer,
   type MediaSourceEvents,
   type MediaTrackInfo,
+  type RecordingAllowlistActor,
+  type RecordingAllowlistChange,
   type TrackRecordingFailure,
   type TrackRecordingSpec,
 } from '@trackroom/protocol';
 import { RecorderError } from './errors.js';
 import { withContext, silentLogger, type RecorderLogger } from './logger.js';
-import {
+import type {
   MANIFEST_FILE,
-  buildRecordingManifest,
-  type ManifestFileInput,
-  type RecordingManifest,
-  type TrackRecordingFile,
+  ManifestFileInput,
+  RecordingManifest,
+  TrackRecordingFile,
 } from './recording-manifest.js';
 import { TrackFileWriter, type TrackFileOpener, type TrackFileResult } from './track-file-writer.js';
-import { repairWebmFile } from './webm-repair.js';
-import { SPEECH_DEFAULTS } from './speech-activity.js';
+import { applyAllowlistChange, everRequested } from './recording-allowlist.js';
+import {
+  JOURNAL_FILE,
+  fileInput,
+  fileOf,
+  writeManifest,
+  type JournalEntry,
+} from './track-recording-output.js';
+
+export {
+  JOURNAL_FILE,
+  repairTrackRecording,
+  type TrackRecordingRepairOptions,
+} from './track-recording-output.js';
 
 /** Where the recording's media comes from: who is there, and a raw RTP tap on a kind of their media. */
 export interface MediaSource extends TypedEmitter<MediaSourceEvents> {
@@ -113,18 +125,6 @@ interface FileEntry {
 /** A file the timers and peer events may touch: opened (its header is written) and not closed. */
 const live = (f: FileEntry) => f.opened && !f.closed;
 
-/** Written beside the files as they are created. */
-interface JournalEntry {
-  file: string;
-  layer: string;
-  participant_id: string;
-  custom_participant_id: string;
-  peer_ids: string[];
-  t0_ms: number;
-}
-
-export const JOURNAL_FILE = 'journal.json';
-
 const safePrefix = (p: string) => p.replace(/[^-\w]/g, '_');
 
 /** Whether a recording of `userIds` captures a peer: never hidden peers; null records everyone else. */
@@ -150,6 +150,9 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
   #journaling: Promise<void> = Promise.resolve();
   #failure: TrackRecordingFailure | undefined;
   #stopping: Promise<TrackRecordingResult> | undefined;
+  /** The allowlist now (it changes with updateUsers); null records everyone. */
+  #userIds: string[] | null;
+  readonly #allowlistChanges: RecordingAllowlistChange[] = [];
 
   constructor(options: TrackRecordingOptions) {
     super();
@@ -158,6 +161,7 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
     this.#o = options;
     this.#log = withContext(options.logger ?? silentLogger, { recordingId: options.id });
     this.#clock = options.clock ?? systemClock;
+    this.#userIds = options.userIds ? [...options.userIds] : null;
     this.onListenerError = (err, event) =>
       this.#log.error({ err, event: String(event) }, 'a track recording listener threw');
   }
@@ -199,7 +203,65 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
 
   /** True if this recording selects the peer (hidden peers never). */
   selects(p: MediaPeer): boolean {
-    return p.meetingId === this.#o.meetingId && selectsPeer(this.#o.userIds, p);
+    return p.meetingId === this.#o.meetingId && selectsPeer(this.#userIds, p);
+  }
+
+  /** The allowlist now; null when the recording records everyone. */
+  get userIds(): readonly string[] | null {
+    return this.#userIds;
+  }
+
+  /** The live allowlist changes so far (they go into the manifest as `allowlist_changes`). */
+  get allowlistChanges(): readonly RecordingAllowlistChange[] {
+    return this.#allowlistChanges;
+  }
+
+  /**
+   * Changes who is recorded, at `atMs`: the files of removed users close there (nothing of them is
+   * written after it), users added who are present get files from there on, on the same timeline
+   * (silence from t0 before, as for a late joiner). Allowed while paused. A recording of everyone
+   * (`userIds` null) has no list to change and refuses.
+   */
+  async updateUsers(change: {
+    add: readonly string[];
+    remove: readonly string[];
+    atMs?: number;
+    by: RecordingAllowlistActor;
+  }): Promise<RecordingAllowlistChange> {
+    if (this.#state !== 'recording')
+      throw new RecorderError('RECORDER_CLOSED', `the track recording is ${this.#state}`);
+    if (!this.#userIds)
+      throw new RecorderError(
+        'RECORDER_INVALID_OPTIONS',
+        'the recording records everyone: it has no user list',
+      );
+    const atMs = change.atMs ?? this.#clock.now();
+    const delta = applyAllowlistChange(this.#userIds, change.add, change.remove);
+    this.#userIds = delta.userIds;
+    const closed: string[] = [];
+    for (const f of this.#files) {
+      if (f.closed || selectsPeer(this.#userIds, { hidden: false, ...f })) continue;
+      closed.push(f.fileName);
+      this.#closeFile(f, atMs);
+    }
+    const before = new Set(this.#files.map((f) => f.fileName));
+    for (const p of this.#o.source.peers(this.#o.meetingId)) if (this.selects(p)) await this.#addPeer(p);
+    const entry: RecordingAllowlistChange = {
+      at_ms: Math.max(0, atMs - this.#t0Ms),
+      at: new Date(atMs).toISOString(),
+      added_user_ids: delta.added,
+      removed_user_ids: delta.removed,
+      user_ids: [...delta.userIds],
+      by: change.by,
+      files_closed: closed,
+      files_opened: this.#files.filter((f) => !before.has(f.fileName)).map((f) => f.fileName),
+    };
+    this.#allowlistChanges.push(entry);
+    this.#log.info(
+      { added: delta.added, removed: delta.removed, atMs: entry.at_ms, by: change.by.type },
+      'track recording allowlist changed',
+    );
+    return entry;
   }
 
   /** Starts capturing; resolves once the peers already there have their files. */
@@ -285,8 +347,15 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
     await this.#journaling.catch(() => undefined);
     const inputs: ManifestFileInput[] = [];
     for (const { f, r } of settled) if (r) inputs.push(fileInput(f, r));
-    const result = await writeManifest(this.#o, this.#t0Ms, atMs, inputs, {
+    const requested = this.#o.userIds
+      ? everRequested(
+          this.#o.userIds,
+          this.#allowlistChanges.map((c) => c.added_user_ids),
+        )
+      : null;
+    const result = await writeManifest({ ...this.#o, userIds: requested }, this.#t0Ms, atMs, inputs, {
       repaired: false,
+      allowlistChanges: this.#allowlistChanges,
       unusable: settled.flatMap((x) =>
         x.err ? [{ file_name: x.f.fileName, participant_id: x.f.participantId, reason: x.err.message }] : [],
       ),
@@ -309,17 +378,22 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
   #fileName(layer: string, p: MediaPeer): string {
     const prefix = safePrefix(this.#o.layers[layer]?.filePrefix ?? layer);
     const at = this.#clock.now();
-    return this.#o.groupBy === 'user'
-      ? `${prefix}_${p.participantId}_user_audio_${at}.webm`
-      : `${prefix}_${p.participantId}_${p.peerId}_peer_audio_${at}.webm`;
+    const stem =
+      this.#o.groupBy === 'user'
+        ? `${prefix}_${p.participantId}_user_audio_${at}`
+        : `${prefix}_${p.participantId}_${p.peerId}_peer_audio_${at}`;
+    // Removed and added again within one ms: the second file gets a suffix.
+    let name = `${stem}.webm`;
+    for (let n = 2; this.#files.some((f) => f.fileName === name); n++) name = `${stem}_${n}.webm`;
+    return name;
   }
 
   async #addPeer(p: MediaPeer): Promise<void> {
-    if (this.#files.some((f) => f.peerIds.includes(p.peerId))) return;
+    if (this.#files.some((f) => !f.closed && f.peerIds.includes(p.peerId))) return;
     for (const layer of Object.keys(this.#o.layers)) {
       let entry =
         this.#o.groupBy === 'user'
-          ? this.#files.find((f) => f.layer === layer && f.participantId === p.participantId)
+          ? this.#files.find((f) => !f.closed && f.layer === layer && f.participantId === p.participantId)
           : undefined;
       if (entry) {
         entry.peerId = p.peerId;
@@ -395,15 +469,22 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
       if (f.opened) f.writer.detach(at);
       f.peerId = null;
       // Peer mode: the peer's file is complete when it leaves. User mode keeps it for a rejoin.
-      if (this.#o.groupBy === 'peer') {
-        f.closed = true;
-        f.result = f.writer.close(at);
-        f.result.then(
-          (r) => this.emit('fileClosed', fileOf(f, r)),
-          (err: unknown) => this.#log.error({ err, file: f.fileName }, 'closing file failed'),
-        );
-      }
+      if (this.#o.groupBy === 'peer') this.#closeFile(f, at);
     }
+  }
+
+  /** Closes a file before the recording stops (its peer left, or its user left the allowlist). */
+  #closeFile(f: FileEntry, at: number): void {
+    f.untap?.();
+    f.untap = undefined;
+    if (f.opened && f.peerId !== null) f.writer.detach(at);
+    f.peerId = null;
+    f.closed = true;
+    f.result = f.writer.close(at);
+    f.result.then(
+      (r) => this.emit('fileClosed', fileOf(f, r)),
+      (err: unknown) => this.#log.error({ err, file: f.fileName }, 'closing file failed'),
+    );
   }
 
   #failed(failure: TrackRecordingFailure): void {
@@ -437,159 +518,4 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
     this.#journaling = this.#journaling.then(write, write);
     return this.#journaling;
   }
-}
-
-type FileIdentity = Pick<
-  FileEntry,
-  'fileName' | 'layer' | 'participantId' | 'customParticipantId' | 'peerIds'
->;
-
-function fileOf(f: FileIdentity, r: TrackFileResult): TrackRecordingFile {
-  return {
-    fileName: f.fileName,
-    layer: f.layer,
-    participantId: f.participantId,
-    customParticipantId: f.customParticipantId,
-    peerId: f.peerIds.length === 1 ? (f.peerIds[0] as string) : null,
-    peerIds: [...f.peerIds],
-    sizeBytes: r.sizeBytes,
-    durationMs: Math.round(r.durationMs),
-    sha256: r.sha256,
-    ...(r.writeFailure ? { writeFailure: r.writeFailure } : {}),
-  };
-}
-
-function fileInput(f: FileIdentity, r: TrackFileResult): ManifestFileInput {
-  return { ...fileOf(f, r), result: r };
-}
-
-async function writeManifest(
-  o: Pick<TrackRecordingOptions, 'id' | 'meetingId' | 'sessionId' | 'dir' | 'userIds' | 'align' | 'groupBy'>,
-  t0Ms: number,
-  stopMs: number,
-  files: ManifestFileInput[],
-  extra: {
-    repaired: boolean;
-    unusable?: { file_name: string; participant_id: string; reason: string }[];
-    failure?: TrackRecordingFailure | undefined;
-  },
-): Promise<TrackRecordingResult> {
-  const manifest = buildRecordingManifest({
-    recordingId: o.id,
-    meetingId: o.meetingId,
-    sessionId: o.sessionId,
-    t0Ms,
-    stopMs,
-    align: o.align,
-    groupBy: o.groupBy,
-    userIds: o.userIds,
-    files,
-    repaired: extra.repaired,
-    unusable: extra.unusable ?? [],
-    ...(extra.failure ? { failure: extra.failure } : {}),
-  });
-  const text = JSON.stringify(manifest, null, 2);
-  await writeFile(join(o.dir, MANIFEST_FILE), text);
-  return {
-    t0Ms,
-    stopMs,
-    files: files.map(({ result: _r, ...f }) => f),
-    manifest,
-    manifestFile: {
-      fileName: MANIFEST_FILE,
-      sizeBytes: Buffer.byteLength(text),
-      sha256: createHash('sha256').update(text).digest('hex'),
-    },
-  };
-}
-
-export type TrackRecordingRepairOptions = Pick<
-  TrackRecordingOptions,
-  'id' | 'meetingId' | 'sessionId' | 'dir' | 'userIds' | 'align' | 'groupBy' | 'logger'
-> & {
-  /** t0 to assume when the journal is missing (ms). */
-  fallbackT0Ms: number;
-};
-
-/**
- * Finalises the files a killed process left in `dir` (known from the journal): each is repaired
- * (partial tail cut, Cues and Duration written) and a manifest marked `repaired_after_crash` is
- * written. Resolves undefined when nothing is usable.
- */
-export async function repairTrackRecording(
-  o: TrackRecordingRepairOptions,
-): Promise<TrackRecordingResult | undefined> {
-  const log = withContext(o.logger ?? silentLogger, { recordingId: o.id });
-  let journal: JournalEntry[] = [];
-  try {
-    journal = JSON.parse(await readFile(join(o.dir, JOURNAL_FILE), 'utf8')) as JournalEntry[];
-  } catch (err) {
-    log.warn({ err }, 'no readable journal: nothing to repair');
-    journal = [];
-  }
-  const present = new Set((await readdir(o.dir)).filter((n) => n.endsWith('.webm')));
-  const inputs: ManifestFileInput[] = [];
-  let t0Ms = o.fallbackT0Ms;
-  for (const j of journal) {
-    if (!present.has(j.file)) continue;
-    t0Ms = j.t0_ms;
-    const res = await repairWebmFile(join(o.dir, j.file));
-    if (!res.ok) {
-      log.warn({ file: j.file, reason: res.reason }, 'file not recoverable');
-      continue;
-    }
-    const r: TrackFileResult = {
-      path: join(o.dir, j.file),
-      sizeBytes: res.sizeBytes,
-      sha256: res.sha256,
-      t0Ms: j.t0_ms,
-      channels: 2,
-      align: o.align === 'first_packet' ? 'first_packet' : 'timeline',
-      fileStartMs: 0,
-      durationMs: res.durationMs,
-      startOffsetMs: null,
-      framesWritten: 0,
-      framesFilled: 0,
-      concealedMs: 0,
-      packets: {
-        received: 0,
-        lost: 0,
-        concealed: 0,
-        duplicated: 0,
-        reordered: 0,
-        late: 0,
-        invalid: 0,
-        ignored: 0,
-        overlapped: 0,
-        afterStop: 0,
-      },
-      reanchors: { start: 0, drift: 0, jump: 0 },
-      intervals: { present: [], muted: [], paused: [] },
-      speech: {
-        levelsSource: 'none',
-        missingReason: 'repaired_after_crash',
-        intervals: null,
-        envelope: null,
-        thresholdDbov: SPEECH_DEFAULTS.thresholdDbov,
-        hangoverMs: SPEECH_DEFAULTS.hangoverMs,
-        framesWithLevel: 0,
-        framesWithoutLevel: 0,
-      },
-    };
-    inputs.push(
-      fileInput(
-        {
-          fileName: j.file,
-          layer: j.layer,
-          participantId: j.participant_id,
-          customParticipantId: j.custom_participant_id,
-          peerIds: j.peer_ids,
-        },
-        r,
-      ),
-    );
-  }
-  if (inputs.length === 0) return undefined;
-  const stopMs = Math.max(...inputs.map((f) => t0Ms + f.durationMs));
-  return writeManifest(o, t0Ms, stopMs, inputs, { repaired: true });
 }

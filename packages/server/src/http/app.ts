@@ -49,6 +49,8 @@ export function describeValidation(context: string | undefined, issues: Validati
       const path = v.instancePath.replace(/^\//, '').replace(/\//g, '.');
       if (v.keyword === 'required')
         return `${where}.${path ? path + '.' : ''}${String(v.params.missingProperty)} is required`;
+      if (v.keyword === 'additionalProperties')
+        return `${where}${path ? '.' + path : ''} has unknown property ${JSON.stringify(String(v.params.additionalProperty))}`;
       if (v.keyword === 'enum')
         return `${where}.${path} must be one of ${(v.params.allowedValues as unknown[]).map(String).join(', ')}`;
       return `${where}${path ? '.' + path : ''} ${v.message ?? 'is invalid'}`;

@@ -227,6 +227,12 @@ export async function attachMediaPlane(
       logger.error({ err, recordingId: recording.id }, 'recording broadcast failed'),
     );
   });
+  // ... and when its allowlist changes (PATCH): removed people see they are no longer recorded.
+  recordings.on('allowlistChanged', ({ recording }) => {
+    announceRecordings(recording.meeting_id).catch((err: unknown) =>
+      logger.error({ err, recordingId: recording.id }, 'recording broadcast failed'),
+    );
+  });
   // Who a live recording captures changes when selected people come and go.
   const onPresenceChanged = (e: { meetingId: string; hidden?: boolean }) => {
     if (e.hidden) return;

@@ -1,4 +1,11 @@
-import type { Logger, MediaPeer, RecordedTrackResult, TrackRecordingSpec } from '@trackroom/protocol';
+import type {
+  Logger,
+  MediaPeer,
+  RecordedTrackResult,
+  RecordingAllowlistActor,
+  RecordingAllowlistChange,
+  TrackRecordingSpec,
+} from '@trackroom/protocol';
 import { repairTrackRecording, selectsPeer } from '@trackroom/recorder';
 import { MANIFEST_FILE, type TrackRecordingEngine } from '../services/recording-service.js';
 import type { RecordingFileRow, RecordingRow } from '../store/types.js';
@@ -126,6 +133,13 @@ export class TrackEngine implements TrackRecordingEngine {
       fallbackT0Ms: Date.parse(rec.started_time ?? rec.invoked_time),
     });
     return res ? fileRows(rec, res) : [];
+  }
+
+  async updateUsers(
+    recordingId: string,
+    change: { atMs: number; add: string[]; remove: string[]; by: RecordingAllowlistActor },
+  ): Promise<RecordingAllowlistChange | null | undefined> {
+    return this.#o.pool.forRecording(recordingId, 'updateRecordingUsers', { recordingId, ...change });
   }
 
   async participantsCaptured(recordingId: string): Promise<string[]> {

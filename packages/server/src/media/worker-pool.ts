@@ -294,7 +294,12 @@ export class WorkerPool extends TypedEmitter<WorkerPoolEvents> {
 
   /** A command for a recording's worker; `undefined` when no running worker has it. */
   async forRecording<
-    C extends 'pauseRecording' | 'resumeRecording' | 'stopRecording' | 'participantsCaptured',
+    C extends
+      | 'pauseRecording'
+      | 'resumeRecording'
+      | 'stopRecording'
+      | 'participantsCaptured'
+      | 'updateRecordingUsers',
   >(
     recordingId: string,
     command: C,

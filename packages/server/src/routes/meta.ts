@@ -56,6 +56,8 @@ const API_SUMMARIES: Record<string, string> = {
   'GET /:app_id/recordings/active-recording/:meeting_id': 'Get the meeting’s running recording',
   'GET /:app_id/recordings/:recording_id': 'Get one recording, with its files once UPLOADED',
   'PUT /:app_id/recordings/:recording_id': 'Stop, pause or resume a recording',
+  'PATCH /:app_id/recordings/:recording_id':
+    'Add or remove users of a running track recording (extension; files of removed users close at once)',
   'DELETE /:app_id/recordings/:recording_id':
     'Delete a stopped recording’s files and bucket objects (extension; the record stays, marked deleted_at)',
   'GET /:app_id/sessions': 'List sessions (one per time a meeting was live)',

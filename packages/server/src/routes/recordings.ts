@@ -6,6 +6,7 @@ import { ok, pageRequest, paged, timeRange } from '../http/envelope.js';
 import { meetingOut } from '../http/format.js';
 import { S, pagingQuery, params } from '../http/schema.js';
 import type { StartTrackBody } from '../services/recording-service.js';
+import type { AllowlistPatchBody } from '../services/recording-allowlist.js';
 import type { RecordingRow, RecordingStatus } from '../store/types.js';
 
 /**
@@ -193,6 +194,24 @@ export function recordingRoutes(app: FastifyInstance, d: RouteDeps): void {
         req.params.recording_id,
         req.body.action,
       );
+      return ok(await d.recordings.toApi(rec));
+    },
+  );
+
+  // Extension: live allowlist changes of a running track recording (docs/api.md).
+  const userIdList = S.arr(S.nonEmpty(255), { maxItems: 100, uniqueItems: true });
+  app.patch<{ Params: { app_id: string; recording_id: string }; Body: AllowlistPatchBody }>(
+    `${base}/:recording_id`,
+    {
+      schema: {
+        params: params.with({ recording_id: S.uuid() }),
+        body: S.obj({ add_user_ids: userIdList, remove_user_ids: userIdList }, [], {
+          additionalProperties: false,
+        }),
+      },
+    },
+    async (req) => {
+      const rec = await d.recordings.updateAllowlist(req.params.app_id, req.params.recording_id, req.body);
       return ok(await d.recordings.toApi(rec));
     },
   );

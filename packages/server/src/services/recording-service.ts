@@ -1,4 +1,4 @@
-import { type Logger, RtkError, TypedEmitter } from '@trackroom/protocol';
+import { type Logger, type RecordingAllowlistChange, RtkError, TypedEmitter } from '@trackroom/protocol';
 import type { UrlSigner } from '../auth/signed-urls.js';
 import type { ServerConfig } from '../config.js';
 import type { ListQuery, Repository } from '../store/repository.js';
@@ -15,6 +15,7 @@ import type { SecretBox } from '../storage/secret-box.js';
 import { meetingStorage, publicStorageConfig, sealStorageConfig } from '../storage/storage-config.js';
 import type { UploadOutcome, UploadQueue } from '../storage/upload-queue.js';
 import type { SessionService } from './session-service.js';
+import { type AllowlistEngine, type AllowlistPatchBody, updateAllowlist } from './recording-allowlist.js';
 
 export { MANIFEST_FILE } from '@trackroom/recorder';
 import { MANIFEST_FILE, isStorageFullCode } from '@trackroom/recorder';
@@ -38,7 +39,7 @@ export interface UserMatch {
 type StopReason = NonNullable<RecordingRow['stop_reason']>['reason'];
 
 /** What the media side of track recording must do; implemented over the SFU and the recorder. */
-export interface TrackRecordingEngine {
+export interface TrackRecordingEngine extends AllowlistEngine {
   /** Starts capturing; resolves once capture is set up (peers already publishing are attached). */
   start(rec: RecordingRow, dir: string): Promise<void>;
   pause(recordingId: string, atMs: number): void | Promise<void>;
@@ -65,6 +66,8 @@ export interface StartTrackBody {
 export interface RecordingServiceEvents {
   [k: string]: unknown;
   statusChanged: { recording: RecordingRow; from: RecordingStatus | null };
+  /** A running recording's user_ids changed (PATCH): whom it captures changed. */
+  allowlistChanged: { recording: RecordingRow; change: RecordingAllowlistChange };
 }
 
 export interface RecordingServiceOptions {
@@ -104,6 +107,7 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
   readonly #maxTimers = new Map<string, NodeJS.Timeout>();
   readonly #stopping = new Map<string, Promise<RecordingRow>>();
   readonly #failures = new Map<string, CaptureFailureInfo>();
+  readonly #allowlistQueues = new Map<string, Promise<unknown>>();
   engine: TrackRecordingEngine | undefined;
   uploads: UploadQueue | undefined;
 
@@ -306,6 +310,24 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
     return (await this.transition(id, 'RECORDING'))!;
   }
 
+  /** Adds and removes users of a running track recording (PATCH; recording-allowlist.ts). */
+  async updateAllowlist(appId: string, id: string, body: AllowlistPatchBody): Promise<RecordingRow> {
+    const rec = await this.get(appId, id);
+    return updateAllowlist(
+      {
+        config: this.#o.config,
+        repo: this.#o.repo,
+        webhooks: this.#o.webhooks,
+        engine: this.engine,
+        changed: (recording, change) => this.emit('allowlistChanged', { recording, change }),
+        queues: this.#allowlistQueues,
+      },
+      rec,
+      body,
+      { type: 'api_token' },
+    );
+  }
+
   /** Stops once: concurrent stops share one finalisation. */
   stop(rec: RecordingRow, reason: StopReason): Promise<RecordingRow> {
     const running = this.#stopping.get(rec.id);
@@ -502,6 +524,8 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
       file_size: rec.file_size,
       recording_duration: rec.recording_duration,
       user_ids: rec.user_ids,
+      // Extension: live changes of user_ids (PATCH), once there is one.
+      ...(rec.allowlist_changes?.length ? { allowlist_changes: rec.allowlist_changes } : {}),
       layers: rec.layers,
       group_by: rec.group_by,
       align: rec.align,

@@ -1,3 +1,5 @@
+import type { RecordingAllowlistChange } from '@trackroom/protocol';
+
 /** Rows the control plane keeps. Field names are the API's snake_case; times are ISO 8601 strings. */
 export interface AppRow {
   id: string;
@@ -160,6 +162,8 @@ export interface RecordingRow {
   stopped_time: string | null;
   output_file_name: string;
   user_ids: string[] | null;
+  /** Live changes of user_ids (PATCH, an extension), oldest first. Absent until the first. */
+  allowlist_changes?: RecordingAllowlistChange[];
   layers: Record<string, { file_name_prefix: string; media_kind: 'audio' }>;
   group_by: 'peer' | 'user';
   align: 'recording_start' | 'first_packet';
