@@ -23,6 +23,9 @@ command -v turnserver >/dev/null || need+=(coturn)
 command -v radosgw >/dev/null || need+=(radosgw)
 command -v ceph-mon >/dev/null || need+=(ceph-mon)
 command -v ceph-osd >/dev/null || need+=(ceph-osd)
+# Redis for the cluster tests: each starts a redis-server of its own inside the test namespace
+# (packages/server/src/testing/redis-test.ts), so the binary is what is needed, not the machine's server.
+command -v redis-server >/dev/null || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

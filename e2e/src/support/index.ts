@@ -10,3 +10,4 @@ export * from './opus-rtp-stream.js';
 export * from './packet-clock.js';
 export * from './signalling-socket.js';
 export * from './until.js';
+export * from './cluster.js';

@@ -90,6 +90,17 @@ export class OpusPublisher {
     return new OpusPublisher(await SignallingSocket.open(wsUrl, o.timeoutMs ?? 15_000), o);
   }
 
+  /** Connects and joins, following a cluster's `redirect` to the hosting server (`via`: URLs opened). */
+  static async connectAndJoin(
+    wsUrl: string,
+    o: OpusPublisherOptions = {},
+  ): Promise<{ pub: OpusPublisher; joined: Msg<'joined'>; via: string[] }> {
+    const { sig, joined, via } = await SignallingSocket.openJoined(wsUrl, true, o.timeoutMs ?? 15_000);
+    const pub = new OpusPublisher(sig, o);
+    pub.peerId = joined.self.peerId;
+    return { pub, joined, via };
+  }
+
   get ws(): WebSocket {
     return this.#sig.ws;
   }

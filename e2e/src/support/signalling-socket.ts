@@ -35,11 +35,59 @@ export class SignallingSocket {
   /** Opens the socket (`wsUrl` carries the token). `timeoutMs` is the default wait of {@link waitFor}. */
   static async open(wsUrl: string, timeoutMs = 15_000): Promise<SignallingSocket> {
     const ws = new WebSocket(wsUrl);
+    // Listening before the socket opens: a server may send its first message (a cluster's
+    // `redirect`) with the handshake, before the caller's continuation runs.
+    const sig = new SignallingSocket(ws, timeoutMs);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
     });
-    return new SignallingSocket(ws, timeoutMs);
+    return sig;
+  }
+
+  /**
+   * Opens and joins as the SDK does in a cluster: a `redirect` (the meeting is hosted by another
+   * server) is followed there with the same token. `via` lists every URL opened, in order.
+   */
+  static async openJoined(
+    wsUrl: string,
+    audio = true,
+    timeoutMs = 15_000,
+  ): Promise<{ sig: SignallingSocket; joined: ServerMsg<'joined'>; via: string[] }> {
+    const via: string[] = [];
+    let url = wsUrl;
+    for (let hop = 0; hop < 4; hop++) {
+      via.push(url);
+      const sig = await SignallingSocket.open(url, timeoutMs);
+      const first = await new Promise<ServerMsg<'joined'> | ServerMsg<'redirect'>>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          sig.#waiters.delete(on);
+          reject(new Error(`no joined or redirect from ${url} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        const on = (m: ServerMessage) => {
+          if (m.type === 'error') {
+            clearTimeout(timer);
+            sig.#waiters.delete(on);
+            reject(new Error(`join refused by ${url}: ${m.code} ${m.message}`));
+            return;
+          }
+          if (m.type !== 'joined' && m.type !== 'redirect') return;
+          clearTimeout(timer);
+          sig.#waiters.delete(on);
+          resolve(m);
+        };
+        sig.#waiters.add(on);
+        const early = sig.messages.find((m) => m.type === 'joined' || m.type === 'redirect');
+        if (early) on(early);
+        else if (sig.isOpen) sig.send({ type: 'join', audio, video: false });
+      });
+      if (first.type === 'joined') return { sig, joined: first, via };
+      const next = new URL('/ws', first.nodeUrl);
+      next.protocol = next.protocol === 'https:' ? 'wss:' : 'ws:';
+      next.search = new URL(url).search;
+      url = next.toString();
+    }
+    throw new Error(`more than 3 redirects from ${wsUrl}: ${via.join(' -> ')}`);
   }
 
   get isOpen(): boolean {

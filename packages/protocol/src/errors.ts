@@ -25,6 +25,10 @@ export const ErrorCodes = {
   CONFLICT: { status: 409, message: 'Conflicts with the current state' },
   NO_ACTIVE_SESSION: { status: 404, message: 'The meeting has no active session' },
   HOSTED_ELSEWHERE: { status: 409, message: "The meeting's live session is hosted by another server" },
+  NODE_UNREACHABLE: {
+    status: 504,
+    message: 'The server hosting this live session did not answer in time',
+  },
   NOT_IMPLEMENTED: { status: 501, message: 'Not implemented by this server' },
   LINK_EXPIRED: { status: 403, message: 'This download link has expired' },
   LINK_INVALID: { status: 403, message: 'This download link is not valid' },

@@ -116,6 +116,8 @@ describe('parseClientMessage', () => {
 describe('parseServerMessage and errorMessage', () => {
   it('accepts known types only', () => {
     assert.equal(parseServerMessage('{"type":"pong"}').type, 'pong');
+    const redirect = parseServerMessage('{"type":"redirect","nodeUrl":"https://b.example.com","nodeId":"b"}');
+    assert.deepEqual(redirect, { type: 'redirect', nodeUrl: 'https://b.example.com', nodeId: 'b' });
     assert.throws(() => parseServerMessage('{"type":"nope"}'), RtkError);
     assert.throws(() => parseServerMessage('{'), RtkError);
   });

@@ -33,6 +33,10 @@
  *    forwarding that peer's audio until the client sends `mediaState` audio enabled again.
  * 8. Leaving: the client sends `leave` and closes; the server closes the socket after `kicked`.
  *
+ * Several servers (docs/cluster.md): a server that does not host the meeting answers the upgrade with
+ * `redirect { nodeUrl }` and closes with {@link SignallingCloseCodes}.REDIRECT; the client repeats
+ * step 1 at `nodeUrl` with the same token.
+ *
  * Liveness: the server sends WebSocket-level pings (browsers answer them automatically) and drops
  * a peer that misses two; `ping`/`pong` messages exist for clients that want an application-level
  * round trip (e.g. to show latency).
@@ -78,6 +82,11 @@ export const SignallingCloseCodes = {
   POLICY_VIOLATION: 4003,
   /** The peer missed pings or did not `join` in time. */
   TIMEOUT: 4004,
+  /**
+   * The meeting is hosted by another server of the cluster: a `redirect` message named it; open the
+   * socket there with the same token.
+   */
+  REDIRECT: 4005,
 } as const;
 export type SignallingCloseCode = (typeof SignallingCloseCodes)[keyof typeof SignallingCloseCodes];
 
@@ -283,6 +292,17 @@ export interface PongMessage {
   type: 'pong';
   ts?: number;
 }
+/**
+ * Sent instead of `joined` (before the client's `join` is read) when the meeting's live session is
+ * hosted by another server of the cluster; the socket then closes with
+ * {@link SignallingCloseCodes}.REDIRECT. The client opens `/ws` at `nodeUrl` (that server's
+ * PUBLIC_URL, http(s)) with the same participant token: tokens are valid on every node.
+ */
+export interface RedirectMessage {
+  type: 'redirect';
+  nodeUrl: string;
+  nodeId: string;
+}
 /** A request failed or a message was refused. `details.type` names the message it answers. */
 export interface ErrorMessage {
   type: 'error';
@@ -305,6 +325,7 @@ export type ServerMessage =
   | KickedMessage
   | RecordingUpdateMessage
   | PongMessage
+  | RedirectMessage
   | ErrorMessage;
 export type ServerMessageType = ServerMessage['type'];
 
@@ -444,6 +465,7 @@ const serverTypes: ReadonlySet<string> = new Set<ServerMessageType>([
   'kicked',
   'recordingUpdate',
   'pong',
+  'redirect',
   'error',
 ]);
 

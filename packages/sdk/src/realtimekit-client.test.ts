@@ -454,3 +454,69 @@ test('a server without iceServers in joined means direct paths only', async () =
   assert.deepEqual(m.meta.mediaState, { producing: 'new', consuming: 'new' });
   await m.leave();
 });
+
+test('a redirect before joined is followed to the hosting server with the same token', async () => {
+  const env = setup();
+  const m = await env.meeting;
+  let next = env.nextSocket();
+  const joining = m.join();
+  const first = await next;
+  assert.equal(first.url, 'wss://meet.example.com/ws?authToken=tok+en');
+  first.open();
+  await Promise.resolve();
+  next = env.nextSocket();
+  // The server that does not host the meeting names the one that does, then closes with REDIRECT.
+  first.deliver({ type: 'redirect', nodeUrl: 'https://node-b.example.com', nodeId: 'node-b' });
+  first.serverClose(4005);
+  const second = await next;
+  assert.equal(second.url, 'wss://node-b.example.com/ws?authToken=tok+en');
+  second.open();
+  await Promise.resolve();
+  assert.deepEqual(second.sent[0], { type: 'join', audio: false, video: false });
+  second.deliver(joined('peer-b'));
+  await joining;
+  assert.equal(m.self.roomState, 'joined');
+  assert.equal(env.sockets.length, 2);
+});
+
+test('redirects are followed a few times at most, then the join fails', async () => {
+  const env = setup();
+  const m = await env.meeting;
+  let next = env.nextSocket();
+  const joining = m.join();
+  for (let hop = 0; hop < 4; hop++) {
+    const ws = await next;
+    ws.open();
+    await Promise.resolve();
+    next = env.nextSocket();
+    ws.deliver({ type: 'redirect', nodeUrl: `https://node-${hop}.example.com`, nodeId: `node-${hop}` });
+    ws.serverClose(4005);
+  }
+  await assert.rejects(joining, /signalling socket closed \(4005\)/);
+  assert.equal(env.sockets.length, 4, 'the first socket plus three redirects');
+  assert.equal(m.self.roomState, 'failed');
+});
+
+test('a rejoin after a redirected join starts at the first server again', async () => {
+  const env = setup();
+  const m = await env.meeting;
+  let next = env.nextSocket();
+  const joining = m.join();
+  const first = await next;
+  first.open();
+  await Promise.resolve();
+  next = env.nextSocket();
+  first.deliver({ type: 'redirect', nodeUrl: 'http://10.0.0.2:8787', nodeId: 'node-b' });
+  first.serverClose(4005);
+  const hosted = await next;
+  assert.equal(hosted.url, 'ws://10.0.0.2:8787/ws?authToken=tok+en');
+  hosted.open();
+  await Promise.resolve();
+  hosted.deliver(joined('peer-b'));
+  await joining;
+  // The hosting server goes away: the rejoin goes to the page's server, which places the meeting anew.
+  next = env.nextSocket();
+  hosted.serverClose(1006);
+  const rejoin = await next;
+  assert.equal(rejoin.url, 'wss://meet.example.com/ws?authToken=tok+en');
+});

@@ -144,7 +144,12 @@ interface Session {
   settleJoin: ((err?: Error) => void) | undefined;
   /** From `joined`: the ICE servers (TURN relays, this peer's credentials) of every peer connection. */
   iceServers: RTCIceServer[];
+  /** From `redirect`: the server hosting the meeting (the socket closes with REDIRECT next). */
+  redirectTo: string | undefined;
 }
+
+/** Redirects followed in a row before a join gives up (a cluster moving the meeting around). */
+const MAX_REDIRECTS = 3;
 
 /** The browser's RTCIceServer for one the server sent (credentials only when present). */
 function toRtcIceServer(s: IceServerInfo): RTCIceServer {
@@ -172,7 +177,9 @@ export class RealtimeKitClient {
   readonly meta: MeetingMeta;
   readonly #opts: RealtimeKitClientOptions;
   readonly #log: Logger;
-  readonly #url: string;
+  /** The signalling URL of the server the page named (every join and rejoin starts there). */
+  readonly #originUrl: string;
+  #url: string;
   readonly #backoff: Backoff;
   #session: Session | undefined;
   #joining: Promise<void> | undefined;
@@ -189,7 +196,8 @@ export class RealtimeKitClient {
     this.#log = (opts.logger ?? silentLogger).child({ component: 'realtimekit-client' });
     const base = opts.baseURI ?? (typeof location !== 'undefined' ? location.origin : undefined);
     if (!base) throw new RtkError('VALIDATION_FAILED', 'baseURI is required outside a browser page');
-    this.#url = signallingUrl(base, opts.authToken);
+    this.#originUrl = signallingUrl(base, opts.authToken);
+    this.#url = this.#originUrl;
     this.#backoff = new Backoff(opts.reconnect);
     this.self = new SelfParticipant({
       logger: this.#log,
@@ -258,8 +266,25 @@ export class RealtimeKitClient {
     }
   }
 
-  /** Opens a socket, joins, starts publishing. Resolves on `joined`. */
-  async #connect(reconnected: boolean): Promise<void> {
+  /**
+   * Opens a socket, joins, starts publishing. Resolves on `joined`. A `redirect` (the meeting is
+   * hosted by another server of the cluster) is followed with the same token, a few times at most.
+   */
+  async #connect(reconnected: boolean, redirects = 0): Promise<void> {
+    // A rejoin asks the first server again: the one it was sent to may be the one that went away.
+    if (redirects === 0) this.#url = this.#originUrl;
+    try {
+      await this.#connectOnce(reconnected);
+    } catch (err) {
+      const to = this.#session?.redirectTo;
+      if (!to || this.#left || redirects >= MAX_REDIRECTS) throw err;
+      this.#log.info({ to }, 'the meeting is hosted by another server: following the redirect');
+      this.#url = signallingUrl(to, this.#opts.authToken);
+      await this.#connect(reconnected, redirects + 1);
+    }
+  }
+
+  async #connectOnce(reconnected: boolean): Promise<void> {
     const socket = new SignallingSocket({
       url: this.#url,
       logger: this.#log,
@@ -275,6 +300,7 @@ export class RealtimeKitClient {
       subscriptions: new Map(),
       settleJoin: undefined,
       iceServers: [],
+      redirectTo: undefined,
     };
     this.#session = session;
     const joined = new Promise<void>((resolve, reject) => {
@@ -485,6 +511,9 @@ export class RealtimeKitClient {
         if (this.recording.update(msg.recordings)) this.#syncRecorded();
         return;
       case 'pong':
+        return;
+      case 'redirect':
+        if (!session.joined && /^https?:\/\//.test(msg.nodeUrl)) session.redirectTo = msg.nodeUrl;
         return;
       case 'error': {
         const forType = msg.details?.type;

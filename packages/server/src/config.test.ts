@@ -77,6 +77,28 @@ void describe('loadConfig', () => {
     assert.throws(() => loadConfig({ ...base(), RTK_ACCOUNT_ID: '../etc' }), /RTK_ACCOUNT_ID/);
   });
 
+  void it('reads the cluster block: off without REDIS_URL, heartbeat and dead-after timing', () => {
+    const off = loadConfig(base());
+    assert.deepEqual(off.cluster, { redisUrl: undefined, heartbeatMs: 2000, deadAfterMs: 10_000 });
+    const on = loadConfig({ ...base(), REDIS_URL: 'redis://10.0.0.5:6379/2', NODE_HEARTBEAT_MS: '500' });
+    assert.deepEqual(on.cluster, {
+      redisUrl: 'redis://10.0.0.5:6379/2',
+      heartbeatMs: 500,
+      deadAfterMs: 2500,
+    });
+    assert.equal(loadConfig({ ...base(), NODE_DEAD_AFTER_MS: '7000' }).cluster.deadAfterMs, 7000);
+    assert.throws(
+      () => loadConfig({ ...base(), REDIS_URL: 'http://x' }),
+      /REDIS_URL must start with redis:\/\//,
+    );
+    assert.throws(() => loadConfig({ ...base(), REDIS_URL: 'not a url' }), /REDIS_URL must be a URL/);
+    assert.throws(
+      () => loadConfig({ ...base(), NODE_HEARTBEAT_MS: '2000', NODE_DEAD_AFTER_MS: '3000' }),
+      /NODE_DEAD_AFTER_MS must be at least twice NODE_HEARTBEAT_MS/,
+    );
+    assert.throws(() => loadConfig({ ...base(), NODE_HEARTBEAT_MS: '5' }), /NODE_HEARTBEAT_MS/);
+  });
+
   void it('reads the recording storage block: local by default, s3 with the AWS SDK variables', () => {
     const local = loadConfig(base()).recordingStorage;
     assert.equal(local.backend, 'local');

@@ -18,6 +18,16 @@ export interface ServerConfig {
   readonly nodeId: string;
   /** `DATABASE_URL`: the PostgreSQL store (postgres://...). Unset: SQLite in DATA_DIR. */
   readonly databaseUrl: string | undefined;
+  /**
+   * `REDIS_URL`: coordination of several nodes (registry, placement, command bus; docs/cluster.md).
+   * Unset: one node, as before. `NODE_HEARTBEAT_MS` / `NODE_DEAD_AFTER_MS`: how often a node writes
+   * its registry entry, and how long without one before another node declares it dead.
+   */
+  readonly cluster: {
+    readonly redisUrl: string | undefined;
+    readonly heartbeatMs: number;
+    readonly deadAfterMs: number;
+  };
   readonly accountId: string;
   readonly apiToken: string;
   /** True when the API token was generated on this start (it is printed once). */
@@ -286,6 +296,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     dataDir,
     nodeId: nodeIdFrom(env, dataDir),
     databaseUrl: databaseUrlFrom(env),
+    cluster: clusterFrom(env),
     accountId,
     apiToken,
     apiTokenGenerated,
@@ -366,6 +377,26 @@ function databaseUrlFrom(env: NodeJS.ProcessEnv): string | undefined {
     );
   }
   return raw;
+}
+
+/** `REDIS_URL` (redis:// or rediss://) and the heartbeat timing. */
+function clusterFrom(env: NodeJS.ProcessEnv): ServerConfig['cluster'] {
+  const raw = env.REDIS_URL?.trim() || undefined;
+  if (raw) {
+    let scheme = '';
+    try {
+      scheme = new URL(raw).protocol;
+    } catch {
+      throw new ConfigError('REDIS_URL must be a URL like redis://host:6379/0');
+    }
+    if (scheme !== 'redis:' && scheme !== 'rediss:')
+      throw new ConfigError(`REDIS_URL must start with redis:// or rediss://, not ${scheme}`);
+  }
+  const heartbeatMs = intFrom(env, 'NODE_HEARTBEAT_MS', 2000, 100, 60_000) ?? 2000;
+  const deadAfterMs = intFrom(env, 'NODE_DEAD_AFTER_MS', heartbeatMs * 5, 300, 600_000) ?? heartbeatMs * 5;
+  if (deadAfterMs < heartbeatMs * 2)
+    throw new ConfigError('NODE_DEAD_AFTER_MS must be at least twice NODE_HEARTBEAT_MS');
+  return { redisUrl: raw, heartbeatMs, deadAfterMs };
 }
 
 /** `NODE_ID`, or the one generated at the first start and kept in DATA_DIR/node-id. */

@@ -8,6 +8,8 @@ import { adminTokenMatches } from './auth/jwt.js';
 import { ParticipantTokens } from './auth/jwt.js';
 import { UrlSigner } from './auth/signed-urls.js';
 import type { ServerConfig } from './config.js';
+import { clusterFor, nodesRoute } from './cluster/attach.js';
+import type { Cluster } from './cluster/cluster.js';
 import { createHttpApp } from './http/app.js';
 import type { MediaControl, RouteDeps } from './http/deps.js';
 import { appRoutes } from './routes/apps.js';
@@ -42,6 +44,8 @@ export interface TrackroomServer {
   readonly http: FastifyInstance;
   readonly repo: Repository;
   readonly deps: RouteDeps;
+  /** With REDIS_URL: this node's part of the cluster (registry, placement, bus, sweep). */
+  readonly cluster: Cluster | undefined;
   /** The app created on the first start (or the oldest app). */
   readonly defaultAppId: string;
   /** The base URL links are made with: PUBLIC_URL, or http://HOST:<bound port>. */
@@ -66,10 +70,14 @@ export interface CreateServerOptions {
     stats?: () => unknown;
     /** Each media worker's figures, for /metrics. */
     workerStats?: () => Promise<WorkerStats[]>;
+    /** Live tracks and placed meetings, for the cluster registry. */
+    load?: () => { liveTracks: number; meetings: number };
     close(): Promise<void>;
   }>;
   /** Test seams of the outbound policy (a resolver; fixed rules stay). */
   outbound?: Pick<OutboundPolicyOptions, 'resolve'>;
+  /** With REDIS_URL: the prefix of the cluster's keys (default `trackroom:`). */
+  clusterKeyPrefix?: string;
   /** With DATABASE_URL: pool options (tests give each server a schema of its own). */
   postgres?: PostgresRepositoryOptions;
 }
@@ -196,7 +204,8 @@ export async function createServer(
       })
     : undefined;
 
-  const http = createHttpApp({ config, repo, logger: logger.child({ subsystem: 'http' }) });
+  const forwarding: NonNullable<Parameters<typeof createHttpApp>[0]['forwarding']> = {};
+  const http = createHttpApp({ config, repo, logger: logger.child({ subsystem: 'http' }), forwarding });
   await registerApiReference(http);
   const deps: RouteDeps = {
     config,
@@ -213,6 +222,22 @@ export async function createServer(
 
   const media = opts.media ? await opts.media(deps, http) : undefined;
   if (media?.control) deps.media = media.control;
+
+  // REDIS_URL: this node joins the cluster (registry, placement, command bus, dead-node sweep).
+  const load = () => media?.load?.() ?? { liveTracks: 0, meetings: 0 };
+  const cluster = clusterFor({
+    config,
+    http,
+    sessions,
+    publicUrl: () => publicUrl,
+    load,
+    logger,
+    ...(opts.clusterKeyPrefix ? { keyPrefix: opts.clusterKeyPrefix } : {}),
+  });
+  if (cluster) {
+    deps.cluster = cluster;
+    forwarding.to = (nodeId, req) => cluster.forward(nodeId, req);
+  }
 
   appRoutes(http, deps);
   meetingRoutes(http, deps);
@@ -264,6 +289,14 @@ export async function createServer(
     if (q.reset === '1') eld.reset();
     return out;
   });
+  nodesRoute({
+    config,
+    http,
+    cluster,
+    publicUrl: () => publicUrl,
+    load,
+    draining: () => state === 'draining',
+  });
   // Liveness: the process answers. Readiness: it takes traffic (not while starting or draining).
   // Neither needs a token (load balancers and orchestrators probe them) and neither reveals more.
   let state: ServerState = 'starting';
@@ -291,6 +324,7 @@ export async function createServer(
   // Recordings first: ending the stale sessions must not race the repair of their recordings.
   await recordings.recoverAfterRestart();
   await sessions.recoverAfterRestart();
+  await cluster?.start();
   webhooks.start();
   uploads.start();
   retention?.start();
@@ -301,6 +335,7 @@ export async function createServer(
     http,
     repo,
     deps,
+    cluster,
     defaultAppId: defaultApp.id,
     publicUrl: () => publicUrl,
     state: () => state,
@@ -317,6 +352,10 @@ export async function createServer(
       if (closed) return;
       closed = true;
       state = 'draining';
+      // The cluster places no new meeting here from now on.
+      await cluster
+        ?.drain()
+        .catch((err: unknown) => logger.warn({ err }, 'marking this node draining failed'));
       // Finalise what is being recorded while the media plane is still up: files get their
       // duration and cues now instead of a repair at the next start.
       if (recordings.engine) await recordings.stopAllActive('SERVER_SHUTDOWN');
@@ -326,6 +365,9 @@ export async function createServer(
       eld.disable();
       // Signalling sockets close with 1001 (going away), so clients reconnect elsewhere.
       await media?.close();
+      // In a cluster the sessions hosted here end now (their clients rejoin on another node),
+      // instead of at this node's next start.
+      if (cluster) await sessions.endSessionsOfNode(config.nodeId, 'SERVER_SHUTDOWN');
       // HTTP: no new connections; idle keep-alive ones close now, busy ones get the drain time.
       const closing = http.close();
       http.server.closeIdleConnections();
@@ -349,6 +391,7 @@ export async function createServer(
       await disk.close();
       await webhooks.close();
       metrics.close();
+      await cluster?.close();
       await repo.close();
     },
   };

@@ -1,5 +1,5 @@
 export { Sfu } from './sfu.js';
-export { refuseUpgrade } from './refuse-upgrade.js';
+export { redirectUpgrade, refuseUpgrade } from './refuse-upgrade.js';
 export type { AudioTap, SfuOptions, SfuStats, SignallingAdmission, UpgradeRequest } from './sfu.js';
 export { NodeDatachannelTransport, ownRelayPlan } from './node-datachannel-transport.js';
 export { TurnCredentials, turnRestCredential } from './turn-credentials.js';

@@ -25,3 +25,21 @@ export function refuseUpgrade(req: UpgradeRequest, socket: Duplex, head: Buffer,
     ws.close(SignallingCloseCodes.AUTH_FAILED);
   });
 }
+
+/**
+ * Completes the handshake only to send the client elsewhere: a `redirect` message naming the server
+ * that hosts the meeting, then close {@link SignallingCloseCodes}.REDIRECT.
+ */
+export function redirectUpgrade(
+  req: UpgradeRequest,
+  socket: Duplex,
+  head: Buffer,
+  to: { nodeUrl: string; nodeId: string },
+): void {
+  refusals ??= new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  refusals.handleUpgrade(req as IncomingMessage, socket, head, (ws) => {
+    const msg: ServerMessage = { type: 'redirect', nodeUrl: to.nodeUrl, nodeId: to.nodeId };
+    ws.send(JSON.stringify(msg));
+    ws.close(SignallingCloseCodes.REDIRECT);
+  });
+}

@@ -10,6 +10,7 @@ import Fastify, {
 } from 'fastify';
 import { RtkError, isRtkError, type ErrorCode, type Logger } from '@trackroom/protocol';
 import { adminTokenMatches } from '../auth/jwt.js';
+import { FORWARDED_HEADER, type ForwardedAnswer, type ForwardedRequest } from '../cluster/forwarding.js';
 import { isStorageFull } from '../services/disk-space.js';
 import type { ServerConfig } from '../config.js';
 import type { Repository } from '../store/repository.js';
@@ -31,6 +32,12 @@ export interface HttpAppOptions {
   config: ServerConfig;
   repo: Repository;
   logger: Logger;
+  /**
+   * With REDIS_URL: a request refused with HOSTED_ELSEWHERE (it acts on a live session or
+   * recording another node hosts) is replayed there and answered with that node's answer.
+   * Set once the cluster is up (`forwarding.to`).
+   */
+  forwarding?: { to?: (nodeId: string, req: ForwardedRequest) => Promise<ForwardedAnswer> };
 }
 
 interface ValidationIssue {
@@ -192,7 +199,32 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
     if (req.body === undefined && req.routeOptions.schema?.body) req.body = {};
   });
 
-  app.setErrorHandler((err, _req, reply) => sendError(reply, toRtkError(err, logger)));
+  app.setErrorHandler(async (err, req, reply) => {
+    const to = opts.forwarding?.to;
+    const nodeId =
+      err instanceof RtkError && err.code === 'HOSTED_ELSEWHERE' ? err.details?.node_id : undefined;
+    if (!to || typeof nodeId !== 'string' || req.headers[FORWARDED_HEADER] !== undefined) {
+      sendError(reply, toRtkError(err, logger));
+      return reply;
+    }
+    try {
+      const headers: Record<string, string> = {};
+      for (const h of ['authorization', 'content-type']) {
+        const v = req.headers[h];
+        if (typeof v === 'string') headers[h] = v;
+      }
+      const answer = await to(nodeId, {
+        method: req.method,
+        url: req.url,
+        headers,
+        ...(req.body !== undefined ? { body: JSON.stringify(req.body) } : {}),
+      });
+      return reply.status(answer.status).type(answer.contentType).send(answer.body);
+    } catch (e) {
+      sendError(reply, toRtkError(e, logger));
+      return reply;
+    }
+  });
   app.setNotFoundHandler((req, reply) =>
     sendError(reply, new RtkError('ROUTE_NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`)),
   );

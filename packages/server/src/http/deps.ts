@@ -7,6 +7,7 @@ import type { WebhookDispatcher } from '../webhooks/dispatcher.js';
 import type { SessionService } from '../services/session-service.js';
 import type { RecordingService } from '../services/recording-service.js';
 import type { SecretBox } from '../storage/secret-box.js';
+import type { Hosting } from '../cluster/forwarding.js';
 import type { OutboundPolicy } from '../services/outbound-url.js';
 
 /** What route modules get: collaborators only, never the whole server. */
@@ -25,6 +26,8 @@ export interface RouteDeps {
   outbound: OutboundPolicy;
   /** Absent until the media plane runs; kick and mute then answer NO_ACTIVE_SESSION. */
   media?: MediaControl;
+  /** With REDIS_URL: where a joining participant's meeting is hosted (placed at its first join). */
+  cluster?: { hostFor(meetingId: string): Promise<Hosting> };
 }
 
 /** What the REST API may ask of the media plane (active-session kick and mute). */

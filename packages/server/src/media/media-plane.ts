@@ -18,7 +18,7 @@ import {
   type MediaWorkerConfig,
   type MediaWorkerHandle,
 } from '@trackroom/media-worker';
-import { refuseUpgrade } from '@trackroom/sfu';
+import { redirectUpgrade, refuseUpgrade } from '@trackroom/sfu';
 import { webRoutes } from '@trackroom/web';
 import type { MediaControl, RouteDeps } from '../http/deps.js';
 import { presetCapabilities } from '../services/default-presets.js';
@@ -90,6 +90,8 @@ export interface MediaPlane {
   stats(): Promise<unknown>;
   /** Each running worker's figures (for /metrics). */
   workerStats(): Promise<WorkerStats[]>;
+  /** Live tracks and placed meetings (the cluster registry's load figures). */
+  load(): { liveTracks: number; meetings: number };
   close(): Promise<void>;
 }
 
@@ -250,7 +252,16 @@ export async function attachMediaPlane(
     if (!token) throw new RtkError('TOKEN_INVALID', `missing ${SIGNALLING_TOKEN_PARAM}`);
     const identity = await authenticate(token);
     if (closing) throw new RtkError('INTERNAL', 'the server is shutting down');
-    // A meeting live on another server sharing the store is joined there, not split in two.
+    // A meeting live on another server is joined there, not split in two: with REDIS_URL its
+    // placement decides (the first join places it on the least loaded node), else the store.
+    if (d.cluster) {
+      const host = await d.cluster.hostFor(identity.meetingId);
+      if (!host.here)
+        throw new RtkError('HOSTED_ELSEWHERE', `Meeting ${identity.meetingId} is hosted by ${host.nodeId}`, {
+          node_id: host.nodeId,
+          node_url: host.nodeUrl,
+        });
+    }
     await sessions.assertHostedHere(identity.meetingId);
     const worker = pool.place(identity.meetingId);
     const joining: Selectable = { ...identity, hidden: identity.hidden };
@@ -283,6 +294,12 @@ export async function attachMediaPlane(
         if (socket.destroyed) return;
         const e = isRtkError(err) ? err : new RtkError('INTERNAL');
         if (!isRtkError(err)) logger.error({ err }, 'admitting a signalling socket failed');
+        // Hosted by another server that announced its URL: the client is sent there.
+        const nodeUrl = e.code === 'HOSTED_ELSEWHERE' ? e.details?.node_url : undefined;
+        if (typeof nodeUrl === 'string') {
+          logger.debug({ nodeId: e.details?.node_id, nodeUrl }, 'signalling socket redirected');
+          return redirectUpgrade(req, socket, head, { nodeUrl, nodeId: String(e.details?.node_id ?? '') });
+        }
         refuseUpgrade(req, socket, head, e);
       },
     );
@@ -299,6 +316,7 @@ export async function attachMediaPlane(
   return {
     pool,
     engine,
+    load: () => ({ liveTracks: pool.trackCount, meetings: pool.meetingCount }),
     control: {
       kick: async (meetingId, peerIds) =>
         (await pool.forMeeting(meetingId, 'kick', { meetingId, ...(peerIds ? { peerIds } : {}) })) ?? [],

@@ -259,6 +259,18 @@ export class WorkerPool extends TypedEmitter<WorkerPoolEvents> {
     return this.#peers.size;
   }
 
+  /** Tracks the peers of every worker publish (the cluster's load figure). */
+  get trackCount(): number {
+    let n = 0;
+    for (const p of this.#peers.values()) n += Object.keys(p.tracks).length;
+    return n;
+  }
+
+  /** Meetings placed on a worker. */
+  get meetingCount(): number {
+    return this.#placements.size;
+  }
+
   get recordingCount(): number {
     return this.#recordings.size;
   }

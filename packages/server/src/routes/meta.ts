@@ -90,6 +90,10 @@ const OWN_ROUTES: Record<string, { summary: string; auth?: 'api_token' }> = {
     auth: 'api_token',
   },
   'GET /v1/stats': { summary: 'Process and media-plane figures (API token needed)', auth: 'api_token' },
+  'GET /v1/nodes': {
+    summary: 'The nodes of the cluster with their load (REDIS_URL; API token needed)',
+    auth: 'api_token',
+  },
   'GET /v1/downloads/:recording_id/:file': {
     summary: 'A recording file by signed, expiring link (no token; Range supported)',
   },

@@ -125,7 +125,10 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
 
   async #stopAllForSession(session: SessionRow): Promise<void> {
     const { rows } = await this.#o.repo.recordings.list({ where: { meeting_id: session.meeting_id } });
-    for (const r of rows.filter((x) => ACTIVE_STATUSES.includes(x.status))) {
+    // Only what this node captures: a dead node's recordings wait for its restart's repair.
+    const me = this.#o.config.nodeId;
+    const mine = (x: RecordingRow) => x.node_id === undefined || x.node_id === me;
+    for (const r of rows.filter((x) => ACTIVE_STATUSES.includes(x.status) && mine(x))) {
       await this.stop(r, 'ALL_PEERS_LEFT');
     }
   }
@@ -291,6 +294,15 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
 
   async action(appId: string, id: string, action: 'stop' | 'pause' | 'resume'): Promise<RecordingRow> {
     const rec = await this.get(appId, id);
+    // Captured by another server sharing the store: it acts on it (forwarded there with REDIS_URL).
+    if (rec.node_id !== undefined && rec.node_id !== this.#o.config.nodeId && !isFinal(rec.status))
+      throw new RtkError(
+        'HOSTED_ELSEWHERE',
+        `Recording ${id} is captured by another server (${rec.node_id})`,
+        {
+          node_id: rec.node_id,
+        },
+      );
     const engine = this.engine;
     if (action === 'stop') {
       if (isFinal(rec.status) || rec.status === 'UPLOADING') {

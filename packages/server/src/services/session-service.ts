@@ -81,6 +81,45 @@ export class SessionService extends TypedEmitter<SessionServiceEvents> {
     return rows.length;
   }
 
+  /**
+   * Ends the live sessions a node hosted (declared dead by the cluster, or this node leaving it):
+   * each present peer leaves (meeting.participantLeft), then the session ends (meeting.ended with
+   * `reason`). Returns how many sessions ended.
+   */
+  async endSessionsOfNode(nodeId: string, reason: string): Promise<number> {
+    const { rows: live } = await this.#o.repo.sessions.list({ where: { status: 'LIVE' } });
+    const rows = live.filter((s) => (s.node_id ?? 'local') === nodeId);
+    let ended = 0;
+    for (const s of rows) {
+      await this.#serial(s.meeting_id, async () => {
+        const current = await this.#o.repo.sessions.get(s.id);
+        if (!current || current.status !== 'LIVE') return;
+        const meeting = await this.#o.repo.meetings.get(s.meeting_id);
+        const now = nowIso();
+        const peers = await this.#o.repo.sessionPeers.list({ where: { session_id: s.id, left_at: null } });
+        for (const p of peers.rows) {
+          const left = await this.#o.repo.sessionPeers.update(p.id, { left_at: now, updated_at: now });
+          if (left && meeting)
+            await this.#o.webhooks.enqueue(meeting.app_id, 'meeting.participantLeft', {
+              meeting: meetingPayload(meeting, { ...current, live_participants: 0 }),
+              participant: participantPayload(left),
+            });
+        }
+        const done = await this.#o.repo.sessions.update(s.id, {
+          status: 'ENDED',
+          ended_at: now,
+          live_participants: 0,
+          updated_at: now,
+        });
+        if (done) {
+          ended++;
+          await this.#notifyEnded(done, reason);
+        }
+      });
+    }
+    return ended;
+  }
+
   async activeSession(meetingId: string): Promise<SessionRow | undefined> {
     return this.#o.repo.sessions.findOne({ meeting_id: meetingId, status: 'LIVE' });
   }

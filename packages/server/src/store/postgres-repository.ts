@@ -43,6 +43,12 @@ const MIGRATIONS: string[] = [
   `CREATE TABLE recording_uploads (id TEXT PRIMARY KEY, doc JSONB NOT NULL, seq BIGSERIAL);
    CREATE INDEX recording_uploads_status ON recording_uploads ((doc->>'status'));
    CREATE INDEX recordings_stopped ON recordings ((doc->>'stopped_time'));`,
+  // Version 3 as in SQLite: one LIVE session per meeting, older duplicates ended first.
+  `UPDATE sessions s SET doc = jsonb_set(jsonb_set(doc, '{status}', '"ENDED"'), '{ended_at}', doc->'updated_at')
+     WHERE doc->>'status' = 'LIVE' AND EXISTS (
+       SELECT 1 FROM sessions o WHERE o.doc->>'status' = 'LIVE'
+         AND o.doc->>'meeting_id' = s.doc->>'meeting_id' AND o.id > s.id);
+   CREATE UNIQUE INDEX sessions_live ON sessions ((doc->>'meeting_id')) WHERE doc->>'status' = 'LIVE';`,
 ];
 
 /** Any constant: the advisory lock that serialises migrations between nodes. */

@@ -9,7 +9,7 @@ import { pgTestSchema, pgTestUrl, dropPgTestSchemas } from '../testing/postgres-
 import { PostgresRepository } from './postgres-repository.js';
 import { DuplicateKeyError, type Repository } from './repository.js';
 import { SqliteRepository } from './sqlite-repository.js';
-import type { MeetingRow, ParticipantRow } from './types.js';
+import type { MeetingRow, ParticipantRow, SessionRow } from './types.js';
 
 /**
  * The repository contract, run on both stores: SQLite (the embedded default) and PostgreSQL (a real
@@ -158,6 +158,35 @@ for (const store of STORES)
       );
       assert.equal(racing.filter((x) => x.status === 'fulfilled').length, 1);
       for (const x of racing) if (x.status === 'rejected') assert.ok(x.reason instanceof DuplicateKeyError);
+      await r.close();
+    });
+
+    it('keeps one LIVE session per meeting (DuplicateKeyError); ended ones do not count', async () => {
+      const r = await open(store);
+      const s = (id: string, meetingId: string, status: 'LIVE' | 'ENDED'): SessionRow => ({
+        id,
+        app_id: 'a',
+        meeting_id: meetingId,
+        status,
+        meeting_display_name: '',
+        started_at: '',
+        ended_at: null,
+        live_participants: 0,
+        max_concurrent_participants: 0,
+        created_at: '',
+        updated_at: '',
+      });
+      await r.sessions.insert(s('e1', 'm1', 'ENDED'));
+      await r.sessions.insert(s('e2', 'm1', 'ENDED'));
+      await r.sessions.insert(s('l1', 'm1', 'LIVE'));
+      await r.sessions.insert(s('l2', 'm2', 'LIVE'));
+      await assert.rejects(r.sessions.insert(s('l3', 'm1', 'LIVE')), DuplicateKeyError);
+      await r.sessions.update('l1', { status: 'ENDED' });
+      await r.sessions.insert(s('l4', 'm1', 'LIVE'));
+      const racing = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) => r.sessions.insert(s(`x${i}`, 'm5', 'LIVE'))),
+      );
+      assert.equal(racing.filter((x) => x.status === 'fulfilled').length, 1);
       await r.close();
     });
 

@@ -40,6 +40,14 @@ const MIGRATIONS: string[] = [
   `CREATE TABLE recording_uploads (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
    CREATE INDEX recording_uploads_status ON recording_uploads (json_extract(doc, '$.status'));
    CREATE INDEX recordings_stopped ON recordings (json_extract(doc, '$.stopped_time'));`,
+  // One LIVE session per meeting (the cluster's placement decides which node; this is the second
+  // guard). Older duplicates, if any, are ended first: the one with the greatest id stays live.
+  `UPDATE sessions SET doc = json_set(doc, '$.status', 'ENDED', '$.ended_at', json_extract(doc, '$.updated_at'))
+     WHERE json_extract(doc, '$.status') = 'LIVE' AND EXISTS (
+       SELECT 1 FROM sessions o WHERE json_extract(o.doc, '$.status') = 'LIVE'
+         AND json_extract(o.doc, '$.meeting_id') = json_extract(sessions.doc, '$.meeting_id') AND o.id > sessions.id);
+   CREATE UNIQUE INDEX sessions_live ON sessions (json_extract(doc, '$.meeting_id'))
+     WHERE json_extract(doc, '$.status') = 'LIVE';`,
 ];
 
 const FIELD_RE = /^[a-z_][a-z0-9_]*$/;
