@@ -71,6 +71,8 @@ export interface ManifestFile {
     hangover_ms: number;
     frames_with_level: number;
     frames_without_level: number;
+    /** Crash repair only: levels are known up to here (ms on the timeline), from the running journal. */
+    recovered_to_ms?: number;
   };
 }
 
@@ -208,6 +210,7 @@ export function manifestFile(f: ManifestFileInput): ManifestFile {
       hangover_ms: r.speech.hangoverMs,
       frames_with_level: r.speech.framesWithLevel,
       frames_without_level: r.speech.framesWithoutLevel,
+      ...(r.speech.recoveredToMs !== undefined ? { recovered_to_ms: ms(r.speech.recoveredToMs) } : {}),
     },
   };
 }

@@ -233,4 +233,41 @@ void describe('RFC 6464 level in the RTP header extension', () => {
     assert.equal(env[25], -110);
     assert.equal(env[2], -127, 'before the stream');
   });
+  void it('checkpoints: disjoint, final bins only, and together the whole envelope and every interval', () => {
+    const sa = new SpeechActivity();
+    const cps = [];
+    const frames = [
+      ...spurt(0, 400, 20),
+      ...spurt(400, 600, 127),
+      ...spurt(1000, 500, 30),
+      ...spurt(1500, 300, 127),
+    ];
+    for (const [k, f] of frames.entries()) {
+      sa.process(f);
+      if (k % 7 === 3) cps.push(sa.checkpoint());
+    }
+    const open = sa.checkpoint();
+    assert.ok(open.open, 'the second spurt is still open (hangover not yet over)');
+    assert.equal(open.open.fromMs, 1000);
+    cps.push(open);
+    sa.process({ kind: 'end', endPos: 1800 * S });
+    cps.push(sa.checkpoint(true));
+    let next = 0;
+    const bins: number[] = [];
+    for (const cp of cps) {
+      assert.equal(cp.fromBin, next, 'each checkpoint starts where the previous one ended');
+      next += cp.levels.length;
+      bins.push(...cp.levels);
+    }
+    assert.deepEqual(
+      bins.map((b) => -b || 0),
+      sa.envelope(),
+    );
+    assert.deepEqual(
+      cps.flatMap((c) => c.closed),
+      sa.intervals(),
+    );
+    assert.equal(cps.at(-1)?.open, null);
+    assert.equal(cps.at(-1)?.framesWithLevel, 90);
+  });
 });

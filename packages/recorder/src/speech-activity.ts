@@ -41,6 +41,23 @@ export interface SpeakingInterval {
   readonly vad: boolean;
 }
 
+/**
+ * What became final since the previous checkpoint, for a journal that outlives a crash: the envelope
+ * bins no later frame can change (frames come in timeline order), the intervals closed since, the
+ * one still open, and the counters so far.
+ */
+export interface SpeechCheckpoint {
+  /** Index of the first bin in `levels`. */
+  fromBin: number;
+  /** RFC 6464 levels (0 loudest .. 127 silence or no level) of bins `fromBin`.. */
+  levels: Uint8Array;
+  closed: SpeakingInterval[];
+  /** The interval still open, up to its last loud frame so far. */
+  open: SpeakingInterval | null;
+  framesWithLevel: number;
+  framesWithoutLevel: number;
+}
+
 export interface SpeechActivityStats {
   /** Real frames with a level, and without one (the source did not send it). */
   framesWithLevel: number;
@@ -64,6 +81,11 @@ export class SpeechActivity {
   /** Envelope as RFC 6464 levels (0 loudest .. 127 silence); `bins` of it are in use. */
   private env = new Uint8Array(1024).fill(127);
   private bins = 0;
+  /** Timeline position the frames so far reach. */
+  private coveredTo = 0;
+  /** Bins and intervals a checkpoint already returned. */
+  private checkpointBins = 0;
+  private checkpointIntervals = 0;
   private openFrom = -1;
   private openTo = -1;
   private openVad = false;
@@ -138,8 +160,29 @@ export class SpeechActivity {
     return { ...this.counters };
   }
 
+  /** What became final since the previous call (after `end`: everything left). */
+  checkpoint(ended = false): SpeechCheckpoint {
+    const final = ended ? this.bins : Math.min(this.bins, Math.floor(this.coveredTo / this.binSamples));
+    const from = Math.min(this.checkpointBins, final);
+    const out: SpeechCheckpoint = {
+      fromBin: from,
+      levels: this.env.slice(from, final),
+      closed: this.closed.slice(this.checkpointIntervals),
+      open:
+        this.openFrom < 0
+          ? null
+          : { fromMs: this.openFrom / SAMPLES_PER_MS, toMs: this.openTo / SAMPLES_PER_MS, vad: this.openVad },
+      framesWithLevel: this.counters.framesWithLevel,
+      framesWithoutLevel: this.counters.framesWithoutLevel,
+    };
+    this.checkpointBins = final;
+    this.checkpointIntervals = this.closed.length;
+    return out;
+  }
+
   /** Makes the envelope span [0, endPos), growing its buffer by doubling. */
   private cover(endPos: number): void {
+    if (endPos > this.coveredTo) this.coveredTo = endPos;
     const need = endPos > 0 ? (((endPos - 1) / this.binSamples) | 0) + 1 : 0;
     if (need <= this.bins) return;
     if (need > this.env.length) {

@@ -9,7 +9,7 @@ import { RecorderError } from './errors.js';
 import { hashFile } from './file-hash.js';
 import { silentLogger, type RecorderLogger } from './logger.js';
 import { samplesToMs, type TimelineAlign, type TimelineStats } from './timeline.js';
-import { SpeechActivity, type SpeakingInterval } from './speech-activity.js';
+import { SpeechActivity, type SpeakingInterval, type SpeechCheckpoint } from './speech-activity.js';
 import { TrackPipeline, type TrackPipelineInput, type TrackPipelineStats } from './track-pipeline.js';
 import { WebmMuxer, type WebmMuxerStats, type WebmWrite } from './webm-muxer.js';
 import { repairWebmFile } from './webm-repair.js';
@@ -69,7 +69,7 @@ export type TrackFileLevelsMissing =
   | 'not_sent'
   /** Negotiated, but no audio arrived at all. */
   | 'no_audio'
-  /** Finalised by repair after a crash: levels were kept in memory only. */
+  /** Finalised by repair after a crash, and the running journal held no level of it. */
   | 'repaired_after_crash';
 
 /** Who spoke when in one file, from the packets' audio levels (see `speech-activity.ts`). */
@@ -85,6 +85,11 @@ export interface TrackFileSpeech {
   hangoverMs: number;
   framesWithLevel: number;
   framesWithoutLevel: number;
+  /**
+   * Set on a file finalised by crash repair whose levels came from the running journal: levels are
+   * known up to here (ms on the timeline); the envelope holds -127 and no interval starts after it.
+   */
+  recoveredToMs?: number;
 }
 
 /** An interval on the recording timeline (ms from t0). */
@@ -483,6 +488,19 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
       },
       speech: this.speechResult(t.framesReal),
     };
+  }
+
+  /** Resolves once the writes queued so far have reached the file (or failed). */
+  async drained(): Promise<void> {
+    while (this.draining) await this.draining;
+  }
+
+  /**
+   * The levels that became final since the previous call (see `SpeechActivity.checkpoint`), for the
+   * recording's running journal; after close, everything that was left.
+   */
+  speechCheckpoint(): SpeechCheckpoint & { negotiated: boolean } {
+    return { ...this.speech.checkpoint(this.state === 'closed'), negotiated: this.levelsNegotiated };
   }
 
   private speechResult(framesReal: number): TrackFileSpeech {

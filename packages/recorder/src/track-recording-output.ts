@@ -8,14 +8,15 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RecordingAllowlistChange, TrackRecordingFailure } from '@trackroom/protocol';
 import { withContext, silentLogger } from './logger.js';
+import { everRequested } from './recording-allowlist.js';
 import {
   MANIFEST_FILE,
   buildRecordingManifest,
   type ManifestFileInput,
   type TrackRecordingFile,
 } from './recording-manifest.js';
-import { SPEECH_DEFAULTS } from './speech-activity.js';
-import type { TrackFileResult } from './track-file-writer.js';
+import { SPEECH_DEFAULTS, type SpeakingInterval, type SpeechCheckpoint } from './speech-activity.js';
+import type { TrackFileResult, TrackFileSpeech } from './track-file-writer.js';
 import type { TrackRecordingOptions, TrackRecordingResult } from './track-recording.js';
 import { repairWebmFile } from './webm-repair.js';
 
@@ -30,6 +31,135 @@ export interface JournalEntry {
 }
 
 export const JOURNAL_FILE = 'journal.json';
+
+/**
+ * The running journal, appended while a recording runs (one JSON object a line): each file's levels
+ * as they become final (at every cluster written, and at close), and every allowlist change. Crash
+ * repair reads it back, so a repaired file keeps its speaking intervals and envelope up to its last
+ * cluster, and the repaired manifest its `allowlist_changes`. A torn last line is ignored.
+ */
+export const RUNNING_JOURNAL_FILE = 'journal.jsonl';
+
+type JournalInterval = [fromMs: number, toMs: number, vad: 0 | 1];
+
+export type RunningJournalLine =
+  | {
+      t: 'levels';
+      file: string;
+      from_bin: number;
+      /** The bins' RFC 6464 levels, base64. */
+      levels: string;
+      closed: JournalInterval[];
+      open: JournalInterval | null;
+      with_level: number;
+      without_level: number;
+      negotiated: boolean;
+    }
+  | { t: 'allowlist_change'; change: RecordingAllowlistChange };
+
+const toJournal = (i: SpeakingInterval): JournalInterval => [i.fromMs, i.toMs, i.vad ? 1 : 0];
+
+export function levelsLine(file: string, cp: SpeechCheckpoint & { negotiated: boolean }): RunningJournalLine {
+  return {
+    t: 'levels',
+    file,
+    from_bin: cp.fromBin,
+    levels: Buffer.from(cp.levels.buffer, cp.levels.byteOffset, cp.levels.byteLength).toString('base64'),
+    closed: cp.closed.map(toJournal),
+    open: cp.open ? toJournal(cp.open) : null,
+    with_level: cp.framesWithLevel,
+    without_level: cp.framesWithoutLevel,
+    negotiated: cp.negotiated,
+  };
+}
+
+/** One file's levels as the running journal has them. */
+interface JournalLevels {
+  bins: number[];
+  closed: JournalInterval[];
+  open: JournalInterval | null;
+  withLevel: number;
+  withoutLevel: number;
+  negotiated: boolean;
+}
+
+export interface RunningJournal {
+  levels: Map<string, JournalLevels>;
+  allowlistChanges: RecordingAllowlistChange[];
+}
+
+/** Reads the running journal; a missing file is an empty journal, unreadable lines are skipped. */
+export async function readRunningJournal(dir: string): Promise<RunningJournal> {
+  const out: RunningJournal = { levels: new Map(), allowlistChanges: [] };
+  let text = '';
+  try {
+    text = await readFile(join(dir, RUNNING_JOURNAL_FILE), 'utf8');
+  } catch {
+    return out;
+  }
+  for (const raw of text.split('\n')) {
+    let line: RunningJournalLine;
+    try {
+      line = JSON.parse(raw) as RunningJournalLine;
+    } catch {
+      continue;
+    }
+    if (line.t === 'allowlist_change') {
+      out.allowlistChanges.push(line.change);
+      continue;
+    }
+    if (line.t !== 'levels' || typeof line.file !== 'string') continue;
+    let l = out.levels.get(line.file);
+    if (!l) {
+      l = { bins: [], closed: [], open: null, withLevel: 0, withoutLevel: 0, negotiated: false };
+      out.levels.set(line.file, l);
+    }
+    const levels = Buffer.from(line.levels, 'base64');
+    for (let i = 0; i < levels.length; i++) l.bins[line.from_bin + i] = levels[i] as number;
+    l.closed.push(...line.closed);
+    l.open = line.open;
+    l.withLevel = line.with_level;
+    l.withoutLevel = line.without_level;
+    l.negotiated ||= line.negotiated;
+  }
+  return out;
+}
+
+/**
+ * The speech of a repaired file of `durationMs` from its journal levels: intervals cut at the
+ * file's end, the envelope padded with -127 (no level) past what the journal knew.
+ */
+export function repairedSpeech(l: JournalLevels | undefined, durationMs: number): TrackFileSpeech {
+  const base = {
+    thresholdDbov: SPEECH_DEFAULTS.thresholdDbov,
+    hangoverMs: SPEECH_DEFAULTS.hangoverMs,
+    framesWithLevel: l?.withLevel ?? 0,
+    framesWithoutLevel: l?.withoutLevel ?? 0,
+  };
+  if (!l || l.withLevel === 0)
+    return {
+      levelsSource: 'none',
+      missingReason: l && !l.negotiated ? 'not_negotiated' : 'repaired_after_crash',
+      intervals: null,
+      envelope: null,
+      ...base,
+    };
+  const binMs = SPEECH_DEFAULTS.envelopeMs;
+  const nBins = Math.ceil(durationMs / binMs);
+  const values = new Array<number>(nBins);
+  for (let i = 0; i < nBins; i++) values[i] = -(l.bins[i] ?? 127) || 0;
+  const intervals: SpeakingInterval[] = [];
+  for (const [from, to, vad] of l.open ? [...l.closed, l.open] : l.closed)
+    if (from < durationMs) intervals.push({ fromMs: from, toMs: Math.min(to, durationMs), vad: vad === 1 });
+  const lastTo = l.open ? l.open[1] : 0;
+  return {
+    levelsSource: 'rtp_header_extension',
+    intervals,
+    envelope: { intervalMs: binMs, values },
+    recoveredToMs: Math.min(durationMs, Math.max(l.bins.length * binMs, lastTo)),
+    ...base,
+  };
+}
 /** Who a file belongs to. */
 export interface FileIdentity {
   fileName: string;
@@ -124,6 +254,7 @@ export async function repairTrackRecording(
     log.warn({ err }, 'no readable journal: nothing to repair');
     journal = [];
   }
+  const running = await readRunningJournal(o.dir);
   const present = new Set((await readdir(o.dir)).filter((n) => n.endsWith('.webm')));
   const inputs: ManifestFileInput[] = [];
   let t0Ms = o.fallbackT0Ms;
@@ -162,16 +293,7 @@ export async function repairTrackRecording(
       },
       reanchors: { start: 0, drift: 0, jump: 0 },
       intervals: { present: [], muted: [], paused: [] },
-      speech: {
-        levelsSource: 'none',
-        missingReason: 'repaired_after_crash',
-        intervals: null,
-        envelope: null,
-        thresholdDbov: SPEECH_DEFAULTS.thresholdDbov,
-        hangoverMs: SPEECH_DEFAULTS.hangoverMs,
-        framesWithLevel: 0,
-        framesWithoutLevel: 0,
-      },
+      speech: repairedSpeech(running.levels.get(j.file), res.durationMs),
     };
     inputs.push(
       fileInput(
@@ -188,5 +310,17 @@ export async function repairTrackRecording(
   }
   if (inputs.length === 0) return undefined;
   const stopMs = Math.max(...inputs.map((f) => t0Ms + f.durationMs));
-  return writeManifest(o, t0Ms, stopMs, inputs, { repaired: true });
+  // The allowlist the server passes is the one at the crash: every id that was on it at some point
+  // (initial, added, removed) is requested, as in a manifest written at stop.
+  const changes = running.allowlistChanges;
+  const userIds = o.userIds
+    ? everRequested(o.userIds, [
+        ...changes.map((c) => c.removed_user_ids),
+        ...changes.map((c) => c.added_user_ids),
+      ])
+    : null;
+  return writeManifest({ ...o, userIds }, t0Ms, stopMs, inputs, {
+    repaired: true,
+    allowlistChanges: running.allowlistChanges,
+  });
 }

@@ -411,6 +411,84 @@ void describe('TrackRecording', () => {
     }
   });
 
+  void it('a killed recording keeps its levels up to the last cluster and its allowlist changes (running journal)', async () => {
+    const clock = new ManualClock();
+    const ext = { kind: 'audio', codec: 'opus', payloadType: 111, clockRate: 48000, channels: 2 } as const;
+    const alice = peer('pa', 'alice', { tracks: { audio: { ...ext, audioLevelExtId: 1 } } });
+    const source = new FakeSource([alice, peer('pb', 'bob')]);
+    const o = options(source, clock, { userIds: ['alice', 'bob'] });
+    const rec = new TrackRecording(o);
+    await rec.start();
+    const loud = [
+      [200, 800],
+      [1400, 1800],
+      [2600, 3300],
+    ];
+    for (let n = 0; n < 165; n++) {
+      const t = n * 20;
+      if (t === 1000) await rec.updateUsers({ add: ['carol'], remove: [], by: { type: 'api_token' } });
+      if (t === 1500) await rec.updateUsers({ add: [], remove: ['bob'], by: { type: 'api_token' } });
+      const on = loud.some(([a, b]) => t >= a! && t < b!);
+      const pkt = (ssrc: number, withLevel: boolean) =>
+        buildRtp({
+          payloadType: 111,
+          sequenceNumber: n,
+          timestamp: n * 960,
+          ssrc,
+          payload: Uint8Array.of(0xfc, 1, 2),
+          ...(withLevel && {
+            extension: { profile: 0xbede, data: Uint8Array.of(0x10, on ? 15 : 127, 0, 0) },
+          }),
+        });
+      source.taps.get('pa')?.(pkt(7, true), clock.t);
+      source.taps.get('pb')?.(pkt(8, false), clock.t);
+      clock.t += 20;
+      rec.tick();
+    }
+    await rec.settled(); // three 1 s clusters of alice's on disk, and their levels journalled
+    const changes = rec.allowlistChanges.map((c) => ({ ...c }));
+    rec.abandon(); // the process dies: the 300 ms after the last cluster are lost
+
+    const res = await repairTrackRecording({ ...o, userIds: ['alice', 'carol'], fallbackT0Ms: 0 });
+    assert.ok(res);
+    const m = res.manifest;
+    const a = m.files.find((f) => f.participant_id === 'alice')!;
+    assert.equal(a.duration_ms, 3000, 'the complete clusters');
+    assert.equal(a.levels_source, 'rtp_header_extension');
+    assert.deepEqual(
+      a.speaking?.map((i) => [i.from_ms, i.to_ms]),
+      [
+        [200, 800],
+        [1400, 1800],
+        [2600, 3000],
+      ],
+      'as journalled, the open interval cut at the end of the repaired file',
+    );
+    assert.equal(a.levels.recovered_to_ms, 3000);
+    assert.equal(a.level_envelope?.values.length, 30);
+    assert.equal(a.level_envelope?.values[3], -15);
+    assert.equal(a.level_envelope?.values[10], -127);
+    assert.deepEqual(
+      m.who_spoke_when.intervals.map((i) => [i.custom_participant_id, i.from_ms]),
+      [
+        ['c-alice', 200],
+        ['c-alice', 1400],
+        ['c-alice', 2600],
+      ],
+    );
+    const b = m.files.find((f) => f.participant_id === 'bob')!;
+    assert.equal(b.levels_missing_reason, 'not_negotiated', "bob's sender never offered levels");
+    assert.deepEqual(m.allowlist_changes, changes, 'the changes, as the running recording had them');
+    assert.deepEqual(
+      m.requested_user_ids.map((u) => [u.user_id, u.status]),
+      [
+        ['alice', 'recorded'],
+        ['carol', 'never_present'],
+        ['bob', 'recorded'],
+      ],
+    );
+  });
+
   void it('does not touch files still opening (tick, pause, mute, leave), then records them', async () => {
     const peers = Array.from({ length: 5 }, (_, i) => peer(`peer-${i}`, `part-${i}`));
     const source = new FakeSource(peers.slice(0, 3));

@@ -5,7 +5,7 @@
  * who a file belongs to), and at the end writes the manifest. `repairTrackRecording` finalises what a
  * killed process left. All files share t0, the instant the recording started.
  */
-import { rename, writeFile } from 'node:fs/promises';
+import { appendFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   TypedEmitter,
@@ -32,11 +32,15 @@ import {
   fileInput,
   fileOf,
   writeManifest,
+  levelsLine,
+  RUNNING_JOURNAL_FILE,
   type JournalEntry,
+  type RunningJournalLine,
 } from './track-recording-output.js';
 
 export {
   JOURNAL_FILE,
+  RUNNING_JOURNAL_FILE,
   repairTrackRecording,
   type TrackRecordingRepairOptions,
 } from './track-recording-output.js';
@@ -153,6 +157,10 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
   /** The allowlist now (it changes with updateUsers); null records everyone. */
   #userIds: string[] | null;
   readonly #allowlistChanges: RecordingAllowlistChange[] = [];
+  /** Running-journal lines not yet appended, and the append in flight (one at a time, batched). */
+  readonly #pendingLines: string[] = [];
+  #appending: Promise<void> | undefined;
+  #appendFailed = false;
 
   constructor(options: TrackRecordingOptions) {
     super();
@@ -257,6 +265,7 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
       files_opened: this.#files.filter((f) => !before.has(f.fileName)).map((f) => f.fileName),
     };
     this.#allowlistChanges.push(entry);
+    this.#appendJournal({ t: 'allowlist_change', change: entry });
     this.#log.info(
       { added: delta.added, removed: delta.removed, atMs: entry.at_ms, by: change.by.type },
       'track recording allowlist changed',
@@ -345,6 +354,7 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
       }),
     );
     await this.#journaling.catch(() => undefined);
+    await this.#appending;
     const inputs: ManifestFileInput[] = [];
     for (const { f, r } of settled) if (r) inputs.push(fileInput(f, r));
     const requested = this.#o.userIds
@@ -409,6 +419,14 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
           ...(this.#o.openFile ? { openFile: this.#o.openFile } : {}),
         });
         writer.on('writeFailed', (f) => this.#failed({ fileName, ...f }));
+        // Levels reach the running journal as each cluster reaches the disk, and at close.
+        let clusters = 0;
+        writer.on('flushed', (info) => {
+          if (info.clusters <= clusters) return;
+          clusters = info.clusters;
+          this.#appendJournal(levelsLine(fileName, writer.speechCheckpoint()));
+        });
+        writer.on('closed', () => this.#appendJournal(levelsLine(fileName, writer.speechCheckpoint())));
         entry = {
           layer,
           fileName,
@@ -499,6 +517,37 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
     if (this.#state !== 'recording') return;
     const now = this.#clock.now();
     for (const f of this.#files) if (live(f)) f.writer.tick(now);
+  }
+
+  /** Resolves once every write queued so far (audio, and the running journal) has reached the disk. */
+  async settled(): Promise<void> {
+    await Promise.all(this.#files.map((f) => f.writer.drained()));
+    while (this.#appending) await this.#appending;
+  }
+
+  /** Appends a line to the running journal; lines queued during an append go in the next one. */
+  #appendJournal(line: RunningJournalLine): void {
+    this.#pendingLines.push(JSON.stringify(line));
+    this.#appending ??= this.#drainJournal();
+  }
+
+  async #drainJournal(): Promise<void> {
+    await Promise.resolve();
+    const path = join(this.#o.dir, RUNNING_JOURNAL_FILE);
+    try {
+      while (this.#pendingLines.length > 0) {
+        const chunk = `${this.#pendingLines.splice(0).join('\n')}\n`;
+        try {
+          await appendFile(path, chunk);
+        } catch (err) {
+          // Levels and changes are kept in memory for the manifest; only a crash repair misses them.
+          if (!this.#appendFailed) this.#log.warn({ err }, 'running journal append failed');
+          this.#appendFailed = true;
+        }
+      }
+    } finally {
+      this.#appending = undefined;
+    }
   }
 
   #journal(): Promise<void> {
