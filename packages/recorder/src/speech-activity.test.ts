@@ -250,7 +250,7 @@ void describe('RFC 6464 level in the RTP header extension', () => {
     assert.ok(open.open, 'the second spurt is still open (hangover not yet over)');
     assert.equal(open.open.fromMs, 1000);
     cps.push(open);
-    sa.process({ kind: 'end', endPos: 1800 * S });
+    sa.process({ kind: 'end', atMs: 0, endPos: 1800 * S });
     cps.push(sa.checkpoint(true));
     let next = 0;
     const bins: number[] = [];
