@@ -252,6 +252,20 @@ for (const store of STORES)
         offset: 100,
       });
       assert.deepEqual(past, { rows: [], total: 30 });
+      // The last, short page (SQLite counts nothing then), a page that is exactly full, and one
+      // from a non-zero offset that ends the result: the same total each time.
+      const lastPage = await r.meetings.list({
+        orderBy: { field: 'created_at', dir: 'ASC' },
+        limit: 7,
+        offset: 28,
+      });
+      assert.deepEqual([lastPage.rows.length, lastPage.total], [2, 30]);
+      const full = await r.meetings.list({ where: { app_id: 'B' }, limit: 10 });
+      assert.deepEqual([full.rows.length, full.total], [10, 10]);
+      const fewer = await r.meetings.list({ where: { app_id: 'B' }, limit: 10, offset: 4 });
+      assert.deepEqual([fewer.rows.length, fewer.total], [6, 10]);
+      const unlimited = await r.meetings.list({ where: { app_id: 'B' }, offset: 3 });
+      assert.deepEqual([unlimited.rows.length, unlimited.total], [7, 10]);
       assert.equal((await r.meetings.findOne({ app_id: 'B', title: 'Meeting 25' }))?.id, rows[25]!.id);
       await r.close();
     });
