@@ -4,7 +4,6 @@
  * the Redis commands per join (from `INFO commandstats`; heartbeats are slowed to one a minute so
  * they do not count). Usage: `node --conditions=source --import tsx bench/src/cluster-join.ts [joins]`.
  */
-import { spawnSync } from 'node:child_process';
 import {
   SignallingSocket,
   api,
@@ -13,6 +12,7 @@ import {
   type ServerProcess,
 } from '@trackroom/e2e/support';
 import { dropPgTestSchema, pgTestDatabase } from '@trackroom/server/testing';
+import { redisCalls } from './support/redis-calls.js';
 
 const JOINS = Number(process.argv[2] ?? 60);
 /** Joins made first and not counted (a cold process is slower). */
@@ -39,24 +39,6 @@ async function timedJoin(wsUrl: string): Promise<{ ms: number; hops: number; sig
   const t0 = performance.now();
   const { sig, via } = await SignallingSocket.openJoined(wsUrl, false);
   return { ms: performance.now() - t0, hops: via.length, sig };
-}
-
-/**
- * Commands Redis ran (those inside the placement script count too) and round trips (what clients
- * sent: the commands a join path sends itself are ZRANGE, MGET and EVAL).
- */
-function redisCalls(port: number): { commands: number; roundTrips: number } {
-  const out = spawnSync('redis-cli', ['-p', String(port), 'info', 'commandstats'], {
-    encoding: 'utf8',
-  }).stdout;
-  let commands = 0;
-  let roundTrips = 0;
-  for (const m of out.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) {
-    if (m[1] === 'info') continue;
-    commands += Number(m[2]);
-    if (['zrange', 'mget', 'eval', 'evalsha'].includes(m[1] as string)) roundTrips += Number(m[2]);
-  }
-  return { commands, roundTrips };
 }
 
 async function single(): Promise<number[]> {

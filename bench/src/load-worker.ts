@@ -82,9 +82,13 @@ async function main(): Promise<void> {
     }
     const url = `${config.wsUrl}?authToken=${String(target)}`;
     const o = { subscribe: config.fanout ?? false };
-    const p = ndc ? await NdcOpusPublisher.connect(url, o) : await OpusPublisher.connect(url, o);
+    let p: NdcOpusPublisher | OpusPublisher;
+    if (config.followRedirects)
+      p = (ndc ? await NdcOpusPublisher.connectAndJoin(url, o) : await OpusPublisher.connectAndJoin(url, o))
+        .pub;
+    else p = ndc ? await NdcOpusPublisher.connect(url, o) : await OpusPublisher.connect(url, o);
     try {
-      await p.join();
+      if (!config.followRedirects) await p.join();
       await p.publish();
       return p;
     } catch (err) {

@@ -40,6 +40,11 @@ export interface LoadWorkerConfig {
    * HTTP API at `url`, ICE on `address` only. `tokens` is then unused (pass []).
    */
   janus?: { url: string; rooms: number[]; address: string };
+  /**
+   * A cluster: join as the SDK does, following a `redirect` to the node that hosts the meeting
+   * (`wsUrl` is any node). Default false (one server: open, then join).
+   */
+  followRedirects?: boolean;
 }
 
 export type LoadWorkerRequest =

@@ -176,6 +176,31 @@ describe('two nodes sharing PostgreSQL and Redis', () => {
       return strongest(samples, 0.2, Math.min(samples.length / 48000, 1.2), [440, 660]);
     });
     assert.deepEqual(heard.sort(), [440, 660], 'one file per publisher, each with its own tone');
+    // The files are on the host's disk (local storage): the links that either node gives point
+    // there, and download.
+    for (const via of [hostId, otherId]) {
+      const rec = await call(via)<{
+        data: {
+          manifest_url: string;
+          download_url: { download_urls: Record<string, { download_url: string }> }[];
+        };
+      }>('GET', `/recordings/${recId}`);
+      const links = [
+        rec.json.data.manifest_url,
+        ...Object.values(rec.json.data.download_url[0]?.download_urls ?? {}).map((l) => l.download_url),
+      ];
+      assert.equal(links.length, 4, `manifest, two track files and the manifest again: ${links.join(' ')}`);
+      for (const link of links) {
+        assert.equal(
+          new URL(link).host,
+          new URL(node(hostId).baseUrl).host,
+          `${via} links to the host: ${link}`,
+        );
+        const got = await fetch(link);
+        assert.equal(got.status, 200, `${via}: ${link}`);
+        assert.ok((await got.arrayBuffer()).byteLength > 0);
+      }
+    }
 
     // Kick-all through the other node is forwarded to the host and empties the meeting there.
     const kicked = await call(otherId)('POST', `/meetings/${meeting.id}/active-session/kick-all`, {});

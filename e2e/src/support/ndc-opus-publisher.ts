@@ -76,6 +76,17 @@ export class NdcOpusPublisher {
     return new NdcOpusPublisher(await SignallingSocket.open(wsUrl, o.timeoutMs ?? 15_000), o);
   }
 
+  /** Connects and joins, following a cluster's `redirect` to the hosting server (`via`: URLs opened). */
+  static async connectAndJoin(
+    wsUrl: string,
+    o: NdcOpusPublisherOptions = {},
+  ): Promise<{ pub: NdcOpusPublisher; joined: ServerMsg<'joined'>; via: string[] }> {
+    const { sig, joined, via } = await SignallingSocket.openJoined(wsUrl, true, o.timeoutMs ?? 15_000);
+    const pub = new NdcOpusPublisher(sig, o);
+    pub.peerId = joined.self.peerId;
+    return { pub, joined, via };
+  }
+
   /** Packets accepted by libdatachannel for sending. */
   get sent(): number {
     return this.#sender?.sent ?? 0;

@@ -237,6 +237,13 @@ export async function createServer(
   if (cluster) {
     deps.cluster = cluster;
     forwarding.to = (nodeId, req) => cluster.forward(nodeId, req);
+    // The registry read once a second at most: a page of 100 recordings asks for every row.
+    let known: { at: number; nodes: Promise<{ node_id: string; public_url: string }[]> } | undefined;
+    recordings.nodeUrl = async (nodeId) => {
+      if (!known || Date.now() - known.at > 1000)
+        known = { at: Date.now(), nodes: cluster.nodes().catch(() => []) };
+      return (await known.nodes).find((n) => n.node_id === nodeId)?.public_url;
+    };
   }
 
   appRoutes(http, deps);

@@ -9,7 +9,7 @@ import { RtkError, silentLogger } from '@trackroom/protocol';
 import { startRedisServer, type RedisTestServer } from '../testing/redis-test.js';
 import { CommandBus } from './command-bus.js';
 import { DeadNodeSweeper } from './dead-node-sweeper.js';
-import { ClusterKeys, NodeRegistry, leastLoaded } from './node-registry.js';
+import { ClusterKeys, NodeRegistry, leastLoaded, withPlacements, type NodeInfo } from './node-registry.js';
 import { MeetingPlacement } from './placement.js';
 
 let redis: RedisTestServer;
@@ -122,6 +122,51 @@ describe('meeting placement', () => {
     await registry(keys, other, clock).beat();
     const moved = meetings.find((m, i) => ra[i] === first && m !== 'm-0') as string;
     assert.equal(await pa.place(moved, other), other);
+  });
+});
+
+describe('placement under a burst', () => {
+  it('first joins of 20 meetings within one heartbeat spread over both nodes, by what is placed now', async () => {
+    const keys = freshKeys();
+    const clock = { t: Date.now() };
+    // node-a already hosts 2 meetings of 3 tracks each; node-b nothing. No heartbeat during the burst.
+    const a = registry(keys, 'node-a', clock, { liveTracks: 6, meetings: 2 });
+    await a.beat();
+    await registry(keys, 'node-b', clock).beat();
+    const placement = new MeetingPlacement({ redis: conn(), keys, deadAfterMs: 3000, now: () => clock.t });
+    await placement.place('old-1', 'node-a');
+    await placement.place('old-2', 'node-a');
+    const { live } = await a.list();
+    const stale: string[] = [];
+    const fresh: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      stale.push(leastLoaded(live)!.node_id);
+      const counts = await placement.placedCounts(live.map((x) => x.node_id));
+      const host = await placement.place(`m-${i}`, leastLoaded(withPlacements(live, counts))!.node_id);
+      fresh.push(host);
+    }
+    assert.deepEqual(new Set(stale), new Set(['node-b']), 'the heartbeat load alone sends all 20 to node-b');
+    const onA = fresh.filter((x) => x === 'node-a').length;
+    const onB = 20 - onA;
+    // Each new meeting counts as the mean meeting (3 tracks): node-b first catches up with node-a's
+    // 6 tracks, then they take turns, so the two end within one meeting of each other.
+    assert.deepEqual(fresh.slice(0, 2), ['node-b', 'node-b']);
+    assert.ok(Math.abs(6 + 3 * onA - 3 * onB) <= 3, `node-a ${onA}, node-b ${onB}`);
+    const counts = await placement.placedCounts(['node-a', 'node-b', 'node-x']);
+    assert.deepEqual([...counts.values()], [2 + onA, onB, 0]);
+    // Meetings whose participants joined but do not publish yet count as the mean meeting, not 0.
+    const [na, nb] = live as [NodeInfo, NodeInfo];
+    const joining = withPlacements(
+      [
+        { ...na, live_tracks: 5, meetings: 1 },
+        { ...nb, live_tracks: 0, meetings: 3 },
+      ],
+      new Map(),
+    );
+    assert.deepEqual(
+      joining.map((x) => x.live_tracks),
+      [5, 3.75],
+    );
   });
 });
 

@@ -4,7 +4,14 @@ import type { SessionService } from '../services/session-service.js';
 import type { ForwardedAnswer, ForwardedRequest, Hosting } from './forwarding.js';
 import { CommandBus } from './command-bus.js';
 import { DeadNodeSweeper } from './dead-node-sweeper.js';
-import { ClusterKeys, NodeRegistry, leastLoaded, type NodeInfo, type NodeLoad } from './node-registry.js';
+import {
+  ClusterKeys,
+  NodeRegistry,
+  leastLoaded,
+  withPlacements,
+  type NodeInfo,
+  type NodeLoad,
+} from './node-registry.js';
 import { MeetingPlacement } from './placement.js';
 
 export interface ClusterOptions {
@@ -121,7 +128,11 @@ export class Cluster {
     // A live session the store names stays where it is while its node heartbeats.
     const owner = active?.node_id;
     // Otherwise the least loaded node taking new meetings (a draining node takes none).
-    const candidate = owner && isLive(owner) ? owner : (leastLoaded(live)?.node_id ?? me);
+    const candidate =
+      owner && isLive(owner)
+        ? owner
+        : (leastLoaded(withPlacements(live, await this.placement.placedCounts(live.map((n) => n.node_id))))
+            ?.node_id ?? me);
     const host = await this.placement.place(meetingId, candidate);
     if (host === me) {
       if (owner && owner !== me && !isLive(owner)) {

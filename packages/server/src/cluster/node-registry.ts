@@ -201,6 +201,24 @@ export class NodeRegistry extends TypedEmitter<NodeRegistryEvents> {
   }
 }
 
+/**
+ * The nodes' load as a placement should see it. Heartbeats are up to one old, and a meeting's
+ * participants join before they publish: a burst of first joins (hundreds of meetings within one
+ * heartbeat) would otherwise all see the same stale load and land on one node. So every meeting
+ * counts as at least the cluster's mean tracks per meeting (1 when nothing is published yet), and
+ * the meetings placed since the heartbeat (`placed`, read from the placement sets) count too.
+ */
+export function withPlacements(nodes: readonly NodeInfo[], placed: ReadonlyMap<string, number>): NodeInfo[] {
+  const tracks = nodes.reduce((a, n) => a + n.live_tracks, 0);
+  const meetings = nodes.reduce((a, n) => a + n.meetings, 0);
+  const mean = meetings > 0 ? Math.max(1, tracks / meetings) : 1;
+  return nodes.map((n) => {
+    const now = Math.max(n.meetings, placed.get(n.node_id) ?? 0);
+    const est = Math.max(n.live_tracks, n.meetings * mean) + (now - n.meetings) * mean;
+    return { ...n, live_tracks: est, meetings: now };
+  });
+}
+
 /** The least loaded node that takes new meetings: fewest live tracks, then meetings, then CPU. */
 export function leastLoaded(nodes: readonly NodeInfo[]): NodeInfo | undefined {
   return [...nodes]

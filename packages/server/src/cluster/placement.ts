@@ -64,6 +64,20 @@ export class MeetingPlacement {
     return String(r);
   }
 
+  /**
+   * Meetings placed on each node now (its placement set): exact at every placement, where a node's
+   * heartbeat load is up to one heartbeat old. One round trip.
+   */
+  async placedCounts(nodeIds: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (nodeIds.length === 0) return out;
+    const p = this.#o.redis.pipeline();
+    for (const id of nodeIds) p.scard(this.#o.keys.nodeMeetings(id));
+    const res = (await p.exec()) ?? [];
+    nodeIds.forEach((id, i) => out.set(id, Number(res[i]?.[1] ?? 0)));
+    return out;
+  }
+
   async hostOf(meetingId: string): Promise<string | undefined> {
     return (await this.#o.redis.get(this.#o.keys.meeting(meetingId))) ?? undefined;
   }

@@ -110,6 +110,8 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
   readonly #allowlistQueues = new Map<string, Promise<unknown>>();
   engine: TrackRecordingEngine | undefined;
   uploads: UploadQueue | undefined;
+  /** In a cluster: another node's public URL (its links for the files on its disk). */
+  nodeUrl: ((nodeId: string) => Promise<string | undefined>) | undefined;
 
   constructor(options: RecordingServiceOptions) {
     super();
@@ -503,7 +505,12 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
     const ttl = this.#o.config.downloadUrlTtlSeconds;
     const expiresAt = Date.now() + (dest?.backend === 's3' ? Math.min(ttl, MAX_PRESIGN_SECONDS) : ttl) * 1000;
     const ready = rec.status === 'UPLOADED' && !rec.deleted_at && dest !== undefined;
-    const link = (fileName: string) => dest!.downloadUrl(rec.id, fileName, expiresAt);
+    // Files kept on another node's disk (local storage in a cluster) are served by that node.
+    const base =
+      ready && dest?.backend === 'local' && rec.node_id && rec.node_id !== this.#o.config.nodeId
+        ? await this.nodeUrl?.(rec.node_id)
+        : undefined;
+    const link = (fileName: string) => dest!.downloadUrl(rec.id, fileName, expiresAt, base);
     const downloadUrl = ready
       ? await Promise.all(
           Object.keys(rec.layers).map(async (layer) => ({

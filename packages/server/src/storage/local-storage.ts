@@ -62,8 +62,14 @@ export class LocalDestination implements RecordingDestination {
     // Nothing to move: the recorder wrote the file where downloads read it.
   }
 
-  async downloadUrl(recordingId: string, fileName: string, expiresAtMs: number): Promise<string> {
-    return this.#signer.sign(this.#publicUrl(), recordingId, fileName, expiresAtMs);
+  /** `baseUrl`: the node whose disk holds the files (in a cluster); by default this server. */
+  async downloadUrl(
+    recordingId: string,
+    fileName: string,
+    expiresAtMs: number,
+    baseUrl: string = this.#publicUrl(),
+  ): Promise<string> {
+    return this.#signer.sign(baseUrl, recordingId, fileName, expiresAtMs);
   }
 
   async delete(recordingId: string, fileNames: string[]): Promise<void> {

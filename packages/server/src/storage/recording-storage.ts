@@ -33,8 +33,11 @@ export interface RecordingDestination {
   readonly backend: 'local' | 's3';
   /** Stores one finalised local file and confirms it (size and sha256); throws a StorageError. */
   put(recordingId: string, file: StoredFile): Promise<void>;
-  /** A download link valid until `expiresAtMs` (Range requests work on it). */
-  downloadUrl(recordingId: string, fileName: string, expiresAtMs: number): Promise<string>;
+  /**
+   * A download link valid until `expiresAtMs` (Range requests work on it). `baseUrl` (local files
+   * only): the server whose disk holds them, when that is another node of a cluster.
+   */
+  downloadUrl(recordingId: string, fileName: string, expiresAtMs: number, baseUrl?: string): Promise<string>;
   /** Deletes exactly these files of the recording (and nothing else); missing ones are fine. */
   delete(recordingId: string, fileNames: string[]): Promise<void>;
   /** Releases connections; idempotent. */
