@@ -105,6 +105,13 @@ export class SendTimeEstimator {
   private late: Point[] = [];
   private steps = 0;
   private largestStepMs = 0;
+  /**
+   * For x at or past every bucket the bound is linear in x: min_k (y_k - c x_k) + c x with
+   * c = slope + uncertainty. Cached until a bucket or the slope changes (most packets change
+   * neither), so the usual packet costs O(1) instead of a pass over every bucket (measured: 10 % of a
+   * recording worker's main thread at 100 tracks).
+   */
+  private tail: { c: number; minA: number; maxX: number } | undefined;
 
   constructor(options: SendTimeEstimatorOptions = {}) {
     this.bucketMs = options.bucketMs ?? 500;
@@ -214,6 +221,7 @@ export class SendTimeEstimator {
     const before = this.offsetAt(x);
     const previous = { buckets: this.buckets, slope: this.slope, source: this.slopeSource };
     this.buckets = [];
+    this.tail = undefined;
     this.late = [];
     for (const p of tail) this.insert(p.x, p.y);
     const sizeMs = this.offsetAt(x) - before;
@@ -233,6 +241,18 @@ export class SendTimeEstimator {
    */
   offsetAt(x: number): number {
     const u = this.uncertainty();
+    const c = this.slope + u;
+    let t = this.tail;
+    if (!t || t.c !== c) {
+      let minA = Infinity;
+      let maxX = -Infinity;
+      for (const k of this.buckets) {
+        minA = Math.min(minA, k.y - c * k.x);
+        maxX = Math.max(maxX, k.x);
+      }
+      t = this.tail = { c, minA, maxX };
+    }
+    if (x >= t.maxX) return t.minA + c * x;
     let best = Infinity;
     for (const k of this.buckets) best = Math.min(best, k.y + this.slope * (x - k.x) + u * Math.abs(x - k.x));
     return best;
@@ -249,6 +269,7 @@ export class SendTimeEstimator {
   private frozenOffsetAt(buckets: Bucket[]): (x: number) => number {
     const copy = new SendTimeEstimator({ maxSlope: this.maxSlope });
     copy.buckets = buckets;
+    copy.tail = undefined;
     copy.slope = this.slope;
     copy.slopeSource = this.slopeSource;
     return (x) => copy.offsetAt(x);
@@ -272,6 +293,9 @@ export class SendTimeEstimator {
 
   private insert(x: number, y: number): void {
     const key = Math.floor(x / this.bucketMs);
+    const before = this.buckets.at(-1);
+    const unchanged = before !== undefined && before.key === key && y >= before.y;
+    if (!unchanged) this.tail = undefined;
     const last = this.buckets.at(-1);
     let created = false;
     if (last && last.key === key) {

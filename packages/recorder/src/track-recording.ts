@@ -5,7 +5,7 @@
  * who a file belongs to), and at the end writes the manifest. `repairTrackRecording` finalises what a
  * killed process left. All files share t0, the instant the recording started.
  */
-import { appendFile, rename, writeFile } from 'node:fs/promises';
+import { open, rename, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   TypedEmitter,
@@ -161,6 +161,9 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
   readonly #pendingLines: string[] = [];
   #appending: Promise<void> | undefined;
   #appendFailed = false;
+  /** The running journal, open for appending from its first line until stop or abandon. */
+  #journalFile: Promise<FileHandle> | undefined;
+  #abandoned = false;
 
   constructor(options: TrackRecordingOptions) {
     super();
@@ -354,7 +357,7 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
       }),
     );
     await this.#journaling.catch(() => undefined);
-    await this.#appending;
+    await this.#closeJournal();
     const inputs: ManifestFileInput[] = [];
     for (const { f, r } of settled) if (r) inputs.push(fileInput(f, r));
     const requested = this.#o.userIds
@@ -383,6 +386,8 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
     this.#offs.length = 0;
     for (const f of this.#files) f.untap?.();
     this.#state = 'stopped';
+    this.#abandoned = true;
+    void this.#closeJournal();
   }
 
   #fileName(layer: string, p: MediaPeer): string {
@@ -527,27 +532,37 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
 
   /** Appends a line to the running journal; lines queued during an append go in the next one. */
   #appendJournal(line: RunningJournalLine): void {
+    if (this.#abandoned) return;
     this.#pendingLines.push(JSON.stringify(line));
     this.#appending ??= this.#drainJournal();
   }
 
   async #drainJournal(): Promise<void> {
     await Promise.resolve();
-    const path = join(this.#o.dir, RUNNING_JOURNAL_FILE);
     try {
       while (this.#pendingLines.length > 0) {
         const chunk = `${this.#pendingLines.splice(0).join('\n')}\n`;
         try {
-          await appendFile(path, chunk);
+          this.#journalFile ??= open(join(this.#o.dir, RUNNING_JOURNAL_FILE), 'a');
+          await (await this.#journalFile).write(chunk);
         } catch (err) {
           // Levels and changes are kept in memory for the manifest; only a crash repair misses them.
           if (!this.#appendFailed) this.#log.warn({ err }, 'running journal append failed');
           this.#appendFailed = true;
+          this.#journalFile = undefined;
         }
       }
     } finally {
       this.#appending = undefined;
     }
+  }
+
+  /** Closes the running journal once its queued lines are written. */
+  async #closeJournal(): Promise<void> {
+    while (this.#appending) await this.#appending;
+    const f = this.#journalFile;
+    this.#journalFile = undefined;
+    await f?.then((fh) => fh.close()).catch(() => undefined);
   }
 
   #journal(): Promise<void> {
