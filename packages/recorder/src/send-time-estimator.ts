@@ -112,6 +112,8 @@ export class SendTimeEstimator {
    * recording worker's main thread at 100 tracks).
    */
   private tail: { c: number; minA: number; maxX: number } | undefined;
+  /** envelopeSlope's hull: indices into `buckets`. */
+  private readonly hull: number[] = [];
 
   constructor(options: SendTimeEstimatorOptions = {}) {
     this.bucketMs = options.bucketMs ?? 500;
@@ -350,27 +352,38 @@ export class SendTimeEstimator {
     this.slopeSource = source;
   }
 
-  /** Slope of the lower convex hull of the bucket minima at the middle of their span. */
+  /**
+   * Slope of the lower convex hull of the bucket minima at the middle of their span. Runs at every
+   * new bucket of every recorded track, so it allocates nothing (the hull is a reused index array).
+   */
   private envelopeSlope(): number | undefined {
-    const b = this.buckets.filter((k) => k.count >= this.slopeMinPoints);
-    const first = b[0];
-    const last = b.at(-1);
+    const b = this.buckets;
+    let first: Bucket | undefined;
+    let last: Bucket | undefined;
+    for (const k of b) {
+      if (k.count < this.slopeMinPoints) continue;
+      first ??= k;
+      last = k;
+    }
     if (!first || !last || last.x - first.x < this.slopeMinSpanMs) return undefined;
-    const hull: Bucket[] = [];
-    for (const p of b) {
-      while (hull.length >= 2) {
-        const o = hull[hull.length - 2] as Bucket;
-        const a = hull[hull.length - 1] as Bucket;
+    const hull = this.hull;
+    let h = 0;
+    for (let i = 0; i < b.length; i++) {
+      const p = b[i] as Bucket;
+      if (p.count < this.slopeMinPoints) continue;
+      while (h >= 2) {
+        const o = b[hull[h - 2] as number] as Bucket;
+        const a = b[hull[h - 1] as number] as Bucket;
         // Keep a only if it lies strictly below the segment o -> p.
-        if ((a.x - o.x) * (p.y - o.y) - (a.y - o.y) * (p.x - o.x) <= 0) hull.pop();
+        if ((a.x - o.x) * (p.y - o.y) - (a.y - o.y) * (p.x - o.x) <= 0) h--;
         else break;
       }
-      hull.push(p);
+      hull[h++] = i;
     }
     const mid = (first.x + last.x) / 2;
-    for (let i = 1; i < hull.length; i++) {
-      const a = hull[i - 1] as Bucket;
-      const c = hull[i] as Bucket;
+    for (let i = 1; i < h; i++) {
+      const a = b[hull[i - 1] as number] as Bucket;
+      const c = b[hull[i] as number] as Bucket;
       if (c.x >= mid) {
         const s = (c.y - a.y) / (c.x - a.x);
         return Math.max(-this.maxSlope, Math.min(this.maxSlope, s));
