@@ -139,6 +139,17 @@ function busyThreadpool(ms: number): Promise<unknown> {
   );
 }
 
+/** Packet `n` (20 ms Opus) of `ssrc`, with an RFC 6464 level (extension id 1) unless undefined. */
+const levelPacket = (n: number, ssrc: number, level: number | undefined) =>
+  buildRtp({
+    payloadType: 111,
+    sequenceNumber: n,
+    timestamp: n * 960,
+    ssrc,
+    payload: Uint8Array.of(0xfc, 1, 2),
+    ...(level !== undefined && { extension: { profile: 0xbede, data: Uint8Array.of(0x10, level, 0, 0) } }),
+  });
+
 const readManifest = (dir: string) =>
   JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as RecordingManifest;
 
@@ -168,15 +179,7 @@ void describe('TrackRecording', () => {
     for (let n = 0; n < 100; n++) {
       const t = n * 20;
       const loud = aliceLoud.some(([a, b]) => t >= a! && t < b!);
-      const pkt = (ssrc: number, ext: boolean) =>
-        buildRtp({
-          payloadType: 111,
-          sequenceNumber: n,
-          timestamp: n * 960,
-          ssrc,
-          payload: Uint8Array.of(0xfc, 1, 2),
-          ...(ext && { extension: { profile: 0xbede, data: Uint8Array.of(0x10, loud ? 15 : 127, 0, 0) } }),
-        });
+      const pkt = (ssrc: number, ext: boolean) => levelPacket(n, ssrc, ext ? (loud ? 15 : 127) : undefined);
       source.taps.get('pa')?.(pkt(7, true), clock.t);
       source.taps.get('pb')?.(pkt(8, false), clock.t); // bob's sender adds nothing
       clock.t += 20;
@@ -430,16 +433,7 @@ void describe('TrackRecording', () => {
       if (t === 1500) await rec.updateUsers({ add: [], remove: ['bob'], by: { type: 'api_token' } });
       const on = loud.some(([a, b]) => t >= a! && t < b!);
       const pkt = (ssrc: number, withLevel: boolean) =>
-        buildRtp({
-          payloadType: 111,
-          sequenceNumber: n,
-          timestamp: n * 960,
-          ssrc,
-          payload: Uint8Array.of(0xfc, 1, 2),
-          ...(withLevel && {
-            extension: { profile: 0xbede, data: Uint8Array.of(0x10, on ? 15 : 127, 0, 0) },
-          }),
-        });
+        levelPacket(n, ssrc, withLevel ? (on ? 15 : 127) : undefined);
       source.taps.get('pa')?.(pkt(7, true), clock.t);
       source.taps.get('pb')?.(pkt(8, false), clock.t);
       clock.t += 20;
