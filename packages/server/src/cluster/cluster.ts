@@ -10,22 +10,18 @@ import {
   leastLoaded,
   withPlacements,
   type NodeInfo,
-  type NodeLoad,
+  type NodeRegistryOptions,
 } from './node-registry.js';
 import { MeetingPlacement } from './placement.js';
 
-export interface ClusterOptions {
+export interface ClusterOptions extends Pick<
+  NodeRegistryOptions,
+  'nodeId' | 'publicUrl' | 'mediaAddress' | 'heartbeatMs' | 'deadAfterMs' | 'load' | 'logger'
+> {
   redisUrl: string;
-  nodeId: string;
-  publicUrl: () => string;
-  mediaAddress: string;
-  heartbeatMs: number;
-  deadAfterMs: number;
-  load: () => NodeLoad;
   sessions: SessionService;
   /** Replays a forwarded request on this node's own HTTP API. */
   replay: (req: ForwardedRequest) => Promise<ForwardedAnswer>;
-  logger: Logger;
   /** How long a forwarded call waits for the hosting node (default 10 s). */
   commandTimeoutMs?: number;
   keyPrefix?: string;
