@@ -62,11 +62,17 @@ test('every row maps its intervals onto one shared axis (percent of the recordin
       [40, 5],
     ],
   );
-  assert.deepEqual(a.muted.map((s) => [s.leftPct, s.widthPct]), [[60, 10]]);
+  assert.deepEqual(
+    a.muted.map((s) => [s.leftPct, s.widthPct]),
+    [[60, 10]],
+  );
   // A late file starts later on the same axis.
   assert.equal(b.file.leftPct, 25);
   assert.equal(b.file.widthPct, 55);
-  assert.deepEqual(b.paused.map((s) => [s.leftPct, s.widthPct]), [[50, 5]]);
+  assert.deepEqual(
+    b.paused.map((s) => [s.leftPct, s.widthPct]),
+    [[50, 5]],
+  );
   assert.equal(b.envelopePath, '');
   assert.equal(b.noLevelsReason, 'not_negotiated');
   assert.deepEqual(l.marks, [{ atMs: 2500, leftPct: 25, label: '+bob −carol' }]);

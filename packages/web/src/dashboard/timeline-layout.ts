@@ -78,7 +78,12 @@ export function layoutTimeline(m: Manifest, opts: TimelineLayoutOptions = {}): T
   const span = (from: number, to: number): AxisSpan => {
     const a = clamp(from, 0, durationMs);
     const b = clamp(Math.max(from, to), 0, durationMs);
-    return { fromMs: from, toMs: to, leftPct: (a * 100) / durationMs, widthPct: ((b - a) * 100) / durationMs };
+    return {
+      fromMs: from,
+      toMs: to,
+      leftPct: (a * 100) / durationMs,
+      widthPct: ((b - a) * 100) / durationMs,
+    };
   };
   const spans = (list: ManifestInterval[] | null | undefined): AxisSpan[] =>
     (list ?? []).map((i) => span(i.from_ms, i.to_ms));
@@ -102,13 +107,11 @@ export function layoutTimeline(m: Manifest, opts: TimelineLayoutOptions = {}): T
       ...(env ? {} : { noLevelsReason: f.levels_missing_reason ?? 'no levels' }),
     };
   });
-  const marks = (m.allowlist_changes ?? []).map(
-    (c): TimelineMark => ({
-      atMs: c.at_ms,
-      leftPct: (clamp(c.at_ms, 0, durationMs) * 100) / durationMs,
-      label: allowlistLabel(c.added_user_ids ?? [], c.removed_user_ids ?? []),
-    }),
-  );
+  const marks = (m.allowlist_changes ?? []).map((c): TimelineMark => ({
+    atMs: c.at_ms,
+    leftPct: (clamp(c.at_ms, 0, durationMs) * 100) / durationMs,
+    label: allowlistLabel(c.added_user_ids ?? [], c.removed_user_ids ?? []),
+  }));
   return { durationMs, rows, marks, ticks: rulerTicks(durationMs, opts.maxTicks ?? 8) };
 }
 
@@ -188,7 +191,10 @@ export interface SeekTarget {
   ended: boolean;
 }
 
-export function seekTargets(rows: Pick<TimelineRow, 'fileName' | 'fileStartMs' | 'fileEndMs'>[], atMs: number): SeekTarget[] {
+export function seekTargets(
+  rows: Pick<TimelineRow, 'fileName' | 'fileStartMs' | 'fileEndMs'>[],
+  atMs: number,
+): SeekTarget[] {
   return rows.map((r) => {
     const into = atMs - r.fileStartMs;
     return {
