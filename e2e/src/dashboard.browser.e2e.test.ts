@@ -402,11 +402,36 @@ test('dashboard: sign in, a three-person recording on one axis, click-to-play in
     await page.setViewportSize(DESKTOP);
 
     await page.click('#stop-recording');
-    await until('stopped', async () => {
-      const s = (await call<{ data: { status: string } }>('GET', `/recordings/${liveId}`)).json.data.status;
-      return s === 'UPLOADING' || s === 'UPLOADED';
-    });
+    let second: { status: string; manifest_url?: string } = { status: '' };
+    await until(
+      'the second recording UPLOADED',
+      async () => {
+        second = (await call<{ data: typeof second }>('GET', `/recordings/${liveId}`)).json.data;
+        return second.status === 'UPLOADED';
+      },
+      30_000,
+    );
     await page.waitForSelector('#start-recording');
+
+    // Its page: the allowlist change is a mark on the ruler at its at_ms; the rows line up too.
+    const m2 = (await (await fetch(second.manifest_url!)).json()) as Manifest & {
+      allowlist_changes: { at_ms: number; added_user_ids: string[]; removed_user_ids: string[] }[];
+    };
+    assert.equal(m2.allowlist_changes.length, 1);
+    await page.evaluate((h) => (location.hash = h), `/apps/${server.appId}/recordings/${liveId}`);
+    await ready(page, `/apps/${server.appId}/recordings/${liveId}`, logs);
+    await assertRowsLineUp(page, m2, 'allowlist recording');
+    const ruler = (await page.locator('.tl-ruler-track').boundingBox())!;
+    const markBox = (await page.locator('.tl-ruler-track .tl-mark').boundingBox())!;
+    const wantX = ruler.x + (m2.allowlist_changes[0]!.at_ms / axisMs(m2)) * ruler.width;
+    assert.ok(Math.abs(markBox.x - wantX) <= ALIGN_TOLERANCE_PX, `mark at ${markBox.x}, want ${wantX}`);
+    assert.match((await page.textContent('.tl-ruler-track .tl-mark'))!, /\+ben/);
+    assert.equal(
+      await page.locator('.tl-track[data-file] .tl-mark').count(),
+      m2.files.length,
+      'the mark crosses every row',
+    );
+    await shot(page, 'recording-allowlist-desktop');
   } finally {
     await Promise.all([...pubs.values()].map((p) => p.leave()));
   }

@@ -43,6 +43,7 @@ const STYLE = `
   .key { display: inline-block; width: .9rem; height: .9rem; border-radius: .15rem; vertical-align: -.15rem; }
   .key-speaking { background: #34a853; } .key-present { background: #2f3b4a; } .key-muted { background: #7a5a00; }
   .key-paused { background: repeating-linear-gradient(45deg,#555 0 3px,#222 3px 6px); } .key-mark { background: #fbbc04; width: 3px; }
+  .key-file { border-left: 2px solid #c58af9; border-right: 2px solid #c58af9; }
   /* The shared axis: the label column is the same width in every row, so every track starts and
      ends at the same x. On a narrow screen the label goes above its track (full width). */
   .timeline { --label: 11rem; margin: .5rem 0; user-select: none; }
@@ -59,7 +60,7 @@ const STYLE = `
     border-left: 1px solid #5f6368; padding-left: 0; height: 100%; display: flex; align-items: flex-end; }
   .tl-tick:first-child { transform: none; } .tl-tick:last-of-type { transform: translateX(-100%); }
   .tl-span { position: absolute; top: 0; bottom: 0; }
-  .tl-file { background: #161b22; }
+  .tl-file { z-index: 1; border-left: 2px solid #c58af9; border-right: 2px solid #c58af9; pointer-events: none; }
   .tl-present { background: #2f3b4a; }
   .tl-muted { background: rgba(251, 188, 4, .35); }
   .tl-paused { background: repeating-linear-gradient(45deg, rgba(180,180,180,.35) 0 4px, transparent 4px 8px); }
@@ -76,6 +77,7 @@ const STYLE = `
     .tl-row { grid-template-columns: 1fr; gap: .15rem; margin-bottom: .6rem; }
     .tl-label strong { display: inline; } .tl-actions { display: inline-flex; margin: 0 0 0 .5rem; }
     .tl-ruler .tl-label { align-self: auto; }
+    .tl-tick:nth-child(even) { color: transparent; }
   }
 `;
 

@@ -44,7 +44,7 @@ const manifest: Manifest = {
       level_envelope: null,
     },
   ],
-  allowlist_changes: [{ at_ms: 2500, added_user_ids: ['bob'], removed_user_ids: ['carol'] }],
+  allowlist_changes: [{ at_ms: 2500, added_user_ids: ['bob', 'p-a'], removed_user_ids: ['carol'] }],
 };
 
 test('every row maps its intervals onto one shared axis (percent of the recording length)', () => {
@@ -75,7 +75,7 @@ test('every row maps its intervals onto one shared axis (percent of the recordin
   );
   assert.equal(b.envelopePath, '');
   assert.equal(b.noLevelsReason, 'not_negotiated');
-  assert.deepEqual(l.marks, [{ atMs: 2500, leftPct: 25, label: '+bob −carol' }]);
+  assert.deepEqual(l.marks, [{ atMs: 2500, leftPct: 25, label: '+bob +alice −carol' }]);
 });
 
 test('intervals past the end are clipped to the axis; the duration falls back to the longest file', () => {

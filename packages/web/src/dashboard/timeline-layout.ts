@@ -107,10 +107,15 @@ export function layoutTimeline(m: Manifest, opts: TimelineLayoutOptions = {}): T
       ...(env ? {} : { noLevelsReason: f.levels_missing_reason ?? 'no levels' }),
     };
   });
+  // Allowlist ids may be participant ids: shown by their custom id when a file tells it.
+  const names = new Map<string, string>();
+  for (const f of m.files)
+    if (f.participant_id && f.custom_participant_id) names.set(f.participant_id, f.custom_participant_id);
+  const name = (id: string) => names.get(id) ?? id;
   const marks = (m.allowlist_changes ?? []).map((c): TimelineMark => ({
     atMs: c.at_ms,
     leftPct: (clamp(c.at_ms, 0, durationMs) * 100) / durationMs,
-    label: allowlistLabel(c.added_user_ids ?? [], c.removed_user_ids ?? []),
+    label: allowlistLabel((c.added_user_ids ?? []).map(name), (c.removed_user_ids ?? []).map(name)),
   }));
   return { durationMs, rows, marks, ticks: rulerTicks(durationMs, opts.maxTicks ?? 8) };
 }
