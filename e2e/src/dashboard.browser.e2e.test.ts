@@ -303,9 +303,10 @@ test('dashboard: sign in, a three-person recording on one axis, click-to-play in
     const duration = axisMs(manifest);
     const axis = (await page.locator('.tl-ruler-track').boundingBox())!;
     await page.mouse.click(axis.x + (clickMs / duration) * axis.width, axis.y + axis.height / 2);
-    const played = await waitInPage(
+    type Played = { atMs: number; els: { file: string; t: number }[] };
+    const played = (await waitInPage(
       page,
-      () => {
+      (): Played | false => {
         const d = (window as unknown as { __dashboard: { player?: { last?: { atMs: number } } } })
           .__dashboard;
         const els = [...document.querySelectorAll<HTMLAudioElement>('.tl-label audio')];
@@ -318,7 +319,7 @@ test('dashboard: sign in, a three-person recording on one axis, click-to-play in
       },
       undefined,
       { what: 'every file playing', logs },
-    );
+    )) as Played;
     const pxMs = duration / axis.width;
     assert.ok(Math.abs(played.atMs - clickMs) <= 2 * pxMs, `clicked ${played.atMs} ms, aimed at ${clickMs}`);
     const report = played.els.map((e) => {
