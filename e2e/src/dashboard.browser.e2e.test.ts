@@ -278,8 +278,17 @@ test('dashboard: sign in, a three-person recording on one axis, click-to-play in
     await page.waitForSelector(`#apps a[href="#/apps/${server.appId}"]`);
     await shot(page, 'apps-desktop');
 
+    // The app's meetings: this one is live with three people.
+    await page.click(`#apps a[href="#/apps/${server.appId}"]`);
+    await ready(page, `/apps/${server.appId}`, logs);
+    assert.equal(
+      await page.textContent(`#meetings li[data-meeting-id="${mid}"][data-live] .badge`),
+      'LIVE · 3',
+    );
+    await shot(page, 'meetings-desktop');
+
     // Recordings list with the status filter, then the recording.
-    await page.click(`#apps a[href="#/apps/${server.appId}/recordings"]`);
+    await page.click(`a[href="#/apps/${server.appId}/recordings"]`);
     await ready(page, `/apps/${server.appId}/recordings`, logs);
     await page.click('#status-filter input[value=UPLOADED]');
     await ready(page, `/apps/${server.appId}/recordings?status=UPLOADED`, logs);

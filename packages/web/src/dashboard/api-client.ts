@@ -137,6 +137,15 @@ export class DashboardApi {
     }
   }
 
+  /** The app's live sessions (one per meeting that has people in it now). */
+  async liveSessions(appId: string): Promise<ApiSession[]> {
+    const r = await this.#call<{ sessions: ApiSession[] }>(
+      'GET',
+      `/${appId}/sessions?status=LIVE&per_page=100`,
+    );
+    return r.data.sessions;
+  }
+
   /** Peers of a session; `live` keeps those still connected (no `left_at`). */
   async sessionPeers(appId: string, sessionId: string, live = true): Promise<ApiSessionPeer[]> {
     const r = await this.#call<{ participants: ApiSessionPeer[] }>(

@@ -29,17 +29,24 @@ export async function renderApps(root: HTMLElement, api: DashboardApi): Promise<
 }
 
 export async function renderMeetings(root: HTMLElement, api: DashboardApi, appId: string): Promise<void> {
-  const { rows, paging } = await api.meetings(appId);
+  const [{ rows, paging }, live] = await Promise.all([api.meetings(appId), api.liveSessions(appId)]);
+  const liveBy = new Map(live.map((s) => [s.associated_id, s]));
   const ul = h('ul', { class: 'rows', id: 'meetings' });
-  for (const m of rows)
+  for (const m of rows) {
+    const session = liveBy.get(m.id);
     ul.append(
       h(
         'li',
-        { 'data-meeting-id': m.id },
+        { 'data-meeting-id': m.id, 'data-live': session !== undefined },
+        session
+          ? h('span', { class: 'badge status-recording' }, `LIVE · ${session.live_participants ?? 0}`)
+          : null,
+        session ? ' ' : null,
         link(`/apps/${appId}/meetings/${m.id}`, m.title ?? m.id),
         h('span', { class: 'muted' }, ` · ${m.status ?? ''} · ${when(m.created_at)}`),
       ),
     );
+  }
   root.replaceChildren(
     h(
       'p',

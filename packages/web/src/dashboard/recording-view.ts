@@ -56,6 +56,11 @@ export async function renderRecording(
   if (!res.ok) throw new Error(`The manifest could not be loaded (HTTP ${res.status})`);
   const manifest = (await res.json()) as Manifest;
   const layout = layoutTimeline(manifest);
+  // The ids of the allowlist by the names the files give them (custom ids), once the manifest says.
+  const names = new Map(manifest.files.map((f) => [f.participant_id, f.custom_participant_id]));
+  const users = document.getElementById('recorded-users');
+  if (users && rec.user_ids?.length)
+    users.textContent = rec.user_ids.map((u) => (names.get(u) ? `${names.get(u)} (${u})` : u)).join(', ');
   const urlOf = new Map(files.map((f) => [f.fileName, onThisOrigin(f.url, location.origin)]));
 
   const audios = layout.rows.map((r) => {
@@ -257,6 +262,7 @@ function summary(rec: ApiRecording): HTMLElement {
   if (rec.stop_reason?.reason) fact('Stop reason', rec.stop_reason.reason);
   if (rec.error_reason) fact('Error', rec.error_reason);
   fact('Recorded users', rec.user_ids?.length ? rec.user_ids.join(', ') : 'everyone');
+  dl.lastElementChild!.id = 'recorded-users';
   return h('section', { class: 'card', id: 'summary', 'data-status': rec.status }, dl);
 }
 
