@@ -343,6 +343,48 @@ test('dashboard: sign in, a three-person recording on one axis, click-to-play in
     for (const r of report) assert.ok(Math.abs(r.diff) <= SEEK_TOLERANCE_S, JSON.stringify(report));
     await shot(page, 'recording-playing-desktop');
 
+    // A click before the later files start: those wait at 0, then start when the timeline reaches
+    // them, so once all play they agree on the timeline position (currentTime + file start).
+    const earlyMs = Math.min(...starts) + 300;
+    assert.ok(earlyMs < Math.max(...starts) - 1000);
+    await page.mouse.click(axis.x + (earlyMs / duration) * axis.width, axis.y + axis.height / 2);
+    const lastFile = manifest.files.find((f) => f.file_start_ms === Math.max(...starts))!.file_name;
+    const firstFile = manifest.files.find((f) => f.file_start_ms === Math.min(...starts))!.file_name;
+    const lastWhileFirstPlays = await waitInPage(
+      page,
+      ([first, last]) => {
+        const a = document.querySelector<HTMLAudioElement>(`audio[data-file="${first}"]`)!;
+        const z = document.querySelector<HTMLAudioElement>(`audio[data-file="${last}"]`)!;
+        return a.paused ? false : { lastPaused: z.paused, lastAt: z.currentTime };
+      },
+      [firstFile, lastFile] as const,
+      { what: 'the first file playing', logs },
+    );
+    assert.deepEqual(
+      lastWhileFirstPlays,
+      { lastPaused: true, lastAt: 0 },
+      'the latest file waits at 0 for its start',
+    );
+    const together = await waitInPage(
+      page,
+      () => {
+        const els = [...document.querySelectorAll<HTMLAudioElement>('.tl-label audio')];
+        return els.every((e) => !e.paused && e.readyState >= 3)
+          ? els.map((e) => ({ file: e.dataset.file!, t: e.currentTime }))
+          : false;
+      },
+      undefined,
+      { what: 'the later files starting on time', logs, timeoutMs: 10_000 },
+    );
+    const onTimeline = (together as { file: string; t: number }[]).map(
+      (e) => e.t * 1000 + manifest.files.find((f) => f.file_name === e.file)!.file_start_ms,
+    );
+    const spreadMs = Math.max(...onTimeline) - Math.min(...onTimeline);
+    console.log(
+      `late starts: timeline positions ${onTimeline.map((x) => x.toFixed(0)).join(', ')} ms (spread ${spreadMs.toFixed(0)} ms)`,
+    );
+    assert.ok(spreadMs <= SEEK_TOLERANCE_S * 1000, `files out of step by ${spreadMs} ms`);
+
     // Solo: only that file plays.
     await page.click(`button.solo[data-file="${manifest.files[1]!.file_name}"]`);
     await waitInPage(
