@@ -398,6 +398,19 @@ test('dashboard: sign in, a three-person recording on one axis, click-to-play in
     );
     await page.click('#pause');
 
+    // The keyboard: the axis is a slider; an arrow moves 1 s from the paused position and plays.
+    const lastAt = () =>
+      page.evaluate(
+        () =>
+          (window as unknown as { __dashboard: { player: { last?: { atMs: number } } } }).__dashboard.player
+            .last?.atMs,
+      );
+    const pausedAt = (await lastAt())!;
+    await page.focus('.tl-ruler-track');
+    await page.keyboard.press('ArrowRight');
+    assert.equal(await lastAt(), Math.min(pausedAt + 1000, duration));
+    await page.click('#pause');
+
     // The phone: the same rows, stacked, still on one axis.
     await page.setViewportSize(PHONE);
     await assertRowsLineUp(page, manifest, 'phone 390');

@@ -31,6 +31,8 @@ const STYLE = `
   ul.rows, ul.picker, ul.downloads { list-style: none; padding: 0; margin: 0; }
   ul.rows li, ul.picker li { padding: .45rem 0; border-bottom: 1px solid #2a2f36; word-break: break-word; }
   ul.downloads li { padding: .2rem 0; word-break: break-all; }
+  input[type=checkbox] { width: 1.15rem; height: 1.15rem; vertical-align: -.2rem; }
+  .tl-ruler-track:focus-visible { outline: 2px solid #8ab4f8; outline-offset: 2px; }
   .controls { display: flex; gap: .5rem; flex-wrap: wrap; margin: .5rem 0; }
   .badge { display: inline-block; padding: 0 .4rem; border-radius: .3rem; background: #3c4043; font-size: .85em; }
   .status-uploaded { background: #1e4620; } .status-recording, .status-paused { background: #5c1d1d; }

@@ -96,12 +96,29 @@ export async function renderRecording(
     class: 'tl-track tl-ruler-track',
     'data-role': 'axis',
     title: 'Click to play everyone from here',
+    tabindex: 0,
+    role: 'slider',
+    'aria-label': 'Playback position: arrows move by 1 s (Shift: 10 s) and play, Space pauses or plays',
+    'aria-valuemin': 0,
+    'aria-valuemax': Math.round(layout.durationMs / 1000),
   });
   for (const t of layout.ticks)
     ruler.append(h('span', { class: 'tl-tick', style: `left:${t.leftPct}%` }, t.label));
   for (const m of layout.marks) ruler.append(mark(m.leftPct, m.atMs, m.label));
   ruler.append(playhead());
   ruler.addEventListener('click', onTrackClick());
+  ruler.addEventListener('keydown', (ev) => {
+    const here = player.positionMs() ?? player.last?.atMs ?? 0;
+    const step = ev.shiftKey ? 10_000 : 1000;
+    if (ev.key === 'ArrowRight' || ev.key === 'ArrowLeft') {
+      const to = Math.min(layout.durationMs, Math.max(0, here + (ev.key === 'ArrowRight' ? step : -step)));
+      void player.playAt(to);
+    } else if (ev.key === ' ' || ev.key === 'Enter') {
+      if (player.playing) player.pause();
+      else void player.playAt(here);
+    } else return;
+    ev.preventDefault();
+  });
   timeline.append(h('div', { class: 'tl-row tl-ruler' }, h('div', { class: 'tl-label' }, clock), ruler));
 
   layout.rows.forEach((r, i) => {
@@ -222,6 +239,7 @@ export async function renderRecording(
         p.style.left = `${(Math.min(shown, layout.durationMs) * 100) / layout.durationMs}%`;
     }
     clock.textContent = `${formatMs(shown ?? 0, true)} / ${formatMs(layout.durationMs, true)}`;
+    ruler.setAttribute('aria-valuenow', String(Math.round((shown ?? 0) / 1000)));
     requestAnimationFrame(tick);
   };
   requestAnimationFrame(tick);

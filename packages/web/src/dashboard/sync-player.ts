@@ -49,7 +49,11 @@ export class SyncPlayer {
       if (target.startInMs > 0) {
         const timer = setTimeout(() => {
           this.#timers.delete(timer);
-          if (gen === this.#generation) void t.el.play().catch(() => undefined);
+          if (gen !== this.#generation) return;
+          // A timer fires late: start where the files already playing are now, not at 0.
+          const ref = this.positionMs();
+          if (ref !== undefined && ref > t.fileStartMs) t.el.currentTime = (ref - t.fileStartMs) / 1000;
+          void t.el.play().catch(() => undefined);
         }, target.startInMs);
         this.#timers.add(timer);
       } else plays.push(t.el.play());
