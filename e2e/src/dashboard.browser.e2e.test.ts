@@ -466,6 +466,12 @@ test('dashboard: sign in, a three-person recording on one axis, click-to-play in
     await shot(page, 'meeting-recording-phone');
     await page.setViewportSize(DESKTOP);
 
+    // Someone leaves: the page follows by itself (no tick was changed since it was drawn).
+    await pubs.get('cat')!.leave();
+    pubs.delete('cat');
+    await page.waitForSelector('#live h3:has-text("2 connected")', { timeout: 15_000 });
+    assert.equal(await page.locator('#picker input[type=checkbox]').count(), 2);
+
     await page.click('#stop-recording');
     let second: { status: string; manifest_url?: string } = { status: '' };
     await until(

@@ -1,5 +1,6 @@
 /**
- * A meeting: its live session with the connected participants, a participant picker that starts a
+ * A meeting (it refreshes itself when people join or leave or the recording changes, unless a tick
+ * was changed): its live session with the connected participants, a participant picker that starts a
  * track recording of the ones ticked, and (while one runs) changes whom it records or stops it;
  * then the meeting's recordings.
  */
@@ -23,6 +24,7 @@ export async function renderMeeting(
   ]);
   const peers = session ? await api.sessionPeers(appId, session.id) : [];
   const running = recs.rows.find((r) => r.type === 'TRACK' && RUNNING.has(r.status));
+  const shown = fingerprint(session?.id, peers, running);
 
   const refresh = h('button', { type: 'button', id: 'refresh' }, 'Refresh');
   refresh.addEventListener('click', rerender);
@@ -50,6 +52,60 @@ export async function renderMeeting(
       recordingList(appId, recs.rows),
     ),
   );
+  watch(root, api, appId, meetingId, shown, rerender);
+}
+
+/** What the live part of the page shows: who is connected, and the running recording's state. */
+function fingerprint(
+  sessionId: string | undefined,
+  peers: ApiSessionPeer[],
+  running: ApiRecording | undefined,
+) {
+  return JSON.stringify([
+    sessionId ?? null,
+    peers.map((p) => p.id).sort(),
+    running ? [running.id, running.status, [...(running.user_ids ?? [])].sort()] : null,
+  ]);
+}
+
+const WATCH_MS = 4000;
+
+/**
+ * Re-renders the page when someone joins or leaves or the recording changes, but never while the
+ * person has changed a tick here (their choice would be lost); stops once the page is left.
+ */
+function watch(
+  root: HTMLElement,
+  api: DashboardApi,
+  appId: string,
+  meetingId: string,
+  shown: string,
+  rerender: () => void,
+): void {
+  let touched = false;
+  root.addEventListener('change', () => (touched = true));
+  root.addEventListener('click', (ev) => {
+    if ((ev.target as HTMLElement).closest('button')) touched = true;
+  });
+  const timer = setInterval(() => {
+    if (!root.isConnected) return clearInterval(timer);
+    if (touched) return;
+    void (async () => {
+      const [session, recs] = await Promise.all([
+        api.activeSession(appId, meetingId),
+        api.recordings(appId, { meetingId }),
+      ]);
+      const peers = session ? await api.sessionPeers(appId, session.id) : [];
+      const running = recs.rows.find((r) => r.type === 'TRACK' && RUNNING.has(r.status));
+      if (root.isConnected && !touched && fingerprint(session?.id, peers, running) !== shown) {
+        clearInterval(timer);
+        rerender();
+      }
+    })().catch((err: unknown) => {
+      // A failed poll changes nothing on the page; the next one tries again.
+      console.debug('meeting refresh failed', err);
+    });
+  }, WATCH_MS);
 }
 
 function recordedBy(rec: ApiRecording | undefined, p: ApiSessionPeer): string | undefined {
