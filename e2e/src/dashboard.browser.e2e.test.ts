@@ -87,27 +87,29 @@ async function shot(page: Page, name: string): Promise<void> {
   console.log(`screenshot: ${path}`);
 }
 
+/** Waits until the dashboard has drawn `route` (read in one go: the meeting page may redraw itself). */
 async function ready(page: Page, route: string, logs: string[]): Promise<void> {
-  await waitInPage(
+  const got = (await waitInPage(
     page,
-    (r) => {
-      const d = (window as unknown as { __dashboard?: { state: string; route: string } }).__dashboard;
-      return d?.route === r && (d.state === 'ready' || d.state === 'error') ? d.state : false;
+    (r): { state: string; error: string } | false => {
+      const d = (window as unknown as { __dashboard?: { state: string; route: string; error?: string } })
+        .__dashboard;
+      return d?.route === r && (d.state === 'ready' || d.state === 'error')
+        ? { state: d.state, error: d.error ?? '' }
+        : false;
     },
     route,
     { what: `dashboard route ${route}`, logs },
-  );
-  const state = await page.evaluate(
-    () => (window as unknown as { __dashboard: { state: string; error?: string } }).__dashboard,
-  );
-  assert.equal(state.state, 'ready', `route ${route}: ${state.error ?? ''}\n${logs.slice(-20).join('\n')}`);
+  )) as { state: string; error: string };
+  assert.equal(got.state, 'ready', `route ${route}: ${got.error}\n${logs.slice(-20).join('\n')}`);
 }
 
-/** Every speaking element of every row against the manifest, mapped onto that row's axis. */
 /** The axis: t0 to the stop, or to the end of a file that ends later (a file's last frame may). */
 function axisMs(m: Manifest): number {
   return Math.max(m.stop_ms - m.t0_ms, ...m.files.map((f) => f.file_end_ms));
 }
+
+/** Every speaking element of every row against the manifest, mapped onto that row's axis. */
 
 async function assertRowsLineUp(page: Page, manifest: Manifest, what: string): Promise<number> {
   const duration = axisMs(manifest);
@@ -431,7 +433,8 @@ test('dashboard: sign in, a three-person recording on one axis, click-to-play in
     await page.check(`#picker input[data-custom-id=ann]`);
     await page.check(`#picker input[data-custom-id=cat]`);
     await page.click('#start-recording');
-    await page.waitForSelector('#running');
+    // Drawn once at INVOKED, then again by itself at RECORDING: go on from there.
+    await page.waitForSelector('#running:has-text("RECORDING")', { timeout: 15_000 });
     await ready(page, `/apps/${server.appId}/meetings/${mid}`, logs);
     const liveId = await page.getAttribute('#running', 'data-recording-id');
     assert.ok(liveId);
@@ -454,8 +457,9 @@ test('dashboard: sign in, a three-person recording on one axis, click-to-play in
         [...r.json.data.user_ids].sort().join() === [userIdOf.get('ann'), userIdOf.get('ben')].sort().join()
       );
     });
+    // The page redrawn from the server's answer: ben is now shown as being recorded.
+    await page.waitForSelector('#picker li:has(input[data-custom-id=ben]) .rec');
     await ready(page, `/apps/${server.appId}/meetings/${mid}`, logs);
-    await page.waitForSelector('#running');
     assert.equal(await page.isChecked('#picker input[data-custom-id=ben]'), true, 'ben shown as recorded');
     assert.equal(
       await page.isChecked('#picker input[data-custom-id=cat]'),

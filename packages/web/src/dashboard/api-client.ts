@@ -213,15 +213,17 @@ export function recordingFiles(r: ApiRecording): { layer: string; fileName: stri
 }
 
 /**
- * A signed link of this server, made relative to the page's own origin: links carry the server's
- * configured base URL, which behind a proxy may not be the origin the dashboard was opened on. Links
- * of other hosts (a bucket's presigned URLs) are kept as they are.
+ * The same signed link on the page's own origin, for when the link as given cannot be reached: its
+ * base is the server's `PUBLIC_URL`, which an operator behind a proxy may have left unset. Links are
+ * used as given first, because in a cluster a link may rightly point at the node holding the files.
+ * Undefined for links that are not this server's downloads (a bucket's) or already on this origin.
  */
-export function onThisOrigin(url: string, origin: string): string {
+export function sameOriginFallback(url: string, origin: string): string | undefined {
   try {
     const u = new URL(url, origin);
-    return u.pathname.startsWith('/v1/downloads/') ? `${u.pathname}${u.search}` : url;
+    if (!u.pathname.startsWith('/v1/downloads/') || u.origin === new URL(origin).origin) return undefined;
+    return `${u.pathname}${u.search}`;
   } catch {
-    return url;
+    return undefined;
   }
 }

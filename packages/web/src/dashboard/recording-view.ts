@@ -3,7 +3,7 @@
  * intervals, present/muted/paused shading, allowlist-change marks, a ruler), click-to-play of every
  * file (or one) from the clicked instant, download links and the manifest.
  */
-import { onThisOrigin, recordingFiles, type ApiRecording, type DashboardApi } from './api-client.js';
+import { recordingFiles, sameOriginFallback, type ApiRecording, type DashboardApi } from './api-client.js';
 import { h, link, svg, when } from './dom.js';
 import type { Manifest } from './manifest-types.js';
 import { SyncPlayer } from './sync-player.js';
@@ -52,20 +52,22 @@ export async function renderRecording(
     );
     return;
   }
-  const res = await fetch(onThisOrigin(rec.manifest_url, location.origin), { cache: 'no-store' });
-  if (!res.ok) throw new Error(`The manifest could not be loaded (HTTP ${res.status})`);
-  const manifest = (await res.json()) as Manifest;
+  const manifest = await loadManifest(rec.manifest_url);
   const layout = layoutTimeline(manifest);
   // The ids of the allowlist by the names the files give them (custom ids), once the manifest says.
   const names = new Map(manifest.files.map((f) => [f.participant_id, f.custom_participant_id]));
   const users = document.getElementById('recorded-users');
   if (users && rec.user_ids?.length)
     users.textContent = rec.user_ids.map((u) => (names.get(u) ? `${names.get(u)} (${u})` : u)).join(', ');
-  const urlOf = new Map(files.map((f) => [f.fileName, onThisOrigin(f.url, location.origin)]));
+  const urlOf = new Map(files.map((f) => [f.fileName, f.url]));
 
   const audios = layout.rows.map((r) => {
     const src = urlOf.get(r.fileName);
-    return h('audio', { preload: 'auto', 'data-file': r.fileName, ...(src ? { src } : {}) });
+    const el = h('audio', { preload: 'auto', 'data-file': r.fileName, ...(src ? { src } : {}) });
+    // The link's host cannot be reached from here: the same link on this origin (once).
+    const fallback = src ? sameOriginFallback(src, location.origin) : undefined;
+    if (fallback) el.addEventListener('error', () => (el.src = fallback), { once: true });
+    return el;
   });
   const player = new SyncPlayer(
     layout.rows.map((r, i) => ({
@@ -214,7 +216,7 @@ export async function renderRecording(
         'Click anywhere on the axis to play every file from that instant; Solo plays one.',
       ),
     ),
-    downloads(files.map((f) => ({ ...f, url: onThisOrigin(f.url, location.origin) }))),
+    downloads(files),
     h(
       'section',
       { class: 'card' },
@@ -244,6 +246,22 @@ export async function renderRecording(
   };
   requestAnimationFrame(tick);
   hooks.onPlayer?.(player, layout);
+}
+
+/** The manifest by its link as given, else (unreachable, refused) by the same link on this origin. */
+async function loadManifest(url: string): Promise<Manifest> {
+  const get = async (u: string) => {
+    const res = await fetch(u, { cache: 'no-store' });
+    if (!res.ok) throw new Error(`The manifest could not be loaded (HTTP ${res.status})`);
+    return (await res.json()) as Manifest;
+  };
+  const fallback = sameOriginFallback(url, location.origin);
+  if (!fallback) return get(url);
+  try {
+    return await get(url);
+  } catch {
+    return get(fallback);
+  }
 }
 
 function spanEl(cls: string, s: AxisSpan): HTMLElement {
