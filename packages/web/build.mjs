@@ -1,16 +1,19 @@
-// Bundles the join page's script (with the SDK inside) for browsers.
+// Bundles the pages' scripts for browsers: the join page (with the SDK inside) and the dashboard.
 import { build } from 'esbuild';
 
 const here = new URL('.', import.meta.url).pathname;
-await build({
-  entryPoints: [`${here}src/page/join-page.ts`],
-  bundle: true,
-  platform: 'browser',
-  format: 'esm',
-  target: ['chrome110', 'firefox115', 'safari16'],
-  conditions: ['source'],
-  sourcemap: true,
-  logLevel: 'warning',
-  legalComments: 'none',
-  outfile: `${here}dist/browser/join-page.js`,
-});
+const entries = { 'join-page': 'src/page/join-page.ts', dashboard: 'src/dashboard/dashboard.ts' };
+for (const [name, entry] of Object.entries(entries)) {
+  await build({
+    entryPoints: [`${here}${entry}`],
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    target: ['chrome110', 'firefox115', 'safari16'],
+    conditions: ['source'],
+    sourcemap: true,
+    logLevel: 'warning',
+    legalComments: 'none',
+    outfile: `${here}dist/browser/${name}.js`,
+  });
+}

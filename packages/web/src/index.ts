@@ -1,16 +1,21 @@
 /**
- * @trackroom/web: the join page, served by any HTTP server with no knowledge of its internals.
+ * @trackroom/web: the join page and the recordings dashboard, served by any HTTP server with no
+ * knowledge of their internals.
  *
  *   for (const r of webRoutes()) app.get(r.path, (_req, reply) => reply.type(r.contentType).send(r.body()));
  *
  * `GET /join?authToken=<participant token>` joins at once (`audio=0` joins muted, `video=1` adds the
- * camera). The page's script and the SDK bundles are built by `npm run build -w @trackroom/web` and
+ * camera). `GET /dashboard` is the recordings dashboard (admin token typed in, kept in sessionStorage).
+ * The pages' scripts and the SDK bundles are built by `npm run build -w @trackroom/web` and
  * `npm run build -w @trackroom/sdk`; {@link webAssets} lists them by absolute path.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DASHBOARD_PATH, dashboardPageHtml, escapeHtml } from './dashboard-page.js';
+
+export { DASHBOARD_PATH, dashboardPageHtml };
 
 export const JOIN_PAGE_PATH = '/join';
 /** URL prefix the assets are served under. */
@@ -29,6 +34,8 @@ export interface WebRoute {
   contentType: string;
   /** The response body; files are read on each call (cache as you like). */
   body(): string | Buffer;
+  /** Extra response headers the route wants (the dashboard: `cache-control: no-store`, a CSP). */
+  headers?: Record<string, string>;
 }
 
 const webRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -47,6 +54,8 @@ export function webAssets(): WebAsset[] {
   return [
     { path: `${WEB_ASSETS_PREFIX}/join-page.js`, contentType: js, file: join(page, 'join-page.js') },
     { path: `${WEB_ASSETS_PREFIX}/join-page.js.map`, contentType: map, file: join(page, 'join-page.js.map') },
+    { path: `${WEB_ASSETS_PREFIX}/dashboard.js`, contentType: js, file: join(page, 'dashboard.js') },
+    { path: `${WEB_ASSETS_PREFIX}/dashboard.js.map`, contentType: map, file: join(page, 'dashboard.js.map') },
     {
       path: `${WEB_ASSETS_PREFIX}/realtimekit-client.js`,
       contentType: js,
@@ -139,14 +148,20 @@ export function joinPageHtml(opts: { title?: string; assetsPrefix?: string } = {
 `;
 }
 
+/** The browser entry points, built to `dist/browser/<name>.js`. */
+export const PAGE_ENTRIES = {
+  'join-page': 'src/page/join-page.ts',
+  dashboard: 'src/dashboard/dashboard.ts',
+} as const;
+
 /**
- * Builds the page script with esbuild when it is missing (a checkout where only the SDK was built).
+ * Builds a page script with esbuild when it is missing (a checkout where only the SDK was built).
  * Returns an error message when that is not possible (esbuild not installed), otherwise undefined.
  */
-export function ensureJoinPageBuilt(): string | undefined {
-  const page = join(webRoot, 'dist', 'browser', 'join-page.js');
+export function ensurePageBuilt(name: keyof typeof PAGE_ENTRIES): string | undefined {
+  const page = join(webRoot, 'dist', 'browser', `${name}.js`);
   if (existsSync(page)) return undefined;
-  const entry = join(webRoot, 'src', 'page', 'join-page.ts');
+  const entry = join(webRoot, PAGE_ENTRIES[name]);
   if (!existsSync(entry)) return `${page} is missing and the page source is not there to build it`;
   try {
     const esbuild = createRequire(import.meta.url)('esbuild') as {
@@ -170,26 +185,53 @@ export function ensureJoinPageBuilt(): string | undefined {
   }
 }
 
+/** {@link ensurePageBuilt} for the join page. */
+export function ensureJoinPageBuilt(): string | undefined {
+  return ensurePageBuilt('join-page');
+}
+
 /**
- * Every route the page needs: `GET /join` and its assets. Mount each as a GET answering
- * `contentType` and `body()`. Never throws: when the page script is not built and cannot be built
- * here, `/join` answers a page saying so (and {@link missingWebAssets} names the files).
+ * Headers of the dashboard page: never cached, and scripts, styles and connections only from this
+ * origin (the inline style is the page's own; media and links may be a bucket's presigned URLs).
  */
-export function webRoutes(opts: { title?: string } = {}): WebRoute[] {
+export const DASHBOARD_HEADERS: Readonly<Record<string, string>> = {
+  'cache-control': 'no-store',
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; media-src 'self' https: http:; connect-src 'self' https:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+};
+
+/**
+ * Every route the pages need: `GET /join`, `GET /dashboard` and their assets. Mount each as a GET
+ * answering `contentType`, `headers` and `body()`. Never throws: when a page script is not built and
+ * cannot be built here, its page says so (and {@link missingWebAssets} names the files).
+ * `accountId` (default `local`) is the account the dashboard's API calls use.
+ */
+export function webRoutes(opts: { title?: string; accountId?: string } = {}): WebRoute[] {
+  const unavailable = (what: string, problem: string) =>
+    `<!doctype html><meta charset="utf-8"><title>${what} unavailable</title><p>The ${what.toLowerCase()} is not built on this server: ${escapeHtml(problem)}</p>`;
   const problem = ensureJoinPageBuilt();
-  const html = problem
-    ? `<!doctype html><meta charset="utf-8"><title>Join page unavailable</title><p>The join page is not built on this server: ${escapeHtml(problem)}</p>`
-    : joinPageHtml(opts);
+  const html = problem ? unavailable('Join page', problem) : joinPageHtml(opts);
+  const dashProblem = ensurePageBuilt('dashboard');
+  const dashboard = dashProblem
+    ? unavailable('Dashboard', dashProblem)
+    : dashboardPageHtml({
+        assetsPrefix: WEB_ASSETS_PREFIX,
+        ...(opts.accountId ? { accountId: opts.accountId } : {}),
+      });
   return [
     { path: JOIN_PAGE_PATH, contentType: 'text/html; charset=utf-8', body: () => html },
+    {
+      path: DASHBOARD_PATH,
+      contentType: 'text/html; charset=utf-8',
+      body: () => dashboard,
+      headers: { ...DASHBOARD_HEADERS },
+    },
     ...webAssets()
       .filter((a) => existsSync(a.file))
       .map((a) => ({ path: a.path, contentType: a.contentType, body: () => readFileSync(a.file) })),
   ];
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 export type { ParticipantAnalysis, TrackroomPageApi } from './page/page-api.js';

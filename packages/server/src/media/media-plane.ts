@@ -306,10 +306,13 @@ export async function attachMediaPlane(
   };
   http.server.on('upgrade', onUpgrade);
 
-  // The join page and the browser SDK bundle.
-  for (const r of webRoutes()) {
+  // The join page, the dashboard and the browser bundles (a route's own headers win).
+  for (const r of webRoutes({ accountId: config.accountId })) {
     http.get(r.path, async (_req, reply) =>
-      reply.type(r.contentType).header('cache-control', 'no-cache').send(r.body()),
+      reply
+        .type(r.contentType)
+        .headers({ 'cache-control': 'no-cache', ...r.headers })
+        .send(r.body()),
     );
   }
 

@@ -56,7 +56,11 @@ export function downloadRoutes(app: FastifyInstance, d: RouteDeps, storage: Reco
         .header('accept-ranges', 'bytes')
         .header('content-type', type)
         .header('content-disposition', `attachment; filename="${entry.file_name}"`)
-        .header('cache-control', 'private, max-age=0');
+        .header('cache-control', 'private, max-age=0')
+        // Extension: readable from any origin (the dashboard served by another node of a cluster
+        // reads a manifest here). Safe: no cookie or token is involved, the signed link is the key.
+        .header('access-control-allow-origin', '*')
+        .header('access-control-expose-headers', 'accept-ranges, content-range, content-length');
       if (range) {
         void reply
           .status(206)

@@ -82,6 +82,9 @@ const OWN_ROUTES: Record<string, { summary: string; auth?: 'api_token' }> = {
   'GET /openapi.json': { summary: 'This API reference as OpenAPI 3.0' },
   'GET /docs/track-recording.md': { summary: 'The track recording guide (Markdown)' },
   'GET /join': { summary: 'The join page: /join?authToken=<participant token> (&audio=0 joins muted)' },
+  'GET /dashboard': {
+    summary: 'The recordings dashboard (admin token typed in the page, kept in its session storage)',
+  },
   'GET /healthz': { summary: 'Liveness: { success: true, data: { status: "ok" } }' },
   'GET /livez': { summary: 'Liveness: the process answers (no token)' },
   'GET /readyz': { summary: 'Readiness: 200 when taking traffic, 503 while starting or draining (no token)' },
@@ -275,6 +278,7 @@ export function landingPage(publicUrl: string): string {
 <ul>
 <li><a href="/docs">API reference</a> (every operation in one line; also <a href="/openapi.json">/openapi.json</a>). Base URL <code>${escape(api)}</code>, with <code>Authorization: Bearer &lt;RTK_API_TOKEN&gt;</code>.</li>
 <li>Join a meeting: create a meeting and a participant through the API, then open <code>/join?authToken=&lt;token&gt;</code> with the participant’s <code>data.token</code> (<code>&amp;audio=0</code> joins muted).</li>
+<li>Browse apps, meetings, live sessions and recordings, and start track recordings: <a href="/dashboard">the dashboard</a> (asks for the API token once).</li>
 <li>Record each participant’s audio into its own file: <a href="/docs/track-recording.md">the track recording guide</a> (<code>docs/track-recording.md</code> in the source tree).</li>
 <li>Health: <a href="/healthz">/healthz</a>.</li>
 </ul></body></html>`;

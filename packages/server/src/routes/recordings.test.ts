@@ -258,6 +258,9 @@ describe('signed downloads', () => {
     assert.deepEqual(full.rawPayload, content);
     assert.equal(full.headers['accept-ranges'], 'bytes');
     assert.equal(full.headers['content-type'], 'audio/webm');
+    // Readable by a page of another origin (the dashboard on another node): the link is the key.
+    assert.equal(full.headers['access-control-allow-origin'], '*');
+    assert.match(String(full.headers['access-control-expose-headers']), /content-range/);
 
     const part = await h.server.http.inject({
       method: 'GET',
