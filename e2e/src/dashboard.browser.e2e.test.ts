@@ -511,3 +511,75 @@ test('dashboard: sign in, a three-person recording on one axis, click-to-play in
     await Promise.all([...pubs.values()].map((p) => p.leave()));
   }
 });
+
+test('dashboard: a file whose sender sent no RTP levels gets an envelope decoded in the browser', async () => {
+  const call = api(server);
+  const mid = (await call<{ data: { id: string } }>('POST', '/meetings', { title: 'no levels' })).json.data
+    .id;
+  const tok = (
+    await call<{ data: { token: string } }>('POST', `/meetings/${mid}/participants`, {
+      custom_participant_id: 'dan',
+      preset_name: 'group_call_host',
+    })
+  ).json.data.token;
+  // No audio-level extension offered: the recorder has nothing to make an envelope from.
+  const pub = await OpusPublisher.connect(`${server.wsUrl}?authToken=${tok}`);
+  try {
+    await pub.join();
+    await pub.publish();
+    const recId = (
+      await call<{ data: { recording: { id: string } } }>('POST', '/recordings/track', { meeting_id: mid })
+    ).json.data.recording.id;
+    // 2 s: 500 ms silence, 1000 ms of a 440 Hz tone, 500 ms silence (digital silence frames).
+    const tone = sineOpusPackets({ dir: work, frequency: 440, seconds: 2, channels: 1 });
+    await new Promise<void>((done) =>
+      pub.play(tone, (i) => i >= 100, {
+        payload: (i) => (i >= 25 && i < 75 ? undefined : SILENCE),
+        onSent: (i) => i === 99 && done(),
+      }),
+    );
+    pub.stopPlaying();
+    assert.equal((await call('PUT', `/recordings/${recId}`, { action: 'stop' })).status, 200);
+    let rec: { status: string; manifest_url?: string } = { status: '' };
+    await until('UPLOADED', async () => {
+      rec = (await call<{ data: typeof rec }>('GET', `/recordings/${recId}`)).json.data;
+      return rec.status === 'UPLOADED';
+    });
+    const m = (await (await fetch(rec.manifest_url!)).json()) as {
+      files: { level_envelope: unknown; levels_missing_reason: string; start_offset_ms: number }[];
+    };
+    assert.equal(m.files[0]?.level_envelope, null);
+    assert.equal(m.files[0]?.levels_missing_reason, 'not_negotiated');
+    const firstAudioMs = m.files[0]!.start_offset_ms;
+
+    browser ??= await launchChromium();
+    const page = await browser.newPage({ viewport: DESKTOP });
+    const logs: string[] = [];
+    page.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
+    await page.goto(`${server.baseUrl}/dashboard`);
+    await page.fill('#token', server.token);
+    await page.click('#login button[type=submit]');
+    await ready(page, '/', logs);
+    await page.evaluate((h) => (location.hash = h), `/apps/${server.appId}/recordings/${recId}`);
+    await ready(page, `/apps/${server.appId}/recordings/${recId}`, logs);
+    await page.waitForSelector('.tl-envelope-decoded', { timeout: 15_000 });
+    assert.match((await page.textContent('.tl-nolevels'))!, /envelope decoded from the audio/);
+    const values = (await page.getAttribute('.tl-envelope-decoded', 'data-values'))!.split(',').map(Number);
+    // The tone's bins: loud, about 1000 ms of them, 500 ms after the first audio; quiet around it.
+    const loud = values.flatMap((v, i) => (v > -30 ? [i] : []));
+    const startMs = (loud[0] ?? NaN) * 100;
+    console.log(
+      `decoded envelope: ${values.length} bins, loud ${loud.length} from ${startMs} ms (first audio at ${firstAudioMs} ms), peak ${Math.max(...values)} dB`,
+    );
+    assert.ok(loud.length >= 9 && loud.length <= 11, `loud bins ${loud.length}: ${values.join(' ')}`);
+    assert.ok(Math.abs(startMs - (firstAudioMs + 500)) <= 150, `tone at ${startMs} ms`);
+    assert.equal(loud.at(-1)! - loud[0]! + 1, loud.length, 'one loud stretch');
+    for (const [i, v] of values.entries())
+      if (i < loud[0]! - 1 || i > loud.at(-1)! + 1) assert.ok(v < -50, `bin ${i}: ${v} dB outside the tone`);
+    assert.equal(await page.locator('.tl-speaking').count(), 0, 'no speaking interval is invented');
+    await shot(page, 'recording-decoded-levels-desktop');
+    assert.deepEqual(logs, []);
+  } finally {
+    await pub.leave();
+  }
+});

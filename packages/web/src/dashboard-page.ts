@@ -70,6 +70,8 @@ const STYLE = `
   .tl-envelope { position: absolute; inset: 0 0 .45rem 0; width: 100%; height: calc(100% - .45rem); }
   .tl-envelope path { fill: rgba(138, 180, 248, .55); stroke: none; }
   .tl-nolevels { position: absolute; left: .4rem; top: .3rem; font-size: 11px; color: #9aa0a6; }
+  .tl-envelope-decoded path { fill: rgba(189, 193, 198, .45); }
+  .tl-nolevels .decode { font-size: 11px; padding: 0 .4rem; }
   .tl-mark { position: absolute; top: 0; bottom: 0; width: 0; border-left: 2px solid #fbbc04; }
   .tl-mark-label { position: absolute; top: -1.2rem; left: 2px; font-size: 10px; color: #fbbc04; white-space: nowrap; }
   .tl-playhead { position: absolute; top: 0; bottom: 0; width: 0; border-left: 2px solid #fff; pointer-events: none; }

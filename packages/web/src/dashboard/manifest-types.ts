@@ -17,6 +17,7 @@ export interface ManifestFile {
   file_start_ms?: number;
   file_end_ms?: number;
   duration_ms?: number;
+  size_bytes?: number;
   intervals?: {
     present?: ManifestInterval[];
     muted?: ManifestInterval[];

@@ -8,6 +8,8 @@ import { h, link, svg, when } from './dom.js';
 import type { Manifest } from './manifest-types.js';
 import { SyncPlayer } from './sync-player.js';
 import {
+  envelopeFromSamples,
+  envelopePath,
   formatMs,
   layoutTimeline,
   timeAtFraction,
@@ -142,7 +144,13 @@ export async function renderRecording(
       });
       g.append(svg('path', { d: r.envelopePath }));
       track.append(g);
-    } else track.append(h('span', { class: 'tl-nolevels' }, `no levels (${r.noLevelsReason ?? 'unknown'})`));
+    } else {
+      const note = h('span', { class: 'tl-nolevels' }, `no RTP levels (${r.noLevelsReason ?? 'unknown'})`);
+      track.append(note);
+      const src = urlOf.get(r.fileName);
+      const size = manifest.files.find((f) => f.file_name === r.fileName)?.size_bytes ?? 0;
+      if (src) decodeInto(track, note, src, r.fileStartMs, layout.durationMs, size);
+    }
     for (const s of r.speaking) {
       const e = spanEl('tl-speaking', s);
       e.title = `speaking ${formatMs(s.fromMs, true)}–${formatMs(s.toMs, true)}`;
@@ -320,4 +328,64 @@ function downloads(files: { layer: string; fileName: string; url: string }[]): H
     h('p', { class: 'note' }, 'Signed links: they expire, and need no token.'),
     ul,
   );
+}
+
+/** Files up to this size are decoded for their envelope at once; larger ones on a click. */
+const AUTO_DECODE_BYTES = 32 * 2 ** 20;
+
+/**
+ * A file without RTP levels (its sender did not send them) gets an envelope from its audio, decoded
+ * here in the browser (the server never decodes): drawn like the recorder's, marked as decoded.
+ * Speaking intervals are not derived from it: the manifest's are never invented.
+ */
+function decodeInto(
+  track: HTMLElement,
+  note: HTMLElement,
+  src: string,
+  fileStartMs: number,
+  durationMs: number,
+  sizeBytes: number,
+): void {
+  const run = async () => {
+    note.textContent = `${note.textContent}: decoding the file for its envelope…`;
+    try {
+      let res = await fetch(src);
+      const fallback = sameOriginFallback(src, location.origin);
+      if (!res.ok && fallback) res = await fetch(fallback);
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const ctx = new OfflineAudioContext(1, 1, 48_000);
+      const audio = await ctx.decodeAudioData(await res.arrayBuffer());
+      const channels = Array.from({ length: audio.numberOfChannels }, (_, i) => audio.getChannelData(i));
+      const env = envelopeFromSamples(channels, audio.sampleRate, fileStartMs);
+      const g = svg('svg', {
+        class: 'tl-envelope tl-envelope-decoded',
+        viewBox: `0 0 ${durationMs} 127`,
+        preserveAspectRatio: 'none',
+        'data-values': env.values.join(','),
+      });
+      const t = svg('title', {});
+      t.textContent = 'Level envelope decoded in this browser (the sender sent no RTP audio levels)';
+      g.append(t, svg('path', { d: envelopePath(env, durationMs, 1200) }));
+      note.before(g); // where the recorder's envelope would be: above the shading, under the marks
+      note.textContent = 'no RTP levels: envelope decoded from the audio';
+      note.classList.add('tl-decoded');
+    } catch (err) {
+      note.textContent = `no RTP levels, and the file could not be decoded here (${(err as Error).message})`;
+    }
+  };
+  if (sizeBytes <= AUTO_DECODE_BYTES) {
+    void run();
+    return;
+  }
+  const b = h(
+    'button',
+    { type: 'button', class: 'decode' },
+    `Decode (${Math.round(sizeBytes / 2 ** 20)} MB)`,
+  );
+  b.addEventListener('click', (ev) => {
+    ev.stopPropagation();
+    b.remove();
+    void run();
+  });
+  note.append(' ', b);
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Manifest } from './manifest-types.js';
 import {
+  envelopeFromSamples,
   envelopePath,
   formatMs,
   layoutTimeline,
@@ -133,4 +134,20 @@ test('a click maps to one instant; each file seeks to it minus its own start', (
     ended: false,
   });
   assert.equal(seekTargets(l.rows, 9000)[1]!.ended, true);
+});
+
+test('envelopeFromSamples: RMS per 100 ms bin in dB (a full-scale sine reads -3), digital silence -127, from the file start', () => {
+  const rate = 48_000;
+  const n = rate * 0.5;
+  const sine = new Float32Array(n);
+  // 0-200 ms a 440 Hz sine of amplitude 0.5 (RMS -9 dB), 200-300 ms silence, 300-500 ms full scale.
+  for (let i = 0; i < n; i++) {
+    const t = i / rate;
+    const a = t < 0.2 ? 0.5 : t < 0.3 ? 0 : 1;
+    sine[i] = a * Math.sin(2 * Math.PI * 440 * t);
+  }
+  const env = envelopeFromSamples([sine, sine], rate, 1280);
+  assert.equal(env.from_ms, 1280);
+  assert.equal(env.interval_ms, 100);
+  assert.deepEqual(env.values, [-9, -9, -127, -3, -3]);
 });

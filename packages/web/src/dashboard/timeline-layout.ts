@@ -153,6 +153,31 @@ export function envelopePath(
   return `M${x0},127${pts.join('')}L${xEnd},127Z`;
 }
 
+/**
+ * A level envelope from decoded audio, for files whose sender sent no RTP audio levels: one value
+ * per `binMs` from `fromMs` (the file's start on the timeline), the RMS of the bin over all channels
+ * in dBFS, rounded, -127..0 (-127 for digital silence), the same scale as the recorder's dBov
+ * envelope (a full-scale sine reads -3).
+ */
+export function envelopeFromSamples(
+  channels: readonly Float32Array[],
+  sampleRate: number,
+  fromMs: number,
+  binMs = 100,
+): { interval_ms: number; from_ms: number; unit: 'dBFS'; values: number[] } {
+  const n = channels[0]?.length ?? 0;
+  const per = Math.max(1, Math.round((sampleRate * binMs) / 1000));
+  const values: number[] = [];
+  for (let start = 0; start < n; start += per) {
+    const end = Math.min(n, start + per);
+    let sum = 0;
+    for (const ch of channels) for (let i = start; i < end; i++) sum += (ch[i] as number) ** 2;
+    const rms = Math.sqrt(sum / ((end - start) * Math.max(1, channels.length)));
+    values.push(rms < 1e-6 ? -127 : Math.max(-127, Math.min(0, Math.round(20 * Math.log10(rms)))));
+  }
+  return { interval_ms: binMs, from_ms: fromMs, unit: 'dBFS', values };
+}
+
 const TICK_STEPS_MS = [
   100, 200, 500, 1000, 2000, 5000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 900_000,
   1_800_000, 3_600_000, 7_200_000,
