@@ -152,6 +152,8 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
   #timer: NodeJS.Timeout | undefined;
   /** Journal writes, one at a time: concurrent ones would race on the same temporary file. */
   #journaling: Promise<void> = Promise.resolve();
+  /** The journal write that has not started yet, which later calls join. */
+  #journalNext: Promise<void> | undefined;
   #failure: TrackRecordingFailure | undefined;
   #stopping: Promise<TrackRecordingResult> | undefined;
   /** The allowlist now (it changes with updateUsers); null records everyone. */
@@ -256,7 +258,9 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
       this.#closeFile(f, atMs);
     }
     const before = new Set(this.#files.map((f) => f.fileName));
-    for (const p of this.#o.source.peers(this.#o.meetingId)) if (this.selects(p)) await this.#addPeer(p);
+    await Promise.all(
+      this.#o.source.peers(this.#o.meetingId).flatMap((p) => (this.selects(p) ? [this.#addPeer(p)] : [])),
+    );
     const entry: RecordingAllowlistChange = {
       at_ms: Math.max(0, atMs - this.#t0Ms),
       at: new Date(atMs).toISOString(),
@@ -310,7 +314,8 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
         if (e.meetingId === meeting) this.#removePeer(e.peerId, e.at);
       }),
     );
-    for (const p of src.peers(meeting)) if (this.selects(p)) await this.#addPeer(p);
+    // Every file at once: their opens and the journal writes they share overlap.
+    await Promise.all(src.peers(meeting).flatMap((p) => (this.selects(p) ? [this.#addPeer(p)] : [])));
     this.#log.info({ files: this.#files.length, t0Ms: this.#t0Ms }, 'track recording started');
   }
 
@@ -565,8 +570,15 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
     await f?.then((fh) => fh.close()).catch(() => undefined);
   }
 
+  /**
+   * Writes the journal (every file listed so far). Writes run one at a time; a call while one is
+   * waiting to start joins that one (it lists every file at the moment it starts), so files opened
+   * together cost one write, not one each (a start of 80 recordings at once waited on hundreds).
+   */
   #journal(): Promise<void> {
+    if (this.#journalNext) return this.#journalNext;
     const write = async () => {
+      this.#journalNext = undefined;
       const entries: JournalEntry[] = this.#files.map((f) => ({
         file: f.fileName,
         layer: f.layer,
@@ -580,6 +592,7 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
       await rename(tmp, join(this.#o.dir, JOURNAL_FILE));
     };
     this.#journaling = this.#journaling.then(write, write);
+    this.#journalNext = this.#journaling;
     return this.#journaling;
   }
 }
