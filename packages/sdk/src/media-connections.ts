@@ -1,10 +1,11 @@
 /**
  * The client's peer connections, per the signalling protocol: one send-only publish connection and
- * one receive-only connection per subscription. The client always offers; it gathers its candidates
+ * one receive-only subscribing connection renegotiated over its slots ({@link SubscriberConnection};
+ * against a server that predates it, one receive-only connection per subscription). The client always offers; it gathers its candidates
  * completely before sending the offer (no trickle), bounded by `gatherTimeoutMs`.
  */
 import { TypedEmitter } from '@trackroom/protocol';
-import type { MediaKind } from '@trackroom/protocol';
+import type { MediaKind, SubscriberSlot, SubscriberTrack } from '@trackroom/protocol';
 
 export type PeerConnectionFactory = (config: RTCConfiguration) => RTCPeerConnection;
 
@@ -166,5 +167,58 @@ export class SubscribeConnection extends MediaConnection {
 
   createOffer(): Promise<string> {
     return offerWithCandidates(this.pc, this.gatherTimeoutMs);
+  }
+}
+
+/** What one applied answer of the subscribing connection carries: each remote publisher's tracks. */
+export interface SubscriberMapping {
+  /** peerId → kind → the receiving track. */
+  byPeer: Map<string, Map<MediaKind, MediaStreamTrack>>;
+}
+
+/**
+ * The one receive-only connection of single mode: one transceiver per server slot, in slot order
+ * (`recvonly` when the slot carries a publisher, `inactive` when free), offered again whenever the
+ * slots change. The caller runs one negotiation at a time ({@link offer}, then {@link applyAnswer}).
+ */
+export class SubscriberConnection extends MediaConnection {
+  readonly connectionId: string;
+  readonly #transceivers: RTCRtpTransceiver[] = [];
+
+  constructor(connectionId: string, opts: MediaConnectionOptions = {}) {
+    super(opts);
+    this.connectionId = connectionId;
+  }
+
+  /** Brings the transceivers in line with `slots` (adding new ones at the end) and offers them. */
+  offer(slots: readonly SubscriberSlot[]): Promise<string> {
+    for (const [i, slot] of slots.entries()) {
+      const direction: RTCRtpTransceiverDirection = slot.peerId === null ? 'inactive' : 'recvonly';
+      const tr = this.#transceivers[i];
+      if (tr) {
+        if (tr.direction !== direction) tr.direction = direction;
+      } else this.#transceivers.push(this.pc.addTransceiver(slot.kind, { direction }));
+    }
+    return offerWithCandidates(this.pc, this.gatherTimeoutMs);
+  }
+
+  /** Applies the answer and returns which receiving track is whose, per the answer's mid map. */
+  async applyMapping(sdp: string, tracks: readonly SubscriberTrack[]): Promise<SubscriberMapping> {
+    await this.applyAnswer(sdp);
+    const byPeer = new Map<string, Map<MediaKind, MediaStreamTrack>>();
+    for (const t of tracks) {
+      if (t.peerId === null) continue;
+      const tr = this.#transceivers.find((x) => x.mid === t.mid);
+      if (!tr) continue;
+      let kinds = byPeer.get(t.peerId);
+      if (!kinds) byPeer.set(t.peerId, (kinds = new Map()));
+      kinds.set(t.kind, tr.receiver.track);
+    }
+    return { byPeer };
+  }
+
+  /** Receiving tracks of this connection (to tell its tracks from others'). */
+  get tracks(): MediaStreamTrack[] {
+    return this.#transceivers.map((t) => t.receiver.track);
   }
 }
