@@ -13,11 +13,14 @@ import type { MediaKind, SubscriberTrack } from '@trackroom/protocol';
 import { hasKeyframeRequest } from './rtp.js';
 import { requestKeyframe } from './publication.js';
 import type { PeerSession } from './peer-session.js';
-import { findPayloadType, parseSdp, preferRemoteDtlsClient } from './sdp.js';
+import { findPayloadType, inactivateMids, parseSdp, preferRemoteDtlsClient } from './sdp.js';
 import { invalidOffer } from './sdp-media.js';
 import type { MediaContext, OutTrack, Subscription } from './sfu-types.js';
 import type { TransportPeerConnection } from './transport.js';
 import { watchConnection } from './watch-connection.js';
+
+/** After a video slot starts forwarding, keyframes are asked for again at these delays (ms). */
+const KEYFRAME_RETRY_MS = [350, 1000];
 
 /** One m-line of a subscribing connection. */
 interface Slot {
@@ -117,7 +120,8 @@ export class SubscriberConnections {
     }
     const pc = conn.pc;
     if (!pc) throw invalidOffer('the first offer needs a recvonly m-line');
-    const answer = await pc.answer(preferRemoteDtlsClient(sdp));
+    const inactive = new Set(offered.filter((x) => !x.active).map((x) => x.slot.mid!));
+    const answer = inactivateMids(await pc.answer(preferRemoteDtlsClient(sdp)), inactive);
     if (conn.closed) return;
     const tracks: SubscriberTrack[] = [];
     for (const { slot, active } of offered) {
@@ -235,9 +239,15 @@ export class SubscriberConnections {
     slot.forward = s;
     publisher.subscribers.add(s);
     if (slot.kind === 'video') {
+      // The answer is not applied by the subscriber yet: a keyframe sent now may arrive before it
+      // knows the SSRC and be dropped. Ask now and twice more while the subscriber catches up.
       const counters = this.#ctx.counters;
-      if (out.track.isOpen) requestKeyframe(publisher, counters);
-      else out.track.once('open', () => requestKeyframe(publisher, counters));
+      const ask = () => {
+        if (slot.forward === s && !conn.closed) requestKeyframe(publisher, counters);
+      };
+      if (out.track.isOpen) ask();
+      else out.track.once('open', ask);
+      for (const ms of KEYFRAME_RETRY_MS) setTimeout(ask, ms).unref();
     }
   }
 
