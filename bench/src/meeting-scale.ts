@@ -40,6 +40,8 @@ export interface MeetingScaleResult {
   /** From the last join until every participant heard every other one (ms). */
   allHearAllMs: number;
   serverCpuPct: number;
+  /** This process (the werift clients) in the same window, % of one core. */
+  clientsCpuPct: number;
   serverRssMb: number;
   sentPerSec: number;
   forwardedPerSec: number;
@@ -52,7 +54,7 @@ export interface MeetingScaleResult {
   lateHearsAllMs: number;
   /** Late joiner: last minus first publisher heard (ms). */
   lateSpreadMs: number;
-  /** Late joiner's publish connection up → every other participant received its first packet (ms). */
+  /** Late joiner: socket open → every other participant received its first packet (ms). */
   everyoneHearsLateMs: number;
   /** Per client: publish + subscribing connections open (max over clients). */
   clientPcs: number;
@@ -140,9 +142,11 @@ export async function runMeetingScale(o: MeetingScaleOptions): Promise<MeetingSc
       });
       const s0 = await sfuStats(server);
       const c0 = readTreeCpu(server.proc.pid!);
+      const g0 = process.cpuUsage();
       const a = snap();
       await new Promise((r) => setTimeout(r, seconds * 1000));
       const c1 = readTreeCpu(server.proc.pid!);
+      const g1 = process.cpuUsage(g0);
       const s1 = await sfuStats(server);
       const b = snap();
       for (const p of pubs) p.stopPlaying();
@@ -168,7 +172,6 @@ export async function runMeetingScale(o: MeetingScaleOptions): Promise<MeetingSc
 
       // The late joiner (a talker).
       const late = await joinOne(n);
-      const lateUp = performance.now();
       await until(
         'the late joiner hears everyone',
         () => pubs.every((q) => received(late.pub, q) > 0),
@@ -188,6 +191,7 @@ export async function runMeetingScale(o: MeetingScaleOptions): Promise<MeetingSc
         joinMs: summarize(people.map((p) => p.joinMs)),
         allHearAllMs: round(allHearAllMs),
         serverCpuPct: round(((c1.cpuUs - c0.cpuUs) / (windowSec * 1e6)) * 100),
+        clientsCpuPct: round(((g1.user + g1.system) / (windowSec * 1e6)) * 100),
         serverRssMb: round(c1.rssMb),
         sentPerSec: round(sentTotal / windowSec),
         forwardedPerSec: round(rtpOut / windowSec),
@@ -196,7 +200,7 @@ export async function runMeetingScale(o: MeetingScaleOptions): Promise<MeetingSc
         lateJoinMs: round(late.joinMs),
         lateHearsAllMs: round(Math.max(...firsts) - late.startedAt),
         lateSpreadMs: round(Math.max(...firsts) - Math.min(...firsts)),
-        everyoneHearsLateMs: round(heardLate - lateUp),
+        everyoneHearsLateMs: round(heardLate - late.startedAt),
         clientPcs: Math.max(...all.map((p) => 1 + p.single!.openConnections)),
         serverPcsPerParticipant: round((st.transportPeerConnections ?? 0) / all.length, 2),
         subscribeErrors: all.reduce((x, p) => x + p.single!.errors.length, 0),
@@ -215,10 +219,10 @@ export async function runMeetingScale(o: MeetingScaleOptions): Promise<MeetingSc
 export function renderMeetingScale(rs: MeetingScaleResult[]): string {
   const rows = rs.map(
     (r) =>
-      `| ${r.n} | ${r.joinMs.p50} / ${r.joinMs.p95} / ${r.joinMs.max} | ${r.allHearAllMs} | ${r.lateHearsAllMs} (spread ${r.lateSpreadMs}) | ${r.everyoneHearsLateMs} | ${r.serverCpuPct} % | ${r.sentPerSec} → ${r.forwardedPerSec} | ${(r.forwardingLoss * 100).toFixed(3)} % (server ratio ${r.serverForwardRatio}) | ${r.clientPcs} | ${r.serverPcsPerParticipant} |`,
+      `| ${r.n} | ${r.joinMs.p50} / ${r.joinMs.p95} / ${r.joinMs.max} | ${r.allHearAllMs} | ${r.lateHearsAllMs} (spread ${r.lateSpreadMs}) | ${r.everyoneHearsLateMs} | ${r.serverCpuPct} % (clients ${r.clientsCpuPct} %) | ${r.sentPerSec} → ${r.forwardedPerSec} | ${(r.forwardingLoss * 100).toFixed(3)} % (server ratio ${r.serverForwardRatio}) | ${r.clientPcs} | ${r.serverPcsPerParticipant} |`,
   );
   return [
-    '| N | join ms p50 / p95 / max | all hear all after last join (ms) | late joiner hears everyone (ms) | everyone hears late joiner (ms) | server CPU | packets/s sent → forwarded | forwarding loss | PCs per client | server PCs per participant |',
+    '| N | join ms p50 / p95 / max | all hear all after last join (ms) | late joiner hears everyone (ms) | everyone hears late joiner (ms) | server CPU (werift clients) | packets/s sent → forwarded | forwarding loss | PCs per client | server PCs per participant |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
   ].join('\n');
