@@ -177,6 +177,19 @@ export interface SubscriberMapping {
 }
 
 /**
+ * Offers only the codec the server forwards (Opus, VP8) on a receiving transceiver: the offer then
+ * holds one codec per m-line instead of a dozen, which keeps a meeting's offer of one m-line per
+ * remote track well under the signalling message limit. Left as is where the browser lacks the API.
+ */
+function onlyServerCodec(t: RTCRtpTransceiver, kind: MediaKind): void {
+  const caps = typeof RTCRtpReceiver !== 'undefined' ? RTCRtpReceiver.getCapabilities?.(kind) : null;
+  if (!caps || typeof t.setCodecPreferences !== 'function') return;
+  const want = kind === 'audio' ? 'audio/opus' : 'video/vp8';
+  const codecs = caps.codecs.filter((c) => c.mimeType.toLowerCase() === want);
+  if (codecs.length > 0) t.setCodecPreferences(codecs);
+}
+
+/**
  * The one receive-only connection of single mode: one transceiver per server slot, in slot order
  * (`recvonly` when the slot carries a publisher, `inactive` when free), offered again whenever the
  * slots change. The caller runs one negotiation at a time ({@link offer}, then {@link applyAnswer}).
@@ -197,7 +210,11 @@ export class SubscriberConnection extends MediaConnection {
       const tr = this.#transceivers[i];
       if (tr) {
         if (tr.direction !== direction) tr.direction = direction;
-      } else this.#transceivers.push(this.pc.addTransceiver(slot.kind, { direction }));
+      } else {
+        const t = this.pc.addTransceiver(slot.kind, { direction });
+        onlyServerCodec(t, slot.kind);
+        this.#transceivers.push(t);
+      }
     }
     return offerWithCandidates(this.pc, this.gatherTimeoutMs);
   }
