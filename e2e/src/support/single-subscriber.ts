@@ -146,8 +146,8 @@ export class SingleSubscriber {
     this.negotiations++;
   }
 
-  #count(mid: string | undefined): void {
-    if (mid === undefined) return;
+  #count(mid: string | null | undefined): void {
+    if (mid === undefined || mid === null) return;
     const peerId = this.#byMid.get(mid);
     if (!peerId) return;
     this.received++;

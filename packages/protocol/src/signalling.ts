@@ -62,7 +62,8 @@
  * Identity follows RealtimeKit: `participantId` is RealtimeKit's participant `id`/`userId` (stable
  * per participant token), `peerId` is per connection (a reconnect or a second tab is a new peer),
  * `customParticipantId` is the integrator's id. Topology differs: one publish peer connection and
- * one receive-only peer connection per remote publisher, both offered by the client.
+ * one receive-only subscribing connection (single mode; or one per remote publisher), all offered by
+ * the client.
  *
  * @packageDocumentation
  */
