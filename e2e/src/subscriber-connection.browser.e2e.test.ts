@@ -47,7 +47,13 @@ after(async () => {
 /** The page's peer connections: how many it created, and how many are not closed. */
 function pcCounts(
   o: Opened,
-): Promise<{ created: number; open: number; transceivers: number[]; sdpBytes: number[] }> {
+): Promise<{
+  created: number;
+  open: number;
+  transceivers: number[];
+  sdpBytes: number[];
+  sentBytes: number[];
+}> {
   return o.page.evaluate(() => {
     const pcs = (window as unknown as { __pcs: RTCPeerConnection[] }).__pcs;
     return {
@@ -55,6 +61,14 @@ function pcCounts(
       open: pcs.filter((pc) => pc.connectionState !== 'closed').length,
       transceivers: pcs.map((pc) => pc.getTransceivers().length),
       sdpBytes: pcs.map((pc) => pc.localDescription?.sdp.length ?? 0),
+      // What the SDK sends of it (compactSubscriberOffer: no header extensions).
+      sentBytes: pcs.map(
+        (pc) =>
+          (pc.localDescription?.sdp ?? '')
+            .split('\r\n')
+            .filter((l) => !l.startsWith('a=extmap:') && l !== 'a=extmap-allow-mixed')
+            .join('\r\n').length,
+      ),
     };
   });
 }
@@ -112,7 +126,9 @@ test('a page has two peer connections and hears everyone; a leave and a join ren
     }
     const n = await pcCounts(page);
     assert.equal(n.created, 2, `${page.name} created two peer connections (publish + subscribe)`);
-    t.diagnostic(`${page.name}: subscribing offer ${n.sdpBytes[1]} bytes for ${n.transceivers[1]} m-lines`);
+    t.diagnostic(
+      `${page.name}: subscribing connection's local offer ${n.sdpBytes[1]} bytes (${n.sentBytes[1]} sent) for ${n.transceivers[1]} m-lines`,
+    );
     assert.equal(n.open, 2);
     // The join page publishes an audio and a (trackless until the camera is on) video m-line.
     assert.equal(

@@ -177,6 +177,19 @@ export interface SubscriberMapping {
 }
 
 /**
+ * The subscriber offer without its RTP header extensions (`a=extmap`): the server sends none on
+ * forwarded tracks, so its answer would drop them anyway, and Chromium lists about ten per m-line in
+ * a first offer, which alone would take a meeting of 50 past the 64 KiB message limit. An answer to
+ * a subset of the local offer is still a valid answer to it.
+ */
+export function compactSubscriberOffer(sdp: string): string {
+  return sdp
+    .split('\r\n')
+    .filter((l) => !l.startsWith('a=extmap:') && l !== 'a=extmap-allow-mixed')
+    .join('\r\n');
+}
+
+/**
  * Offers only the codec the server forwards (Opus, VP8) on a receiving transceiver: the offer then
  * holds one codec per m-line instead of a dozen, which keeps a meeting's offer of one m-line per
  * remote track well under the signalling message limit. Left as is where the browser lacks the API.
@@ -203,8 +216,11 @@ export class SubscriberConnection extends MediaConnection {
     this.connectionId = connectionId;
   }
 
-  /** Brings the transceivers in line with `slots` (adding new ones at the end) and offers them. */
-  offer(slots: readonly SubscriberSlot[]): Promise<string> {
+  /**
+   * Brings the transceivers in line with `slots` (adding new ones at the end) and offers them. The
+   * offer sent is {@link compactSubscriberOffer}'s: the one applied locally keeps everything.
+   */
+  async offer(slots: readonly SubscriberSlot[]): Promise<string> {
     for (const [i, slot] of slots.entries()) {
       const direction: RTCRtpTransceiverDirection = slot.peerId === null ? 'inactive' : 'recvonly';
       const tr = this.#transceivers[i];
@@ -216,7 +232,7 @@ export class SubscriberConnection extends MediaConnection {
         this.#transceivers.push(t);
       }
     }
-    return offerWithCandidates(this.pc, this.gatherTimeoutMs);
+    return compactSubscriberOffer(await offerWithCandidates(this.pc, this.gatherTimeoutMs));
   }
 
   /** Applies the answer and returns which receiving track is whose, per the answer's mid map. */
