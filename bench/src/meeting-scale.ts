@@ -37,6 +37,8 @@ export interface MeetingScaleOptions {
 export interface MeetingScaleResult {
   n: number;
   joinMs: LatencySummary;
+  /** p95 of the join's parts: socket open, open → joined, joined → publish connection up (ms). */
+  joinPhasesP95Ms: [number, number, number];
   /** From the last join until every participant heard every other one (ms). */
   allHearAllMs: number;
   serverCpuPct: number;
@@ -96,6 +98,8 @@ export async function runMeetingScale(o: MeetingScaleOptions): Promise<MeetingSc
       },
     });
     const people: Participant[] = [];
+    /** Per join: socket open, open → joined, joined → publish connection up (ms). */
+    const phases: [number, number, number][] = [];
     try {
       const call = api(server);
       const meeting = await call<{ data: { id: string } }>('POST', '/meetings', { title: `scale ${n}` });
@@ -114,9 +118,12 @@ export async function runMeetingScale(o: MeetingScaleOptions): Promise<MeetingSc
           subscribe: 'single',
           timeoutMs: 30_000,
         });
+        const opened = performance.now();
         await pub.join();
+        const joined = performance.now();
         await pub.publish();
         const joinMs = performance.now() - startedAt;
+        phases.push([opened - startedAt, joined - opened, performance.now() - joined]);
         pub.play(packets, j < talkers || j === n ? () => false : dtx);
         return { pub, joinMs, startedAt };
       };
@@ -189,6 +196,11 @@ export async function runMeetingScale(o: MeetingScaleOptions): Promise<MeetingSc
       out.push({
         n,
         joinMs: summarize(people.map((p) => p.joinMs)),
+        joinPhasesP95Ms: [0, 1, 2].map((k) => summarize(phases.map((x) => x[k]!)).p95) as [
+          number,
+          number,
+          number,
+        ],
         allHearAllMs: round(allHearAllMs),
         serverCpuPct: round(((c1.cpuUs - c0.cpuUs) / (windowSec * 1e6)) * 100),
         clientsCpuPct: round(((g1.user + g1.system) / (windowSec * 1e6)) * 100),
