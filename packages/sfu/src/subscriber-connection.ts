@@ -98,7 +98,8 @@ export class SubscriberConnections {
     const media = parseSdp(sdp).media;
     if (media.length > conn.slots.length)
       throw invalidOffer(`the offer has ${media.length} m-lines for ${conn.slots.length} slots`);
-    const offered: { slot: Slot; active: boolean }[] = [];
+    // Every m-line is checked before anything is created: a refused offer leaves no track behind.
+    const offered: { slot: Slot; active: boolean; mid: string; payloadType: number }[] = [];
     for (const [i, m] of media.entries()) {
       const slot = conn.slots[i]!;
       if (m.port === 0) continue;
@@ -111,12 +112,14 @@ export class SubscriberConnections {
       if (m.direction !== 'recvonly' && m.direction !== 'sendrecv' && m.direction !== 'inactive')
         throw invalidOffer(`m-line ${i} must be recvonly or inactive`);
       const active = m.direction !== 'inactive';
+      if (!slot.out && !active) throw invalidOffer(`m-line ${i} is new and must be recvonly`);
+      offered.push({ slot, active, mid: m.mid, payloadType: codec.payloadType });
+    }
+    for (const { slot, mid, payloadType } of offered) {
       if (!slot.out) {
-        if (!active) throw invalidOffer(`m-line ${i} is new and must be recvonly`);
-        slot.mid = m.mid;
-        this.#createTrack(conn, slot, m.mid, codec.payloadType);
-      } else slot.out.payloadType = codec.payloadType;
-      offered.push({ slot, active });
+        slot.mid = mid;
+        this.#createTrack(conn, slot, mid, payloadType);
+      } else slot.out.payloadType = payloadType;
     }
     const pc = conn.pc;
     if (!pc) throw invalidOffer('the first offer needs a recvonly m-line');
