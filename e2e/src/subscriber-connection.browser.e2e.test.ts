@@ -45,9 +45,7 @@ after(async () => {
 });
 
 /** The page's peer connections: how many it created, and how many are not closed. */
-function pcCounts(
-  o: Opened,
-): Promise<{
+function pcCounts(o: Opened): Promise<{
   created: number;
   open: number;
   transceivers: number[];
