@@ -3,7 +3,12 @@
  *                   [--out bench/results] [--no-docs] [--skip-start-stop]
  *                   [--pairs 3] [--workers 2] [--udp-mux on|off] [--fanout on|off] [--cpu-prof <dir>]
  *                   [--peers trackroom,janus | --peer janus] [--file-quality on|off]
- *                   [--media-workers 1,2] [--generator ndc|werift] [--generators ndc,werift]`
+ *                   [--media-workers 1,2] [--generator ndc|werift] [--generators ndc,werift]
+ *                   [--meetings 2,10,25,50]`
+
+ * `--meetings` runs only the large-meeting scenario (meeting-scale.ts: one meeting of each size,
+ * one subscribing connection per participant) and prints its table; its section of
+ * docs/BENCHMARKS.md is written by hand.
  *
  * `--peers` runs the side-by-side comparison with Janus instead (compare.ts; ingest only), and
  * `--media-workers` the ingest-only scenario once per MEDIA_WORKERS value; each writes its own
@@ -38,6 +43,7 @@ import {
   type GeneratorCompareResult,
 } from './generator-compare.js';
 import { GENERATOR_KINDS, type GeneratorKind } from './load.js';
+import { renderMeetingScale, runMeetingScale } from './meeting-scale.js';
 import { evaluateTargets, renderMarkdown, type BenchResult } from './report.js';
 import {
   GENERATOR_CPU_LIMIT_PCT,
@@ -81,8 +87,19 @@ const { values } = parseArgs({
     // The load generator's WebRTC stack: ndc (node-datachannel) or werift.
     generator: { type: 'string', default: 'ndc' },
     generators: { type: 'string' },
+    meetings: { type: 'string' },
   },
 });
+
+if (values.meetings) {
+  const sizes = values.meetings.split(',').map(Number);
+  const rs = await runMeetingScale({ sizes, ...(values.seconds ? { seconds: Number(values.seconds) } : {}) });
+  mkdirSync(values.out, { recursive: true });
+  const file = join(values.out, `meetings-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify({ kind: 'meetings', machine: machineInfo(), results: rs }, null, 2));
+  process.stdout.write(`${renderMeetingScale(rs)}\n\n(${relative(root, file)})\n`);
+  process.exit(0);
+}
 
 const renderOther = (paths: string[]): boolean => {
   const first = JSON.parse(readFileSync(paths[0]!, 'utf8')) as { kind?: string };

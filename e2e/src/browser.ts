@@ -105,12 +105,20 @@ export async function closeBrowser(b: Browser | undefined, timeoutMs = 10_000): 
   clearTimeout(timer);
 }
 
-/** Opens a page and collects its console output (for failure messages). */
-export async function openPage(browser: Browser, url: string): Promise<{ page: Page; logs: string[] }> {
+/**
+ * Opens a page and collects its console output (for failure messages). `initScript` (source text)
+ * runs in the page before its own scripts.
+ */
+export async function openPage(
+  browser: Browser,
+  url: string,
+  initScript?: string,
+): Promise<{ page: Page; logs: string[] }> {
   const page = await browser.newPage();
   const logs: string[] = [];
   page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
   page.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
+  if (initScript !== undefined) await page.addInitScript({ content: initScript });
   await page.goto(url);
   return { page, logs };
 }

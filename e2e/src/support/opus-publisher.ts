@@ -18,7 +18,8 @@ import {
 } from 'werift';
 import type WebSocket from 'ws';
 import { connected, loopbackIce, gathered, loopbackOnly } from '@trackroom/sfu/testing';
-import type { ServerMessage } from '@trackroom/protocol';
+import type { ServerMessage, SubscriberMode } from '@trackroom/protocol';
+import { SingleSubscriber } from './single-subscriber.js';
 import { SignallingSocket, type ServerMsg as Msg } from './signalling-socket.js';
 
 export interface OpusPublisherOptions {
@@ -28,8 +29,9 @@ export interface OpusPublisherOptions {
   /**
    * Answer every `subscribe` with a recvonly peer connection and count the RTP received per
    * subscription (`received`, `receivedBySubscription`). Default false: `subscribe` is ignored.
+   * `'single'`: join with one subscribing connection instead (`single`, a {@link SingleSubscriber}).
    */
-  subscribe?: boolean;
+  subscribe?: boolean | 'single';
   /**
    * Offer the RFC 6464 audio-level header extension under this id (one-byte form), as Chromium
    * does; `play`'s `audioLevel` then puts a level in every packet. Default: not offered.
@@ -51,6 +53,9 @@ export class OpusPublisher {
   }
   readonly #up = new Set<string>();
   readonly subscribeErrors: string[] = [];
+  /** The one subscribing connection, with `subscribe: 'single'`. */
+  readonly single: SingleSubscriber | undefined;
+  readonly #mode: SubscriberMode | undefined;
   readonly #subs = new Map<string, RTCPeerConnection>();
   readonly #pending = new Set<Promise<void>>();
   #pc: RTCPeerConnection | undefined;
@@ -69,6 +74,11 @@ export class OpusPublisher {
     this.#pt = o.payloadType ?? 111;
     this.#timeoutMs = o.timeoutMs ?? 15_000;
     this.#audioLevelExtId = o.audioLevelExtId;
+    if (o.subscribe === 'single') {
+      this.#mode = 'single';
+      this.single = new SingleSubscriber(sig, { payloadType: this.#pt, timeoutMs: this.#timeoutMs });
+      return;
+    }
     if (!(o.subscribe ?? false)) return;
     sig.onMessage((m) => {
       if (m.type === 'subscribe') {
@@ -95,7 +105,12 @@ export class OpusPublisher {
     wsUrl: string,
     o: OpusPublisherOptions = {},
   ): Promise<{ pub: OpusPublisher; joined: Msg<'joined'>; via: string[] }> {
-    const { sig, joined, via } = await SignallingSocket.openJoined(wsUrl, true, o.timeoutMs ?? 15_000);
+    const { sig, joined, via } = await SignallingSocket.openJoined(
+      wsUrl,
+      true,
+      o.timeoutMs ?? 15_000,
+      o.subscribe === 'single' ? 'single' : undefined,
+    );
     const pub = new OpusPublisher(sig, o);
     pub.peerId = joined.self.peerId;
     return { pub, joined, via };
@@ -118,7 +133,7 @@ export class OpusPublisher {
   }
 
   async join(audio = true): Promise<Msg<'joined'>> {
-    const joined = await this.#sig.join(audio);
+    const joined = await this.#sig.join(audio, this.#mode);
     this.peerId = joined.self.peerId;
     return joined;
   }
@@ -270,6 +285,6 @@ export class OpusPublisher {
     this.#sig.leave();
     const subs = [...this.#subs.values()];
     this.#subs.clear();
-    await Promise.allSettled([this.#pc?.close(), ...subs.map((pc) => pc.close())]);
+    await Promise.allSettled([this.#pc?.close(), ...subs.map((pc) => pc.close()), this.single?.close()]);
   }
 }

@@ -4,7 +4,12 @@
  * Shared by the werift and node-datachannel publishers.
  */
 import WebSocket from 'ws';
-import { parseServerMessage, type ClientMessage, type ServerMessage } from '@trackroom/protocol';
+import {
+  parseServerMessage,
+  type ClientMessage,
+  type ServerMessage,
+  type SubscriberMode,
+} from '@trackroom/protocol';
 
 export type ServerMsg<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
 
@@ -53,6 +58,7 @@ export class SignallingSocket {
     wsUrl: string,
     audio = true,
     timeoutMs = 15_000,
+    subscriber?: SubscriberMode,
   ): Promise<{ sig: SignallingSocket; joined: ServerMsg<'joined'>; via: string[] }> {
     const via: string[] = [];
     let url = wsUrl;
@@ -79,7 +85,8 @@ export class SignallingSocket {
         sig.#waiters.add(on);
         const early = sig.messages.find((m) => m.type === 'joined' || m.type === 'redirect');
         if (early) on(early);
-        else if (sig.isOpen) sig.send({ type: 'join', audio, video: false });
+        else if (sig.isOpen)
+          sig.send({ type: 'join', audio, video: false, ...(subscriber && { subscriber }) });
       });
       if (first.type === 'joined') return { sig, joined: first, via };
       const next = new URL('/ws', first.nodeUrl);
@@ -126,8 +133,9 @@ export class SignallingSocket {
     });
   }
 
-  async join(audio = true): Promise<ServerMsg<'joined'>> {
-    this.send({ type: 'join', audio, video: false });
+  /** `subscriber: 'single'` asks for one subscribing connection (see `SingleSubscriber`). */
+  async join(audio = true, subscriber?: SubscriberMode): Promise<ServerMsg<'joined'>> {
+    this.send({ type: 'join', audio, video: false, ...(subscriber && { subscriber }) });
     return this.waitFor('joined');
   }
 

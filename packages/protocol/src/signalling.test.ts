@@ -40,6 +40,16 @@ describe('parseClientMessage', () => {
       subscriptionId: 'sub-1',
       sdp: 'v=0',
     });
+    assert.deepEqual(parseClientMessage('{"type":"join","audio":true,"video":false,"subscriber":"single"}'), {
+      type: 'join',
+      audio: true,
+      video: false,
+      subscriber: 'single',
+    });
+    assert.deepEqual(
+      parseClientMessage('{"type":"subscriberOffer","connectionId":"pc-1","version":3,"sdp":"v=0"}'),
+      { type: 'subscriberOffer', connectionId: 'pc-1', version: 3, sdp: 'v=0' },
+    );
     assert.deepEqual(
       parseClientMessage('{"type":"candidate","pcId":"publish","candidate":"candidate:1","sdpMid":"0"}'),
       {
@@ -74,6 +84,22 @@ describe('parseClientMessage', () => {
     fails('{"type":"publishOffer","sdp":""}', 'SIGNALLING_INVALID_MESSAGE', 'sdp');
     fails('{"type":"publishOffer","sdp":"hello"}', 'SIGNALLING_INVALID_MESSAGE', 'sdp');
     fails('{"type":"subscribeOffer","sdp":"v=0"}', 'SIGNALLING_INVALID_MESSAGE', 'subscriptionId');
+    fails(
+      '{"type":"join","audio":true,"video":true,"subscriber":"one"}',
+      'SIGNALLING_INVALID_MESSAGE',
+      'subscriber',
+    );
+    fails(
+      '{"type":"subscriberOffer","connectionId":"c","version":0,"sdp":"v=0"}',
+      'SIGNALLING_INVALID_MESSAGE',
+      'version',
+    );
+    fails(
+      '{"type":"subscriberOffer","connectionId":"c","version":1.5,"sdp":"v=0"}',
+      'SIGNALLING_INVALID_MESSAGE',
+      'version',
+    );
+    fails('{"type":"subscriberOffer","version":1,"sdp":"v=0"}', 'SIGNALLING_INVALID_MESSAGE', 'connectionId');
     fails('{"type":"candidate","pcId":"","candidate":"x"}', 'SIGNALLING_INVALID_MESSAGE', 'pcId');
     fails('{"type":"candidate","pcId":"p","candidate":null}', 'SIGNALLING_INVALID_MESSAGE', 'candidate');
     fails('{"type":"mediaState","kind":"screen","enabled":true}', 'SIGNALLING_INVALID_MESSAGE', 'kind');

@@ -22,6 +22,18 @@
  *    video), sends `subscribeOffer`, and gets `subscribeAnswer`. When the publisher leaves the server
  *    sends `unsubscribe`; the client closes that peer connection. The SFU is always the answerer:
  *    see "Differences from RealtimeKit" below and docs/media-plane.md for why.
+ *    One subscribing connection instead (`join` with `subscriber: 'single'`, what the SDK does): the
+ *    server keeps one list of receive slots per subscriber, index = m-line index, each slot an
+ *    audio or video m-line for one publisher or free, and sends it as `subscriberUpdate`
+ *    (`connectionId`, `version`, `slots`). The client keeps ONE receive-only peer connection per
+ *    `connectionId`: one transceiver per slot in slot order (new slots are added at the end), its
+ *    direction `recvonly` when the slot names a publisher and `inactive` when it is free, and sends
+ *    `subscriberOffer` with the version it was built from; `subscriberAnswer` echoes it and lists
+ *    each m-line's `mid` with the publisher it carries. Slots are never removed: a publisher that
+ *    leaves frees its slots (`inactive`), and the next publisher of that kind reuses them, with the
+ *    same SSRC and continuous sequence numbers. One negotiation at a time; an update that arrives
+ *    meanwhile is offered once the answer is applied. A new `connectionId` (the previous connection
+ *    failed to connect within the timeout) means: close the old connection and start a new one.
  * 5. ICE: the server never trickles; its answers carry all its candidates (one host candidate per
  *    configured address, plus a relay candidate per TURN server when the server itself uses TURN,
  *    which needs the UDP mux off). The client MAY trickle with
@@ -50,7 +62,8 @@
  * Identity follows RealtimeKit: `participantId` is RealtimeKit's participant `id`/`userId` (stable
  * per participant token), `peerId` is per connection (a reconnect or a second tab is a new peer),
  * `customParticipantId` is the integrator's id. Topology differs: one publish peer connection and
- * one receive-only peer connection per remote publisher, both offered by the client.
+ * one receive-only subscribing connection (single mode; or one per remote publisher), all offered by
+ * the client.
  *
  * @packageDocumentation
  */
@@ -93,6 +106,16 @@ export type SignallingCloseCode = (typeof SignallingCloseCodes)[keyof typeof Sig
 export type MediaKind = 'audio' | 'video';
 /** The publish peer connection's id in `candidate` messages; subscriptions use their `subscriptionId`. */
 export const PUBLISH_PC_ID = 'publish';
+/** The one subscribing peer connection's id in `candidate` messages (`subscriber: 'single'`). */
+export const SUBSCRIBER_PC_ID = 'subscriber';
+
+/**
+ * How a peer receives others' media: `perPublisher` (the default; one receive-only peer connection
+ * per remote publisher, `subscribe`/`subscribeOffer`/`subscribeAnswer`/`unsubscribe`) or `single`
+ * (one receive-only peer connection, renegotiated: `subscriberUpdate`/`subscriberOffer`/
+ * `subscriberAnswer`).
+ */
+export type SubscriberMode = 'perPublisher' | 'single';
 
 /** A participant connection as other peers see it. Hidden peers (e.g. recorders) are never listed. */
 export interface PeerInfo {
@@ -144,6 +167,8 @@ export interface JoinMessage {
   name?: string;
   audio: boolean;
   video: boolean;
+  /** How this peer receives others' media. Default `perPublisher`. */
+  subscriber?: SubscriberMode;
 }
 /** SDP offer of the publish peer connection (sendonly audio and/or video). */
 export interface PublishOfferMessage {
@@ -154,6 +179,13 @@ export interface PublishOfferMessage {
 export interface SubscribeOfferMessage {
   type: 'subscribeOffer';
   subscriptionId: string;
+  sdp: string;
+}
+/** Offer of the one subscribing connection, built from `subscriberUpdate` `version` (single mode). */
+export interface SubscriberOfferMessage {
+  type: 'subscriberOffer';
+  connectionId: string;
+  version: number;
   sdp: string;
 }
 /**
@@ -187,6 +219,7 @@ export type ClientMessage =
   | JoinMessage
   | PublishOfferMessage
   | SubscribeOfferMessage
+  | SubscriberOfferMessage
   | CandidateMessage
   | MediaStateMessage
   | LeaveMessage
@@ -244,6 +277,38 @@ export interface UnsubscribeMessage {
   type: 'unsubscribe';
   subscriptionId: string;
   peerId: string;
+}
+/** One receive slot of the subscribing connection: m-line `index` for `kind`, a publisher's or free. */
+export interface SubscriberSlot {
+  kind: MediaKind;
+  /** The publisher whose media the slot carries; null when free (offer it `inactive`). */
+  peerId: string | null;
+}
+/**
+ * The subscribing connection's slots changed (single mode): offer them (`subscriberOffer`). A
+ * `connectionId` not seen before replaces the previous connection: close it and start anew.
+ */
+export interface SubscriberUpdateMessage {
+  type: 'subscriberUpdate';
+  connectionId: string;
+  /** Grows with every change of this connection's slots. */
+  version: number;
+  /** By m-line index; only ever grows (free slots are reused, never removed). */
+  slots: SubscriberSlot[];
+}
+/** One m-line of a subscriber answer: its `mid`, and the publisher it carries (null: inactive). */
+export interface SubscriberTrack {
+  mid: string;
+  kind: MediaKind;
+  peerId: string | null;
+}
+/** Answer to `subscriberOffer`; `tracks` maps each answered m-line's mid to its publisher. */
+export interface SubscriberAnswerMessage {
+  type: 'subscriberAnswer';
+  connectionId: string;
+  version: number;
+  sdp: string;
+  tracks: SubscriberTrack[];
 }
 export interface PeerJoinedMessage {
   type: 'peerJoined';
@@ -317,6 +382,8 @@ export type ServerMessage =
   | SubscribeMessage
   | SubscribeAnswerMessage
   | UnsubscribeMessage
+  | SubscriberUpdateMessage
+  | SubscriberAnswerMessage
   | PeerJoinedMessage
   | PeerLeftMessage
   | AudioUpdateMessage
@@ -412,6 +479,12 @@ export function parseClientMessage(
       const name = optStr(o, 'name', type, SignallingLimits.nameChars);
       const msg: JoinMessage = { type, audio: bool(o, 'audio', type), video: bool(o, 'video', type) };
       if (name !== undefined) msg.name = name;
+      const mode = o.subscriber;
+      if (mode !== undefined) {
+        if (mode !== 'perPublisher' && mode !== 'single')
+          throw invalid('subscriber', "must be 'perPublisher' or 'single'", type);
+        msg.subscriber = mode;
+      }
       return msg;
     }
     case 'publishOffer':
@@ -422,6 +495,17 @@ export function parseClientMessage(
         subscriptionId: str(o, 'subscriptionId', type, { min: 1, max: SignallingLimits.idChars }),
         sdp: sdp(o, type),
       };
+    case 'subscriberOffer': {
+      const version = o.version;
+      if (typeof version !== 'number' || !Number.isInteger(version) || version < 1)
+        throw invalid('version', 'must be a positive integer', type);
+      return {
+        type,
+        connectionId: str(o, 'connectionId', type, { min: 1, max: SignallingLimits.idChars }),
+        version,
+        sdp: sdp(o, type),
+      };
+    }
     case 'candidate': {
       const msg: CandidateMessage = {
         type,
@@ -457,6 +541,8 @@ const serverTypes: ReadonlySet<string> = new Set<ServerMessageType>([
   'subscribe',
   'subscribeAnswer',
   'unsubscribe',
+  'subscriberUpdate',
+  'subscriberAnswer',
   'peerJoined',
   'peerLeft',
   'audioUpdate',

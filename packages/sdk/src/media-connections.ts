@@ -1,10 +1,11 @@
 /**
  * The client's peer connections, per the signalling protocol: one send-only publish connection and
- * one receive-only connection per subscription. The client always offers; it gathers its candidates
+ * one receive-only subscribing connection renegotiated over its slots ({@link SubscriberConnection};
+ * against a server that predates it, one receive-only connection per subscription). The client always offers; it gathers its candidates
  * completely before sending the offer (no trickle), bounded by `gatherTimeoutMs`.
  */
 import { TypedEmitter } from '@trackroom/protocol';
-import type { MediaKind } from '@trackroom/protocol';
+import type { MediaKind, SubscriberSlot, SubscriberTrack } from '@trackroom/protocol';
 
 export type PeerConnectionFactory = (config: RTCConfiguration) => RTCPeerConnection;
 
@@ -166,5 +167,91 @@ export class SubscribeConnection extends MediaConnection {
 
   createOffer(): Promise<string> {
     return offerWithCandidates(this.pc, this.gatherTimeoutMs);
+  }
+}
+
+/** What one applied answer of the subscribing connection carries: each remote publisher's tracks. */
+export interface SubscriberMapping {
+  /** peerId → kind → the receiving track. */
+  byPeer: Map<string, Map<MediaKind, MediaStreamTrack>>;
+}
+
+/**
+ * The subscriber offer without its RTP header extensions (`a=extmap`): the server sends none on
+ * forwarded tracks, so its answer would drop them anyway, and Chromium lists about ten per m-line in
+ * a first offer, which alone would take a meeting of 50 past the 64 KiB message limit. An answer to
+ * a subset of the local offer is still a valid answer to it.
+ */
+export function compactSubscriberOffer(sdp: string): string {
+  return sdp
+    .split('\r\n')
+    .filter((l) => !l.startsWith('a=extmap:') && l !== 'a=extmap-allow-mixed')
+    .join('\r\n');
+}
+
+/**
+ * Offers only the codec the server forwards (Opus, VP8) on a receiving transceiver: the offer then
+ * holds one codec per m-line instead of a dozen, which keeps a meeting's offer of one m-line per
+ * remote track well under the signalling message limit. Left as is where the browser lacks the API.
+ */
+function onlyServerCodec(t: RTCRtpTransceiver, kind: MediaKind): void {
+  const caps = typeof RTCRtpReceiver !== 'undefined' ? RTCRtpReceiver.getCapabilities?.(kind) : null;
+  if (!caps || typeof t.setCodecPreferences !== 'function') return;
+  const want = kind === 'audio' ? 'audio/opus' : 'video/vp8';
+  const codecs = caps.codecs.filter((c) => c.mimeType.toLowerCase() === want);
+  if (codecs.length > 0) t.setCodecPreferences(codecs);
+}
+
+/**
+ * The one receive-only connection of single mode: one transceiver per server slot, in slot order
+ * (`recvonly` when the slot carries a publisher, `inactive` when free), offered again whenever the
+ * slots change. The caller runs one negotiation at a time ({@link offer}, then {@link applyAnswer}).
+ */
+export class SubscriberConnection extends MediaConnection {
+  readonly connectionId: string;
+  readonly #transceivers: RTCRtpTransceiver[] = [];
+
+  constructor(connectionId: string, opts: MediaConnectionOptions = {}) {
+    super(opts);
+    this.connectionId = connectionId;
+  }
+
+  /**
+   * Brings the transceivers in line with `slots` (adding new ones at the end) and offers them. The
+   * offer sent is {@link compactSubscriberOffer}'s: the one applied locally keeps everything.
+   */
+  async offer(slots: readonly SubscriberSlot[]): Promise<string> {
+    for (const [i, slot] of slots.entries()) {
+      const direction: RTCRtpTransceiverDirection = slot.peerId === null ? 'inactive' : 'recvonly';
+      const tr = this.#transceivers[i];
+      if (tr) {
+        if (tr.direction !== direction) tr.direction = direction;
+      } else {
+        const t = this.pc.addTransceiver(slot.kind, { direction });
+        onlyServerCodec(t, slot.kind);
+        this.#transceivers.push(t);
+      }
+    }
+    return compactSubscriberOffer(await offerWithCandidates(this.pc, this.gatherTimeoutMs));
+  }
+
+  /** Applies the answer and returns which receiving track is whose, per the answer's mid map. */
+  async applyMapping(sdp: string, tracks: readonly SubscriberTrack[]): Promise<SubscriberMapping> {
+    await this.applyAnswer(sdp);
+    const byPeer = new Map<string, Map<MediaKind, MediaStreamTrack>>();
+    for (const t of tracks) {
+      if (t.peerId === null) continue;
+      const tr = this.#transceivers.find((x) => x.mid === t.mid);
+      if (!tr) continue;
+      let kinds = byPeer.get(t.peerId);
+      if (!kinds) byPeer.set(t.peerId, (kinds = new Map()));
+      kinds.set(t.kind, tr.receiver.track);
+    }
+    return { byPeer };
+  }
+
+  /** Receiving tracks of this connection (to tell its tracks from others'). */
+  get tracks(): MediaStreamTrack[] {
+    return this.#transceivers.map((t) => t.receiver.track);
   }
 }

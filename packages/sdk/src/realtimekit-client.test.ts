@@ -106,7 +106,7 @@ async function joinWith(
   const ws = await next;
   ws.open();
   await Promise.resolve();
-  assert.deepEqual(ws.sent[0], { type: 'join', audio: false, video: false });
+  assert.deepEqual(ws.sent[0], { type: 'join', audio: false, video: false, subscriber: 'single' });
   ws.deliver(joined(peerId, peers));
   await joining;
   return { m, ws };
@@ -472,7 +472,7 @@ test('a redirect before joined is followed to the hosting server with the same t
   assert.equal(second.url, 'wss://node-b.example.com/ws?authToken=tok+en');
   second.open();
   await Promise.resolve();
-  assert.deepEqual(second.sent[0], { type: 'join', audio: false, video: false });
+  assert.deepEqual(second.sent[0], { type: 'join', audio: false, video: false, subscriber: 'single' });
   second.deliver(joined('peer-b'));
   await joining;
   assert.equal(m.self.roomState, 'joined');
@@ -519,4 +519,151 @@ test('a rejoin after a redirected join starts at the first server again', async 
   hosted.serverClose(1006);
   const rejoin = await next;
   assert.equal(rejoin.url, 'wss://meet.example.com/ws?authToken=tok+en');
+});
+
+/** A receive-only RTCPeerConnection with transceivers that get mids in order when offered. */
+class FakeSubscriberPc extends FakePc {
+  readonly transceivers: {
+    mid: string | null;
+    direction: RTCRtpTransceiverDirection;
+    receiver: { track: { kind: string; id: string } };
+  }[] = [];
+  override addTransceiver(kind?: unknown, init?: { direction?: RTCRtpTransceiverDirection }) {
+    const t = {
+      mid: null as string | null,
+      direction: init?.direction ?? 'sendrecv',
+      receiver: { track: { kind: String(kind), id: `track-${this.transceivers.length}` } },
+      sender: {},
+    };
+    this.transceivers.push(t);
+    return t as never;
+  }
+  override createOffer() {
+    this.transceivers.forEach((t, i) => (t.mid ??= String(i)));
+    const lines = this.transceivers.map((t) => `m=${t.receiver.track.kind} ${t.mid} ${t.direction}`);
+    return Promise.resolve({ type: 'offer', sdp: ['v=0', ...lines].join('\r\n') });
+  }
+}
+
+test('single mode: one receiving connection follows the slots, one offer at a time, tracks by mid', async () => {
+  const pcs: FakeSubscriberPc[] = [];
+  const sockets: FakeWs[] = [];
+  const m = await RealtimeKitClient.init({
+    authToken: 't',
+    baseURI: 'http://127.0.0.1:1',
+    defaults: { audio: false, video: false },
+    createWebSocket: (url) => {
+      const ws = new FakeWs(url);
+      sockets.push(ws);
+      setTimeout(() => ws.open(), 0);
+      return ws;
+    },
+    createPeerConnection: (config) => {
+      const pc = new FakeSubscriberPc(config);
+      pcs.push(pc);
+      return pc as unknown as RTCPeerConnection;
+    },
+  });
+  const joining = m.join();
+  await new Promise((r) => setTimeout(r, 5));
+  const ws = sockets[0]!;
+  ws.deliver(joined('peer-1', ['peer-a', 'peer-b', 'peer-c']));
+  await joining;
+  const tick = () => new Promise((r) => setTimeout(r, 5));
+  const offers = () =>
+    ws.sent.filter((x): x is Extract<typeof x, { type: 'subscriberOffer' }> => x.type === 'subscriberOffer');
+
+  ws.deliver({
+    type: 'subscriberUpdate',
+    connectionId: 'c1',
+    version: 1,
+    slots: [{ kind: 'audio', peerId: 'peer-a' }],
+  });
+  // A second update while the first offer waits for its answer is offered after that answer.
+  ws.deliver({
+    type: 'subscriberUpdate',
+    connectionId: 'c1',
+    version: 2,
+    slots: [
+      { kind: 'audio', peerId: 'peer-a' },
+      { kind: 'audio', peerId: 'peer-b' },
+    ],
+  });
+  await tick();
+  assert.equal(pcs.length, 1);
+  assert.equal(offers().length, 1);
+  assert.deepEqual(offers()[0]!, {
+    type: 'subscriberOffer',
+    connectionId: 'c1',
+    version: 1,
+    sdp: 'v=0\r\nm=audio 0 recvonly',
+  });
+  ws.deliver({
+    type: 'subscriberAnswer',
+    connectionId: 'c1',
+    version: 1,
+    sdp: 'v=0',
+    tracks: [{ mid: '0', kind: 'audio', peerId: 'peer-a' }],
+  });
+  await tick();
+  const trackOf = (id: string) =>
+    m.participants.joined.get(id)?.audioTrack as unknown as { id: string } | undefined;
+  assert.equal(trackOf('peer-a')?.id, 'track-0');
+  assert.equal(offers().length, 2);
+  assert.equal(offers()[1]!.version, 2);
+  assert.equal(offers()[1]!.sdp, 'v=0\r\nm=audio 0 recvonly\r\nm=audio 1 recvonly');
+  ws.deliver({
+    type: 'subscriberAnswer',
+    connectionId: 'c1',
+    version: 2,
+    sdp: 'v=0',
+    tracks: [
+      { mid: '0', kind: 'audio', peerId: 'peer-a' },
+      { mid: '1', kind: 'audio', peerId: 'peer-b' },
+    ],
+  });
+  await tick();
+  assert.equal(trackOf('peer-b')?.id, 'track-1');
+
+  // peer-a stops: its slot goes inactive; then peer-c reuses it (same transceiver, same track).
+  ws.deliver({
+    type: 'subscriberUpdate',
+    connectionId: 'c1',
+    version: 3,
+    slots: [
+      { kind: 'audio', peerId: 'peer-c' },
+      { kind: 'audio', peerId: 'peer-b' },
+    ],
+  });
+  await tick();
+  ws.deliver({
+    type: 'subscriberAnswer',
+    connectionId: 'c1',
+    version: 3,
+    sdp: 'v=0',
+    tracks: [
+      { mid: '0', kind: 'audio', peerId: 'peer-c' },
+      { mid: '1', kind: 'audio', peerId: 'peer-b' },
+    ],
+  });
+  await tick();
+  assert.equal(trackOf('peer-a'), undefined, 'the slot is no longer peer-a’s');
+  assert.equal(trackOf('peer-c')?.id, 'track-0');
+  assert.equal(pcs.length, 1, 'still one receiving connection');
+  assert.equal(pcs[0]!.transceivers.length, 2);
+
+  // A new connection id replaces the connection.
+  ws.deliver({
+    type: 'subscriberUpdate',
+    connectionId: 'c2',
+    version: 1,
+    slots: [{ kind: 'audio', peerId: 'peer-b' }],
+  });
+  await tick();
+  assert.equal(pcs.length, 2);
+  assert.equal(pcs[0]!.connectionState, 'closed');
+  assert.equal(trackOf('peer-b'), undefined, 'tracks of the closed connection are taken back');
+  assert.equal(offers().at(-1)!.connectionId, 'c2');
+  await m.leave();
+  assert.equal(pcs[1]!.connectionState, 'closed');
 });

@@ -1,7 +1,8 @@
 /**
  * The meeting object (`RealtimeKitClient`): joins over the signalling WebSocket, publishes the local
- * microphone/camera on one send-only peer connection, answers every `subscribe` with a receive-only
- * one, keeps `participants.joined` and `recording` in step, and rejoins with backoff when the socket
+ * microphone/camera on one send-only peer connection, receives everyone else on ONE receive-only
+ * connection renegotiated as publishers come and go (`subscriberUpdate`; against an older server
+ * that sends `subscribe`, one receive-only connection per publisher), keeps `participants.joined` and `recording` in step, and rejoins with backoff when the socket
  * drops. See packages/protocol/src/signalling.ts for the wire protocol it speaks.
  */
 import {
@@ -13,10 +14,10 @@ import {
   TypedEmitter,
   silentLogger,
 } from '@trackroom/protocol';
-import type { IceServerInfo, Logger, MediaKind, ServerMessage } from '@trackroom/protocol';
+import type { IceServerInfo, Logger, MediaKind, ServerMessage, SubscriberMode } from '@trackroom/protocol';
 import { Backoff } from './backoff.js';
 import type { BackoffOptions } from './backoff.js';
-import { PublishConnection, SubscribeConnection } from './media-connections.js';
+import { PublishConnection, SubscribeConnection, SubscriberConnection } from './media-connections.js';
 import type { MediaConnectionOptions } from './media-connections.js';
 import type { PeerConnectionFactory } from './media-connections.js';
 import { ParticipantMap } from './participant-map.js';
@@ -42,6 +43,11 @@ export interface RealtimeKitClientOptions {
   reconnect?: BackoffOptions;
   /** Longest wait from socket open to `joined`. Default 15 000 ms. */
   joinTimeoutMs?: number;
+  /**
+   * How to receive the others: `single` (default) one renegotiated receive-only connection;
+   * `perPublisher` one receive-only connection per remote publisher, as before.
+   */
+  subscriber?: SubscriberMode;
   /** Injection points for tests and non-browser runtimes. */
   createWebSocket?: WebSocketFactory;
   createPeerConnection?: PeerConnectionFactory;
@@ -141,11 +147,24 @@ interface Session {
   publish: PublishConnection | undefined;
   publishAttempts: number;
   subscriptions: Map<string, SubscribeConnection>;
+  /** Single mode: the one subscribing connection and its negotiation. */
+  sub: SubscriberState;
   settleJoin: ((err?: Error) => void) | undefined;
   /** From `joined`: the ICE servers (TURN relays, this peer's credentials) of every peer connection. */
   iceServers: RTCIceServer[];
   /** From `redirect`: the server hosting the meeting (the socket closes with REDIRECT next). */
   redirectTo: string | undefined;
+}
+
+/** The subscribing connection of single mode: the latest slots, what was offered, what is mapped. */
+interface SubscriberState {
+  conn: SubscriberConnection | undefined;
+  latest: Extract<ServerMessage, { type: 'subscriberUpdate' }> | undefined;
+  /** Version of the offer in flight or last answered. */
+  offered: number;
+  busy: boolean;
+  /** peerId → kind → track, per the last answer applied. */
+  mapped: Map<string, Map<MediaKind, MediaStreamTrack>>;
 }
 
 /** Redirects followed in a row before a join gives up (a cluster moving the meeting around). */
@@ -298,6 +317,7 @@ export class RealtimeKitClient {
       publish: undefined,
       publishAttempts: 0,
       subscriptions: new Map(),
+      sub: { conn: undefined, latest: undefined, offered: 0, busy: false, mapped: new Map() },
       settleJoin: undefined,
       iceServers: [],
       redirectTo: undefined,
@@ -329,6 +349,7 @@ export class RealtimeKitClient {
         audio: this.self.audioEnabled,
         video: this.self.videoEnabled,
         ...(name !== undefined ? { name } : {}),
+        subscriber: this.#opts.subscriber ?? 'single',
       });
       await joined;
     } catch (err) {
@@ -438,6 +459,94 @@ export class RealtimeKitClient {
     sub.close();
   }
 
+  /** Single mode: the slots changed. A new connectionId replaces the connection. */
+  #onSubscriberUpdate(session: Session, msg: Extract<ServerMessage, { type: 'subscriberUpdate' }>): void {
+    const st = session.sub;
+    if (st.conn?.connectionId !== msg.connectionId) {
+      this.#closeSubscriber(session);
+      const conn = new SubscriberConnection(msg.connectionId, this.#pcOptions(session));
+      st.conn = conn;
+      conn.on('state', (state) => {
+        this.#log.debug({ pc: msg.connectionId, state }, 'connection state');
+        if (state === 'failed') this.#logMediaFailure(session, msg.connectionId);
+        this.#syncConsuming(session, state === 'failed');
+      });
+      this.#syncConsuming(session);
+    }
+    st.latest = msg;
+    if (!st.busy) this.#offerSubscriber(session);
+  }
+
+  /** Offers the latest slots (one negotiation at a time). */
+  #offerSubscriber(session: Session): void {
+    const st = session.sub;
+    const conn = st.conn;
+    const plan = st.latest;
+    if (!conn || !plan || plan.version <= st.offered || this.#session !== session) return;
+    st.busy = true;
+    st.offered = plan.version;
+    conn
+      .offer(plan.slots)
+      .then((sdp) => {
+        if (st.conn !== conn || this.#session !== session) return;
+        session.socket.send({
+          type: 'subscriberOffer',
+          connectionId: conn.connectionId,
+          version: plan.version,
+          sdp,
+        });
+      })
+      .catch((err: unknown) => {
+        this.#log.warn({ err: String(err) }, 'subscriber offer failed');
+        if (st.conn === conn) st.busy = false;
+      });
+  }
+
+  async #onSubscriberAnswer(
+    session: Session,
+    msg: Extract<ServerMessage, { type: 'subscriberAnswer' }>,
+  ): Promise<void> {
+    const st = session.sub;
+    const conn = st.conn;
+    if (!conn || conn.connectionId !== msg.connectionId || msg.version !== st.offered) return;
+    try {
+      const { byPeer } = await conn.applyMapping(msg.sdp, msg.tracks);
+      if (st.conn !== conn || this.#session !== session) return;
+      this.#applyMapping(session, byPeer);
+    } finally {
+      if (st.conn === conn) {
+        st.busy = false;
+        this.#offerSubscriber(session);
+      }
+    }
+  }
+
+  /** Gives each remote participant the tracks the answer maps to it; takes back the ones it no longer does. */
+  #applyMapping(session: Session, next: Map<string, Map<MediaKind, MediaStreamTrack>>): void {
+    const joined = this.participants.joined;
+    for (const [peerId, kinds] of session.sub.mapped) {
+      const p = joined.get(peerId);
+      for (const [kind, track] of kinds) {
+        if (next.get(peerId)?.get(kind) === track) continue;
+        const current = kind === 'audio' ? p?.audioTrack : p?.videoTrack;
+        if (current === track) joined.setTrack(peerId, kind, undefined);
+      }
+    }
+    for (const [peerId, kinds] of next)
+      for (const [kind, track] of kinds) joined.setTrack(peerId, kind, track);
+    session.sub.mapped = next;
+  }
+
+  #closeSubscriber(session: Session): void {
+    const st = session.sub;
+    if (st.conn) this.#applyMapping(session, new Map());
+    st.conn?.close();
+    st.conn = undefined;
+    st.latest = undefined;
+    st.offered = 0;
+    st.busy = false;
+  }
+
   #pcOptions(session: Session): MediaConnectionOptions {
     return {
       iceServers: session.iceServers,
@@ -452,6 +561,7 @@ export class RealtimeKitClient {
   #syncConsuming(session: Session, failedNow = false): void {
     if (this.#session !== session) return;
     const states = [...session.subscriptions.values()].map((s) => s.connectionState);
+    if (session.sub.conn) states.push(session.sub.conn.connectionState);
     if (states.length === 0 && !failedNow) return;
     const state: MediaConnectionState =
       failedNow || states.includes('failed')
@@ -495,6 +605,12 @@ export class RealtimeKitClient {
       case 'unsubscribe':
         this.#unsubscribe(session, msg.subscriptionId);
         return;
+      case 'subscriberUpdate':
+        this.#onSubscriberUpdate(session, msg);
+        return;
+      case 'subscriberAnswer':
+        this.#onSubscriberAnswer(session, msg).catch(fail('subscriberAnswer'));
+        return;
       case 'peerJoined':
       case 'peerLeft':
       case 'audioUpdate':
@@ -518,7 +634,11 @@ export class RealtimeKitClient {
       case 'error': {
         const forType = msg.details?.type;
         this.#log.warn({ code: msg.code, message: msg.message, forType }, 'server error');
-        if (forType === 'join' || !session.joined) {
+        if (forType === 'subscriberOffer') {
+          // The offer was refused (e.g. it raced a replaced connection): the next update is offered.
+          session.sub.busy = false;
+          this.#offerSubscriber(session);
+        } else if (forType === 'join' || !session.joined) {
           session.settleJoin?.(new RtkError(msg.code, msg.message, msg.details));
         } else if (forType === 'publishOffer' && msg.code !== 'FORBIDDEN' && msg.code !== 'CONFLICT') {
           // The server dropped our publish connection (it failed or never connected): publish again.
@@ -589,6 +709,7 @@ export class RealtimeKitClient {
     session.publish?.close();
     session.publish = undefined;
     for (const id of [...session.subscriptions.keys()]) this.#unsubscribe(session, id);
+    this.#closeSubscriber(session);
     this.self.setSink(undefined);
   }
 

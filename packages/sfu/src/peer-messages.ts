@@ -3,7 +3,13 @@
  * publish, subscribe, trickled candidates, media state, ping and leave. Runs in the peer's queue;
  * a thrown RtkError is the peer's answer ({@link PeerMessages.failed}).
  */
-import { PUBLISH_PC_ID, RtkError, SignallingCloseCodes, errorMessage } from '@trackroom/protocol';
+import {
+  PUBLISH_PC_ID,
+  RtkError,
+  SUBSCRIBER_PC_ID,
+  SignallingCloseCodes,
+  errorMessage,
+} from '@trackroom/protocol';
 import type { ClientMessage, MediaKind, PeerLeftReason, SignallingCloseCode } from '@trackroom/protocol';
 import type { PeerSession } from './peer-session.js';
 import { requestKeyframe } from './publication.js';
@@ -51,6 +57,7 @@ export class PeerMessages {
         this.#o.close(peer, 'left', SignallingCloseCodes.NORMAL);
         return;
       case 'join':
+        if (peer.state.phase === 'ready') peer.subscriberMode = msg.subscriber ?? 'perPublisher';
         await this.#join(peer, msg.name, msg.audio, msg.video);
         return;
     }
@@ -62,9 +69,19 @@ export class PeerMessages {
       case 'subscribeOffer':
         await this.#o.subscriptions.answer(peer, msg.subscriptionId, msg.sdp);
         return;
+      case 'subscriberOffer':
+        if (peer.subscriberMode !== 'single')
+          throw new RtkError('CONFLICT', "subscriberOffer needs join with subscriber: 'single'");
+        await this.#o.subscriptions.single.answer(peer, msg.connectionId, msg.version, msg.sdp);
+        return;
       case 'candidate': {
         if (msg.candidate === '') return;
-        const pc = msg.pcId === PUBLISH_PC_ID ? peer.publication?.pc : peer.subscriptions.get(msg.pcId)?.pc;
+        const pc =
+          msg.pcId === PUBLISH_PC_ID
+            ? peer.publication?.pc
+            : msg.pcId === SUBSCRIBER_PC_ID
+              ? peer.subscriber?.pc
+              : peer.subscriptions.get(msg.pcId)?.pc;
         if (!pc) throw new RtkError('NOT_FOUND', `no peer connection ${msg.pcId}`, { field: 'pcId' });
         pc.addRemoteCandidate(msg.candidate, msg.sdpMid ?? '0');
         return;

@@ -18,9 +18,11 @@ import type {
   RecordingInfo,
   ServerMessage,
   SignallingCloseCode,
+  SubscriberMode,
 } from '@trackroom/protocol';
 import { SignallingCloseCodes } from '@trackroom/protocol';
 import type { AudioTap, Publication, Subscription } from './sfu-types.js';
+import type { SubscriberConnection } from './subscriber-connection.js';
 
 /** Where a peer is in its life; identity and media view exist only where they are defined. */
 export type PeerState =
@@ -58,6 +60,10 @@ export class PeerSession {
   /** This peer's subscriptions, by id. */
   readonly subscriptions = new Map<string, Subscription>();
   readonly taps = new Set<AudioTap>();
+  /** How this peer receives others' media (from its `join`). */
+  subscriberMode: SubscriberMode = 'perPublisher';
+  /** Its one subscribing connection (single mode), once someone publishes. */
+  subscriber: SubscriberConnection | undefined;
   joinTimer: NodeJS.Timeout | undefined;
   /** Set by a `leave` message: the close that follows is a leave, not a disconnect. */
   leaving = false;

@@ -8,7 +8,7 @@ import { RtkError } from '@trackroom/protocol';
 import type { MediaKind, MediaTrackInfo } from '@trackroom/protocol';
 import type { PeerSession } from './peer-session.js';
 import type { Roster } from './roster.js';
-import { isRtcp, isRtp, rewriteRtp } from './rtp.js';
+import { isRtcp, isRtp, rewriteRtp, rtpSequence, rtpTimestamp, writeSeqTs } from './rtp.js';
 import { findAudioLevelExtId, parseSdp, preferRemoteDtlsClient } from './sdp.js';
 import type { SdpRtpMap } from './sdp.js';
 import { pickPublishMedia } from './sdp-media.js';
@@ -93,7 +93,7 @@ export class Publications {
         });
         pub.video = t;
         pub.kinds.push('video');
-        t.setPacketHandler((pkt) => this.#onPublishedVideo(peer, pkt));
+        t.setPacketHandler((pkt, at) => this.#onPublishedVideo(peer, pkt, at));
         t.once('open', () => this.#trackStarted(peer, 'video', video.codec));
       }
       const answer = await pc.answer(preferRemoteDtlsClient(sdp));
@@ -173,10 +173,13 @@ export class Publications {
     if (peer.subscribers.size === 0) return;
     // One copy for all subscribers: the tap owns `pkt`, and sending copies into native memory.
     const out = Buffer.from(pkt);
+    const seq = rtpSequence(pkt);
+    const ts = rtpTimestamp(pkt);
     for (const s of peer.subscribers) {
       const a = s.audio;
       if (!a || !a.track.isOpen) continue;
       rewriteRtp(out, a.ssrc, a.payloadType);
+      writeSeqTs(out, seq, ts, a.rebase, now);
       if (a.track.send(out)) this.#counters.rtpForwarded++;
     }
   }
@@ -191,14 +194,17 @@ export class Publications {
   }
 
   /** Every packet of a published video track, to each subscriber (rewritten in place). */
-  #onPublishedVideo(peer: PeerSession, pkt: Buffer): void {
+  #onPublishedVideo(peer: PeerSession, pkt: Buffer, now: number): void {
     if (!isRtp(pkt)) return;
     this.#counters.rtpReceived++;
     if (peer.subscribers.size === 0) return;
+    const seq = rtpSequence(pkt);
+    const ts = rtpTimestamp(pkt);
     for (const s of peer.subscribers) {
       const v = s.video;
       if (!v || !v.track.isOpen) continue;
       rewriteRtp(pkt, v.ssrc, v.payloadType);
+      writeSeqTs(pkt, seq, ts, v.rebase, now);
       if (v.track.send(pkt)) this.#counters.rtpForwarded++;
     }
   }

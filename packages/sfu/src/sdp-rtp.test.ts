@@ -2,8 +2,19 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { RtkError } from '@trackroom/protocol';
-import { hasKeyframeRequest, isRtcp, isRtp, rewriteRtp, rtpPayloadType, rtpSsrc } from './rtp.js';
-import { announceAddress, findPayloadType, parseSdp, preferRemoteDtlsClient } from './sdp.js';
+import {
+  hasKeyframeRequest,
+  isRtcp,
+  isRtp,
+  rewriteRtp,
+  rtpPayloadType,
+  rtpSequence,
+  rtpSsrc,
+  rtpTimestamp,
+  writeSeqTs,
+} from './rtp.js';
+import type { RtpRebase } from './sfu-types.js';
+import { announceAddress, findPayloadType, inactivateMids, parseSdp, preferRemoteDtlsClient } from './sdp.js';
 
 const CHROME_LIKE = [
   'v=0',
@@ -106,6 +117,73 @@ describe('rtp', () => {
     assert.ok(!hasKeyframeRequest(Uint8Array.from([0x80, 201, 0xff, 0xff])));
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 64 }), (b) => typeof hasKeyframeRequest(b) === 'boolean'),
+    );
+  });
+});
+
+describe('inactivateMids', () => {
+  it('marks only the named m-sections inactive, keeping the rest', () => {
+    const answer = CHROME_LIKE.replace(/a=sendonly/g, 'a=sendonly');
+    const out = inactivateMids(answer, new Set(['1']));
+    const media = parseSdp(out).media;
+    assert.equal(media[0]!.direction, parseSdp(answer).media[0]!.direction);
+    assert.equal(media[1]!.direction, 'inactive');
+    assert.equal(out.match(/a=inactive/g)?.length, 1);
+    assert.equal(inactivateMids(answer, new Set()), answer);
+  });
+});
+
+describe('writeSeqTs', () => {
+  const packet = (seq: number, ts: number) => {
+    const p = new Uint8Array(12);
+    p[0] = 0x80;
+    p[2] = seq >>> 8;
+    p[3] = seq & 0xff;
+    new DataView(p.buffer).setUint32(4, ts);
+    return p;
+  };
+  const fresh = (): RtpRebase => ({
+    pending: true,
+    seqDelta: 0,
+    tsDelta: 0,
+    lastSeq: 0,
+    lastTs: 0,
+    lastMs: -1,
+    clockRate: 48000,
+  });
+
+  it('without rebase writes the original values back', () => {
+    const p = packet(1, 2);
+    p[2] = 9;
+    writeSeqTs(p, 1, 2, undefined, 0);
+    assert.equal(rtpSequence(p), 1);
+    assert.equal(rtpTimestamp(p), 2);
+  });
+
+  it('continues one stream across a change of source, wrapping around', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 0xffff }),
+        fc.integer({ min: 0, max: 0xffffffff }),
+        fc.integer({ min: 0, max: 0xffff }),
+        fc.integer({ min: 0, max: 0xffffffff }),
+        fc.integer({ min: 1, max: 5000 }),
+        (seqA, tsA, seqB, tsB, gapMs) => {
+          const r = fresh();
+          const p = packet(seqA, tsA);
+          writeSeqTs(p, seqA, tsA, r, 1000);
+          assert.equal(rtpSequence(p), seqA, 'the first source passes unchanged');
+          const next = (seqA + 1) & 0xffff;
+          writeSeqTs(p, next, (tsA + 960) >>> 0, r, 1020);
+          r.pending = true; // a new publisher takes the slot
+          writeSeqTs(p, seqB, tsB, r, 1020 + gapMs);
+          assert.equal(rtpSequence(p), (next + 1) & 0xffff);
+          assert.equal(rtpTimestamp(p), (tsA + 960 + gapMs * 48) >>> 0);
+          writeSeqTs(p, (seqB + 1) & 0xffff, (tsB + 960) >>> 0, r, 1040 + gapMs);
+          assert.equal(rtpSequence(p), (next + 2) & 0xffff);
+          assert.equal(rtpTimestamp(p), (tsA + 1920 + gapMs * 48) >>> 0);
+        },
+      ),
     );
   });
 });

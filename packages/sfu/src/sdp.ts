@@ -146,3 +146,33 @@ export function announceAddress(sdp: string, announced: string): string {
   }
   return out.join('\r\n');
 }
+
+/**
+ * Marks the m-sections of `mids` `a=inactive` in our answer. libdatachannel answers an `inactive`
+ * offer m-line with its track's own direction (sendonly), which Chromium refuses ("Incompatible
+ * receive direction"); RFC 8829 wants `inactive` there.
+ */
+export function inactivateMids(sdp: string, mids: ReadonlySet<string>): string {
+  if (mids.size === 0) return sdp;
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
+  const lines = sdp.split(/\r?\n/);
+  const out: string[] = [];
+  let section: string[] = [];
+  const flush = () => {
+    const mid = section.find((l) => l.startsWith('a=mid:'))?.slice(6);
+    if (section[0]?.startsWith('m=') && mid !== undefined && mids.has(mid)) {
+      const dir = /^a=(sendonly|recvonly|sendrecv|inactive)$/;
+      const rest = section.filter((l) => !dir.test(l));
+      const at = rest.findIndex((l) => l.startsWith('a=mid:'));
+      rest.splice(at + 1, 0, 'a=inactive');
+      out.push(...rest);
+    } else out.push(...section);
+    section = [];
+  };
+  for (const line of lines) {
+    if (line.startsWith('m=')) flush();
+    section.push(line);
+  }
+  flush();
+  return out.join(eol);
+}

@@ -54,6 +54,10 @@ export interface SfuStats {
   subscriptions: number;
   /** Subscriptions offered to a subscriber and not answered yet. */
   pendingSubscriptions: number;
+  /** Single-mode subscribing peer connections (one per subscriber that asked for it). */
+  subscriberConnections: number;
+  /** Publisher tracks forwarded into those connections now (one per active slot). */
+  subscriberSlots: number;
   /** Audio taps (track recordings) attached to peers. */
   audioTaps: number;
   /** Transport objects not closed yet: with no peer left, all of these are 0. */
@@ -88,11 +92,29 @@ export interface MediaContext {
   connectTimeoutMs: number;
 }
 
+/**
+ * Sequence and timestamp offsets of a forwarded track whose source can change (a reused slot of a
+ * subscribing connection): the subscriber sees one continuous stream under one SSRC.
+ */
+export interface RtpRebase {
+  /** The next packet starts a new source: compute the offsets from it. */
+  pending: boolean;
+  seqDelta: number;
+  tsDelta: number;
+  /** The last packet sent out (its rewritten sequence number and timestamp, and when); lastMs -1: none yet. */
+  lastSeq: number;
+  lastTs: number;
+  lastMs: number;
+  clockRate: number;
+}
+
 /** A forwarded track of a subscription, with the SSRC and payload type its subscriber expects. */
 export interface OutTrack {
   track: TransportTrack;
   ssrc: number;
   payloadType: number;
+  /** Only on slots of a subscribing connection, which change publishers. */
+  rebase?: RtpRebase;
 }
 
 /** A peer's one publish peer connection and the tracks the SFU receives on it. */

@@ -4,7 +4,7 @@
  * recorder's media source (`peers`, `tap`). The work is done by its parts: `PeerSession` (a socket
  * and its state), `PeerMessages` (what each message does), `Roster` (meetings and announcements),
  * `Publications` (publish and the RTP fast path), `Subscriptions` (one receive-only connection per
- * subscriber and publisher), `sdp-media.ts` (which m-lines an offer may hold).
+ * subscriber and publisher), `SubscriberConnections` (or one renegotiated connection per subscriber), `sdp-media.ts` (which m-lines an offer may hold).
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -187,8 +187,13 @@ export class Sfu extends TypedEmitter<MediaEvents> {
     let subscriptions = 0;
     let pendingSubscriptions = 0;
     let audioTaps = 0;
+    let subscriberConnections = 0;
+    let subscriberSlots = 0;
     for (const p of this.#sessions) {
       if (p.publication) publishConnections++;
+      if (p.subscriber?.pc) subscriberConnections++;
+      for (const s of p.publication ? p.subscribers : [])
+        if (s.subscriber.subscriberMode === 'single') subscriberSlots++;
       for (const s of p.subscriptions.values())
         if (s.pc) subscriptions++;
         else pendingSubscriptions++;
@@ -202,6 +207,8 @@ export class Sfu extends TypedEmitter<MediaEvents> {
       publishConnections,
       subscriptions,
       pendingSubscriptions,
+      subscriberConnections,
+      subscriberSlots,
       audioTaps,
       transportPeerConnections: transport.peerConnections,
       transportTracks: transport.tracks,

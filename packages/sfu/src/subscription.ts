@@ -12,20 +12,28 @@ import type { PeerSession } from './peer-session.js';
 import { parseSdp, preferRemoteDtlsClient } from './sdp.js';
 import { pickSubscribeMedia } from './sdp-media.js';
 import type { MediaContext, Subscription } from './sfu-types.js';
+import { SubscriberConnections } from './subscriber-connection.js';
 import { watchConnection } from './watch-connection.js';
 
 export const MAX_SUBSCRIBE_ATTEMPTS = 3;
 
 export class Subscriptions {
   readonly #ctx: MediaContext;
+  /** Subscribers that asked for one subscribing connection (`subscriber: 'single'`). */
+  readonly single: SubscriberConnections;
   #counter = 0;
 
   constructor(ctx: MediaContext) {
     this.#ctx = ctx;
+    this.single = new SubscriberConnections(ctx);
   }
 
   /** Offers `subscriber` the publisher's media (once per publisher; nothing when it publishes nothing). */
   offer(publisher: PeerSession, subscriber: PeerSession, attempt: number): void {
+    if (subscriber.subscriberMode === 'single') {
+      this.single.add(publisher, subscriber);
+      return;
+    }
     const pub = publisher.publication;
     if (!pub || pub.kinds.length === 0 || subscriber.state.phase !== 'joined') return;
     // A peer that joins while the publisher's answer is being made is offered the publication by
@@ -113,6 +121,7 @@ export class Subscriptions {
   /** Closes every subscription of `subscriber` (it leaves). */
   closeOf(subscriber: PeerSession): void {
     for (const s of [...subscriber.subscriptions.values()]) this.close(s);
+    this.single.close(subscriber);
   }
 
   /**
@@ -120,11 +129,14 @@ export class Subscriptions {
    * negotiated ones, and offered ones not answered yet among `members`.
    */
   endFor(publisher: PeerSession, members: Iterable<PeerSession>): void {
+    const list = [...members];
+    this.single.removeFrom(publisher, list);
     for (const s of [...publisher.subscribers]) {
+      if (s.subscriber.subscriberMode === 'single') continue; // freed by removeFrom above
       s.subscriber.send({ type: 'unsubscribe', subscriptionId: s.id, peerId: publisher.id });
       this.close(s);
     }
-    for (const o of members) {
+    for (const o of list) {
       for (const s of [...o.subscriptions.values()]) {
         if (s.publisher === publisher) {
           o.send({ type: 'unsubscribe', subscriptionId: s.id, peerId: publisher.id });

@@ -100,8 +100,8 @@ export class ServerMetrics {
     perWorker(
       'gauge',
       'trackroom_media_subscribed_tracks',
-      'Negotiated subscriptions (a track forwarded to a subscriber)',
-      (w) => w.sfu.subscriptions ?? 0,
+      'Forwarding subscriptions: negotiated per-publisher connections plus active slots of subscribing connections',
+      (w) => (w.sfu.subscriptions ?? 0) + (w.sfu.subscriberSlots ?? 0),
     );
     perWorker(
       'gauge',
