@@ -20,7 +20,7 @@ import type { TrackFileResult, TrackFileSpeech } from './track-file-writer.js';
 import type { TrackRecordingOptions, TrackRecordingResult } from './track-recording.js';
 import { repairWebmFile } from './webm-repair.js';
 
-/** Written beside the files as they are created. */
+/** Who a file belongs to: a running-journal line as each file is created (and as it gains a peer). */
 export interface JournalEntry {
   file: string;
   layer: string;
@@ -30,13 +30,15 @@ export interface JournalEntry {
   t0_ms: number;
 }
 
+/** The journal of earlier versions (one JSON array, rewritten): still read by repair. */
 export const JOURNAL_FILE = 'journal.json';
 
 /**
- * The running journal, appended while a recording runs (one JSON object a line): each file's levels
- * as they become final (at every cluster written, and at close), and every allowlist change. Crash
- * repair reads it back, so a repaired file keeps its speaking intervals and envelope up to its last
- * cluster, and the repaired manifest its `allowlist_changes`. A torn last line is ignored.
+ * The running journal, appended while a recording runs (one JSON object a line, through one open
+ * handle): who each file belongs to as it is created (before any audio reaches it), each file's
+ * levels as they become final (at every cluster written, and at close), and every allowlist change.
+ * Crash repair reads it back: the files and their owners, each file's speaking intervals and
+ * envelope up to its last cluster, and the `allowlist_changes`. A torn last line is ignored.
  */
 export const RUNNING_JOURNAL_FILE = 'journal.jsonl';
 
@@ -55,7 +57,8 @@ export type RunningJournalLine =
       without_level: number;
       negotiated: boolean;
     }
-  | { t: 'allowlist_change'; change: RecordingAllowlistChange };
+  | { t: 'allowlist_change'; change: RecordingAllowlistChange }
+  | { t: 'file'; entry: JournalEntry };
 
 const toJournal = (i: SpeakingInterval): JournalInterval => [i.fromMs, i.toMs, i.vad ? 1 : 0];
 
@@ -84,13 +87,15 @@ interface JournalLevels {
 }
 
 export interface RunningJournal {
+  /** The files, in the order they were created, each as its last line has it. */
+  files: JournalEntry[];
   levels: Map<string, JournalLevels>;
   allowlistChanges: RecordingAllowlistChange[];
 }
 
 /** Reads the running journal; a missing file is an empty journal, unreadable lines are skipped. */
 export async function readRunningJournal(dir: string): Promise<RunningJournal> {
-  const out: RunningJournal = { levels: new Map(), allowlistChanges: [] };
+  const out: RunningJournal = { files: [], levels: new Map(), allowlistChanges: [] };
   let text = '';
   try {
     text = await readFile(join(dir, RUNNING_JOURNAL_FILE), 'utf8');
@@ -106,6 +111,12 @@ export async function readRunningJournal(dir: string): Promise<RunningJournal> {
     }
     if (line.t === 'allowlist_change') {
       out.allowlistChanges.push(line.change);
+      continue;
+    }
+    if (line.t === 'file') {
+      const at = out.files.findIndex((f) => f.file === line.entry.file);
+      if (at >= 0) out.files[at] = line.entry;
+      else out.files.push(line.entry);
       continue;
     }
     if (line.t !== 'levels' || typeof line.file !== 'string') continue;
@@ -247,14 +258,17 @@ export async function repairTrackRecording(
   o: TrackRecordingRepairOptions,
 ): Promise<TrackRecordingResult | undefined> {
   const log = withContext(o.logger ?? silentLogger, { recordingId: o.id });
-  let journal: JournalEntry[] = [];
-  try {
-    journal = JSON.parse(await readFile(join(o.dir, JOURNAL_FILE), 'utf8')) as JournalEntry[];
-  } catch (err) {
-    log.warn({ err }, 'no readable journal: nothing to repair');
-    journal = [];
-  }
   const running = await readRunningJournal(o.dir);
+  let journal: JournalEntry[] = running.files;
+  if (journal.length === 0) {
+    // A recording of an earlier version: its journal.json.
+    try {
+      journal = JSON.parse(await readFile(join(o.dir, JOURNAL_FILE), 'utf8')) as JournalEntry[];
+    } catch (err) {
+      log.warn({ err }, 'no readable journal: nothing to repair');
+      journal = [];
+    }
+  }
   const present = new Set((await readdir(o.dir)).filter((n) => n.endsWith('.webm')));
   const inputs: ManifestFileInput[] = [];
   let t0Ms = o.fallbackT0Ms;

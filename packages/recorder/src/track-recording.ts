@@ -5,7 +5,7 @@
  * who a file belongs to), and at the end writes the manifest. `repairTrackRecording` finalises what a
  * killed process left. All files share t0, the instant the recording started.
  */
-import { open, rename, writeFile, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   TypedEmitter,
@@ -28,13 +28,11 @@ import type {
 import { TrackFileWriter, type TrackFileOpener, type TrackFileResult } from './track-file-writer.js';
 import { applyAllowlistChange, everRequested } from './recording-allowlist.js';
 import {
-  JOURNAL_FILE,
   fileInput,
   fileOf,
   writeManifest,
   levelsLine,
   RUNNING_JOURNAL_FILE,
-  type JournalEntry,
   type RunningJournalLine,
 } from './track-recording-output.js';
 
@@ -150,10 +148,6 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
   #t0Ms = 0;
   #paused = false;
   #timer: NodeJS.Timeout | undefined;
-  /** Journal writes, one at a time: concurrent ones would race on the same temporary file. */
-  #journaling: Promise<void> = Promise.resolve();
-  /** The journal write that has not started yet, which later calls join. */
-  #journalNext: Promise<void> | undefined;
   #failure: TrackRecordingFailure | undefined;
   #stopping: Promise<TrackRecordingResult> | undefined;
   /** The allowlist now (it changes with updateUsers); null records everyone. */
@@ -161,6 +155,8 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
   readonly #allowlistChanges: RecordingAllowlistChange[] = [];
   /** Running-journal lines not yet appended, and the append in flight (one at a time, batched). */
   readonly #pendingLines: string[] = [];
+  /** Resolves the callers whose lines are in #pendingLines once those lines are written. */
+  readonly #pendingDone: (() => void)[] = [];
   #appending: Promise<void> | undefined;
   #appendFailed = false;
   /** The running journal, open for appending from its first line until stop or abandon. */
@@ -272,7 +268,7 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
       files_opened: this.#files.filter((f) => !before.has(f.fileName)).map((f) => f.fileName),
     };
     this.#allowlistChanges.push(entry);
-    this.#appendJournal({ t: 'allowlist_change', change: entry });
+    void this.#appendJournal({ t: 'allowlist_change', change: entry });
     this.#log.info(
       { added: delta.added, removed: delta.removed, atMs: entry.at_ms, by: change.by.type },
       'track recording allowlist changed',
@@ -361,7 +357,6 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
         }
       }),
     );
-    await this.#journaling.catch(() => undefined);
     await this.#closeJournal();
     const inputs: ManifestFileInput[] = [];
     for (const { f, r } of settled) if (r) inputs.push(fileInput(f, r));
@@ -434,9 +429,9 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
         writer.on('flushed', (info) => {
           if (info.clusters <= clusters) return;
           clusters = info.clusters;
-          this.#appendJournal(levelsLine(fileName, writer.speechCheckpoint()));
+          void this.#appendJournal(levelsLine(fileName, writer.speechCheckpoint()));
         });
-        writer.on('closed', () => this.#appendJournal(levelsLine(fileName, writer.speechCheckpoint())));
+        writer.on('closed', () => void this.#appendJournal(levelsLine(fileName, writer.speechCheckpoint())));
         entry = {
           layer,
           fileName,
@@ -460,7 +455,18 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
         if (this.#paused) writer.pause(this.#clock.now());
         this.emit('fileOpened', { fileName, participantId: p.participantId, peerId: p.peerId });
       }
-      await this.#journal();
+      // Who the file belongs to is on disk before any audio is: a crash repair needs it.
+      await this.#appendJournal({
+        t: 'file',
+        entry: {
+          file: entry.fileName,
+          layer: entry.layer,
+          participant_id: entry.participantId,
+          custom_participant_id: entry.customParticipantId,
+          peer_ids: [...entry.peerIds],
+          t0_ms: this.#t0Ms,
+        },
+      });
       if (!live(entry) || this.#state !== 'recording') continue;
       const audio = p.tracks.audio;
       if (audio) this.#attachFile(entry, p.peerId, audio);
@@ -535,11 +541,16 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
     while (this.#appending) await this.#appending;
   }
 
-  /** Appends a line to the running journal; lines queued during an append go in the next one. */
-  #appendJournal(line: RunningJournalLine): void {
-    if (this.#abandoned) return;
+  /**
+   * Appends a line to the running journal; lines queued during an append go in the next one.
+   * Resolves once the line is written (or the write failed: that is logged, never thrown).
+   */
+  #appendJournal(line: RunningJournalLine): Promise<void> {
+    if (this.#abandoned) return Promise.resolve();
     this.#pendingLines.push(JSON.stringify(line));
+    const done = new Promise<void>((resolve) => this.#pendingDone.push(resolve));
     this.#appending ??= this.#drainJournal();
+    return done;
   }
 
   async #drainJournal(): Promise<void> {
@@ -547,15 +558,17 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
     try {
       while (this.#pendingLines.length > 0) {
         const chunk = `${this.#pendingLines.splice(0).join('\n')}\n`;
+        const waiting = this.#pendingDone.splice(0);
         try {
           this.#journalFile ??= open(join(this.#o.dir, RUNNING_JOURNAL_FILE), 'a');
           await (await this.#journalFile).write(chunk);
         } catch (err) {
-          // Levels and changes are kept in memory for the manifest; only a crash repair misses them.
+          // The recording goes on: what the journal lacks, only a crash repair misses.
           if (!this.#appendFailed) this.#log.warn({ err }, 'running journal append failed');
           this.#appendFailed = true;
           this.#journalFile = undefined;
         }
+        for (const resolve of waiting) resolve();
       }
     } finally {
       this.#appending = undefined;
@@ -568,31 +581,5 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
     const f = this.#journalFile;
     this.#journalFile = undefined;
     await f?.then((fh) => fh.close()).catch(() => undefined);
-  }
-
-  /**
-   * Writes the journal (every file listed so far). Writes run one at a time; a call while one is
-   * waiting to start joins that one (it lists every file at the moment it starts), so files opened
-   * together cost one write, not one each (a start of 80 recordings at once waited on hundreds).
-   */
-  #journal(): Promise<void> {
-    if (this.#journalNext) return this.#journalNext;
-    const write = async () => {
-      this.#journalNext = undefined;
-      const entries: JournalEntry[] = this.#files.map((f) => ({
-        file: f.fileName,
-        layer: f.layer,
-        participant_id: f.participantId,
-        custom_participant_id: f.customParticipantId,
-        peer_ids: f.peerIds,
-        t0_ms: this.#t0Ms,
-      }));
-      const tmp = join(this.#o.dir, `${JOURNAL_FILE}.tmp`);
-      await writeFile(tmp, JSON.stringify(entries));
-      await rename(tmp, join(this.#o.dir, JOURNAL_FILE));
-    };
-    this.#journaling = this.#journaling.then(write, write);
-    this.#journalNext = this.#journaling;
-    return this.#journaling;
   }
 }
