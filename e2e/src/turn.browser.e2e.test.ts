@@ -439,10 +439,18 @@ test("the SFU's own relay (static credentials, UDP mux off, its own address unre
     const pairs = await selectedPairs(pages[n]);
     t.diagnostic(`${n}: ${JSON.stringify(pairs)}`);
     assert.ok(pairs.length >= 2);
-    for (const p of pairs) {
-      assert.equal(p.remote, 'relay', `${n} reaches the SFU at its relay address`);
-      assert.equal(p.remoteAddress, net!.turnAddress);
-    }
+    // Every connection goes through the TURN server. The SFU's relay carries at least one of them;
+    // another may pair the browser's own relay with the SFU's server-reflexive address (what the
+    // TURN server sees of the SFU, reachable from there), which is a relayed path too.
+    for (const p of pairs)
+      assert.ok(
+        (p.remote === 'relay' && p.remoteAddress === net!.turnAddress) || p.local === 'relay',
+        `${n}: a pair not relayed: ${JSON.stringify(p)}`,
+      );
+    assert.ok(
+      pairs.some((p) => p.remote === 'relay' && p.remoteAddress === net!.turnAddress),
+      `${n} reaches the SFU at its relay address on some connection`,
+    );
   }
   assert.match(
     coturnStatic!.output(),

@@ -6,6 +6,13 @@ import { createServer } from './server.js';
 
 /** `npm start`: the whole server on the embedded defaults. */
 async function main(): Promise<void> {
+  // Signals are handled from the first instant: one that arrives while the server is starting is
+  // kept and runs the graceful shutdown once the server is up (never the default exit, which would
+  // skip finalising recordings).
+  const signals: { handle?: (sig: string) => void; early: string[] } = { early: [] };
+  const onSignal = (sig: string) => (signals.handle ? signals.handle(sig) : signals.early.push(sig));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
   const logger = createLogger(levelFromEnv(process.env.LOG_LEVEL));
   let config;
   try {
@@ -71,8 +78,8 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  signals.handle = shutdown;
+  for (const sig of signals.early.splice(0)) shutdown(sig);
 }
 
 main().catch((err: unknown) => {
