@@ -110,6 +110,7 @@ export class SpeechActivity {
   /** Frames in timeline order; `end` closes the open interval and extends the envelope to the end. */
   process(input: TimelineOutput): readonly SpeakingInterval[] {
     if (input.kind === 'end') {
+      if (input.endPos < this.coveredTo) this.cutTo(input.endPos);
       this.cover(input.endPos);
       return this.closeOpen();
     }
@@ -178,6 +179,34 @@ export class SpeechActivity {
     this.checkpointBins = final;
     this.checkpointIntervals = this.closed.length;
     return out;
+  }
+
+  /**
+   * Forgets what lies past `endPos` (frames placed before a late end): envelope bins after it,
+   * intervals that start at or after it; an interval running across it ends there.
+   */
+  private cutTo(endPos: number): void {
+    this.coveredTo = endPos;
+    const bins = endPos > 0 ? (((endPos - 1) / this.binSamples) | 0) + 1 : 0;
+    if (bins < this.bins) {
+      this.env.fill(127, bins, this.bins);
+      this.bins = bins;
+    }
+    const endMs = endPos / SAMPLES_PER_MS;
+    // The manifest is written from these lists; what a checkpoint already journalled only matters
+    // to a repair, which never follows a clean end.
+    while ((this.closed.at(-1)?.fromMs ?? -1) >= endMs) {
+      this.closed.pop();
+      this.counters.intervals--;
+    }
+    const lastClosed = this.closed.at(-1);
+    if (lastClosed && lastClosed.toMs > endMs)
+      this.closed[this.closed.length - 1] = { ...lastClosed, toMs: endMs };
+    if (this.openFrom >= endPos) {
+      this.openFrom = -1;
+      this.openTo = -1;
+      this.openVad = false;
+    } else if (this.openTo > endPos) this.openTo = endPos;
   }
 
   /** Makes the envelope span [0, endPos), growing its buffer by doubling. */

@@ -302,7 +302,9 @@ export class Timeline {
         this.ended = true;
         const stopPos = quantize(msToSamples(input.atMs - this.t0Ms));
         this.fillTo(stopPos, out);
-        out.push({ kind: 'end', atMs: input.atMs, endPos: this.cursor ?? 0 });
+        // An end that arrives late (a busy loop, a forwarded stop) finds audio placed past its
+        // instant: the end still says the instant, and the muxer and levels cut back to it.
+        out.push({ kind: 'end', atMs: input.atMs, endPos: Math.min(this.cursor ?? 0, Math.max(0, stopPos)) });
         break;
       }
     }

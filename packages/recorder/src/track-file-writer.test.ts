@@ -154,6 +154,51 @@ void describe('TrackFileWriter', () => {
     assert.equal(notNegotiated.speech.intervals, null);
   });
 
+  void it('a stop that arrives late cuts the file back to its instant, levels included', async () => {
+    const path = file();
+    const w = new TrackFileWriter({ path, t0Ms: T0, clusterMs: 1000 });
+    await w.open();
+    w.attach({ sourceId: 'a', payloadType: 111, atMs: T0, audioLevelExtId: 3 });
+    for (let i = 0; i < 190; i++) {
+      const t = i * 20;
+      const loud = t >= 2500;
+      const pkt = buildRtp({
+        payloadType: 111,
+        sequenceNumber: i,
+        timestamp: i * 960,
+        ssrc: 7,
+        payload: Uint8Array.of(0xfc, i & 0xff, 9),
+        extension: { profile: 0xbede, data: Uint8Array.of(0x30, loud ? 0x80 | 20 : 100, 0, 0) },
+      });
+      w.push(pkt, T0 + t);
+      w.tick(T0 + t);
+    }
+    await w.drained();
+    // Clusters up to 3 s are on disk by now, 3 to 3.8 s open; the stop was asked for at 2.6 s and is
+    // carried out late: the open cluster goes, the one of 2 to 3 s is written again up to 2.6 s.
+    assert.equal(w.stats().muxer.clusters, 3, JSON.stringify(w.stats().muxer));
+    const res = await w.close(T0 + 2600);
+    assert.equal(res.durationMs, 2600);
+    assert.equal(res.framesWritten, 130);
+    assert.equal(res.packets.received, 190);
+    assert.equal(res.framesWritten - res.framesFilled, res.packets.received - res.packets.afterStop);
+    assert.deepEqual(res.intervals.present, [{ sourceId: 'a', fromMs: 0, toMs: 2600 }]);
+    assert.deepEqual(
+      res.speech.intervals?.map((i) => [i.fromMs, i.toMs]),
+      [[2500, 2600]],
+    );
+    assert.equal(res.speech.envelope?.values.length, 26);
+    const bytes = new Uint8Array(readFileSync(path));
+    assert.equal(res.sizeBytes, bytes.length);
+    const webm = inspectWebm(bytes);
+    assert.equal(webm.segmentSize, bytes.length - webm.segmentDataStart, 'nothing past the Cues');
+    assert.equal(webm.durationMs, 2600);
+    const blocks = webm.clusters.flatMap((c) => c.blocks);
+    assert.equal(blocks.length, 130);
+    assert.equal(blocks.at(-1)?.timeMs, 2580);
+    assert.equal(webm.cues.length, webm.clusters.length);
+  });
+
   void it('a full disk: close() finalises what was written, and the file ends where the disk ran out', async () => {
     // A real file whose writes fail with ENOSPC once `budget` bytes are on disk (a write that
     // crosses the budget writes part of its bytes first, as a kernel does on a full disk).
@@ -171,6 +216,7 @@ void describe('TrackFileWriter', () => {
           return r;
         },
         sync: () => fh.sync(),
+        truncate: (n: number) => fh.truncate(n),
         close: () => fh.close(),
       };
     };
@@ -215,6 +261,7 @@ void describe('TrackFileWriter', () => {
           return fh.write(buf, off, len, pos);
         },
         sync: () => fh.sync(),
+        truncate: (n: number) => fh.truncate(n),
         close: () => fh.close(),
       };
     };

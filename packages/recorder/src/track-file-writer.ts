@@ -23,6 +23,8 @@ export interface TrackFileHandle {
     position: number,
   ): Promise<{ bytesWritten: number }>;
   sync(): Promise<void>;
+  /** Cuts the file to `length` bytes (a late stop takes its last cluster back). */
+  truncate(length: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -124,7 +126,10 @@ export interface TrackFilePacketStats {
   ignored: number;
   /** Frames dropped because their slot on the timeline was already written. */
   overlapped: number;
-  /** Packets that reached the pipeline after the stop instant (not written). */
+  /**
+   * Packets not written because they belong after the stop instant: those that reached the
+   * pipeline after it, and those a late stop found already placed past it (cut back at close).
+   */
   afterStop: number;
 }
 
@@ -390,12 +395,19 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
     await fh.close();
     this.state = 'closed';
     const result = await this.buildResult();
+    const m = this.muxer.stats();
+    if (m.overrunMs > 0)
+      this.logger.warn(
+        { path: this.path, overrunMs: m.overrunMs },
+        'the stop arrived too late to cut the file back to its instant: it runs on past it',
+      );
     this.logger.info(
       {
         path: this.path,
         durationMs: result.durationMs,
         sizeBytes: result.sizeBytes,
         lost: result.packets.lost,
+        ...(m.trimmedBlocks > 0 && { cutAfterStop: m.trimmedBlocks }),
       },
       'track file closed',
     );
@@ -465,8 +477,9 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
       fileStartMs: align === 'first_packet' ? (startOffsetMs ?? 0) : 0,
       durationMs: m.durationMs,
       startOffsetMs,
-      framesWritten: t.framesReal + t.framesFilled,
-      framesFilled: t.framesFilled,
+      // Frames the muxer cut because they lay past a late stop are not in the file.
+      framesWritten: t.framesReal + t.framesFilled - m.trimmedBlocks,
+      framesFilled: t.framesFilled - m.trimmedFilled,
       concealedMs: samplesToMs(t.concealedSamples),
       packets: {
         received: p.parsed,
@@ -478,7 +491,7 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
         invalid: p.invalid + t.invalidPayload,
         ignored: ignored + p.wrongPayloadType + t.droppedPaused,
         overlapped: t.overlaps,
-        afterStop: t.droppedAfterEnd,
+        afterStop: t.droppedAfterEnd + m.trimmedBlocks - m.trimmedFilled,
       },
       reanchors: t.reanchors,
       intervals: {
@@ -556,6 +569,11 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
       for (let w = this.queue.shift(); w !== undefined; w = this.queue.shift()) {
         if (this.writeError !== undefined) continue;
         try {
+          if (w.kind === 'truncate') {
+            await fh.truncate(w.offset);
+            this.bytesOnDisk = w.offset;
+            continue;
+          }
           let done = 0;
           while (done < w.bytes.length) {
             const { bytesWritten } = await fh.write(w.bytes, done, w.bytes.length - done, w.offset + done);

@@ -84,6 +84,8 @@ const scenarioArb = (maxJitterMs: number): fc.Arbitrary<SyntheticScenario> =>
 interface RunResult {
   frames: TimelineFrame[];
   endPos: number;
+  /** Where the frames end: past `endPos` when real audio was placed beyond the stop instant. */
+  framesEnd: number;
   pipeline: TrackPipeline;
 }
 
@@ -102,7 +104,9 @@ function run(
     frames.every((f) => f.kind === 'frame'),
     'only frames before the end marker',
   );
-  return { ...built, frames, endPos: end.endPos, pipeline };
+  const last = frames.at(-1);
+  const framesEnd = last ? last.pos + last.durationSamples : end.endPos;
+  return { ...built, frames, endPos: end.endPos, framesEnd, pipeline };
 }
 
 /** Contiguity: every frame starts where the previous ended; sizes are whole 2.5 ms steps. */
@@ -125,11 +129,14 @@ void describe('TrackPipeline properties (synthetic RTP)', () => {
       fc.property(scenarioArb(150), (s) => {
         const r = run(s);
         const stopPos = quantize(msToSamples(r.stopMs - s.t0Ms));
-        assertGapFree(r.frames, 0, r.endPos);
-        assert.ok(r.endPos >= stopPos, 'filled up to the stop instant');
+        assertGapFree(r.frames, 0, r.framesEnd);
+        assert.ok(r.framesEnd >= stopPos, 'filled up to the stop instant');
+        // The end is the stop instant; real audio already placed past it is cut by the consumers.
+        assert.equal(r.endPos, stopPos);
         const maxOver = msToSamples(150 + 500 + 60 + 5);
-        assert.ok(r.endPos - stopPos <= maxOver, `overshoot ${r.endPos - stopPos} samples`);
-        if (r.endPos > stopPos) assert.equal(r.frames.at(-1)?.filled, false, 'only real audio may overshoot');
+        assert.ok(r.framesEnd - stopPos <= maxOver, `overshoot ${r.framesEnd - stopPos} samples`);
+        for (const f of r.frames)
+          if (f.pos >= stopPos) assert.equal(f.filled, false, 'no silence is filled in past the stop');
       }),
       { numRuns: 300 },
     );
@@ -165,7 +172,7 @@ void describe('TrackPipeline properties (synthetic RTP)', () => {
           tl.framesReal + tl.overlaps + tl.droppedPaused + tl.invalidPayload + tl.droppedAfterEnd,
         );
         assert.equal(tl.framesReal, seen.size);
-        assert.equal(tl.samplesReal + tl.samplesFilled, r.endPos);
+        assert.equal(tl.samplesReal + tl.samplesFilled, r.framesEnd);
       }),
       { numRuns: 300 },
     );
@@ -248,7 +255,8 @@ void describe('TrackPipeline properties (synthetic RTP)', () => {
         }
         assert.equal(first.filled, false);
         assert.equal(first.pos, firstReal);
-        assertGapFree(r.frames, first.pos, r.endPos);
+        assertGapFree(r.frames, first.pos, r.framesEnd);
+        assert.ok(r.endPos <= r.framesEnd);
       }),
       { numRuns: 200 },
     );

@@ -11,6 +11,11 @@ import { WebmMuxer, SEEK_HEAD_RESERVE, type WebmWrite } from './webm-muxer.js';
 function apply(file: Uint8Array, writes: readonly WebmWrite[]): Uint8Array {
   let out = file;
   for (const w of writes) {
+    if (w.kind === 'truncate') {
+      assert.ok(w.offset <= out.length, 'a truncation only shortens');
+      out = out.slice(0, w.offset);
+      continue;
+    }
     if (w.kind === 'append') assert.equal(w.offset, out.length, 'appends go exactly at the end');
     else assert.ok(w.offset + w.bytes.length <= out.length, 'patches stay inside the file');
     const end = Math.max(out.length, w.offset + w.bytes.length);
@@ -131,6 +136,56 @@ void describe('WebmMuxer', () => {
         },
       ),
       { numRuns: 150 },
+    );
+  });
+
+  void it('property: an end that arrives late cuts back to its position through the open and the last written cluster', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom(240, 480, 960, 1920), { minLength: 1, maxLength: 300 }),
+        fc.integer({ min: 20, max: 3000 }),
+        fc.double({ min: -0.1, max: 1, noNaN: true }),
+        (sizes, clusterMs, cutAt) => {
+          const startPos = 4800;
+          const mux = new WebmMuxer({ channels: 2, clusterMs });
+          let file = apply(new Uint8Array(0), [mux.start()]);
+          const frames = framesOf(sizes, startPos);
+          for (const f of frames) file = apply(file, mux.process(f));
+          const endPos =
+            (frames.at(-1) as TimelineFrame).pos + (frames.at(-1) as TimelineFrame).durationSamples;
+          const cut = Math.round(startPos + cutAt * (endPos - startPos));
+          // Only the open cluster and the last written one can be taken back.
+          const written = inspectWebm(file).clusters;
+          const older = written.slice(0, -1).reduce((n, c) => n + c.blocks.length, 0);
+          const before = frames.filter((f) => f.pos < cut).length;
+          const kept = frames.slice(0, Math.max(older, before));
+          file = apply(file, mux.process({ kind: 'end', atMs: 0, endPos: cut }));
+
+          const w = inspectWebm(file);
+          assert.equal(w.segmentSize, file.length - w.segmentDataStart, 'nothing left past the Cues');
+          const blocks = w.clusters.flatMap((c) => c.blocks);
+          assert.deepEqual(
+            blocks.map((b) => b.payload),
+            kept.map((f) => f.payload),
+          );
+          const keptEnd = kept.reduce((n, f) => n + f.durationSamples, 0);
+          assert.equal(w.durationMs, (keptEnd * 1000) / 48000);
+          assert.deepEqual(
+            w.cues,
+            w.clusters.map((c) => ({ timeMs: c.timeMs, clusterPosition: c.position })),
+            'one cue per cluster',
+          );
+          for (const c of w.clusters) assert.ok(c.blocks.length > 0, 'no empty cluster');
+          const st = mux.stats();
+          assert.equal(st.trimmedBlocks, frames.length - kept.length);
+          assert.equal(st.trimmedFilled, frames.slice(kept.length).filter((f) => f.filled).length);
+          assert.equal(st.blocks, kept.length);
+          const overrun =
+            older > before ? ((startPos + keptEnd - Math.max(cut, startPos)) * 1000) / 48000 : 0;
+          assert.equal(st.overrunMs, overrun);
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 });

@@ -37,9 +37,13 @@ export interface WebmMuxerOptions {
 
 export type WebmMuxerInput = TimelineFrame | TimelineEnd;
 
-/** A write to do on the file: `append` bytes at the end (offset is the current end), or `patch` in place. */
+/**
+ * A write to do on the file: `append` bytes at the end (offset is the current end), `patch` in place,
+ * or `truncate` the file to `offset` bytes (`bytes` empty): a stop that arrives late cuts back into
+ * the last written cluster and writes it again, shorter.
+ */
 export interface WebmWrite {
-  readonly kind: 'append' | 'patch';
+  readonly kind: 'append' | 'patch' | 'truncate';
   readonly offset: number;
   readonly bytes: Uint8Array;
 }
@@ -55,6 +59,15 @@ export interface WebmMuxerStats {
   pendingMs: number;
   finalized: boolean;
   durationMs: number;
+  /** Blocks already muxed that lay past the end's position and were cut at finalize. */
+  trimmedBlocks: number;
+  /** Of those, the silence the timeline had filled in. */
+  trimmedFilled: number;
+  /**
+   * How far the file still runs past the end's position (ms): the cut reaches back through the open
+   * cluster and the last written one only. 0 unless the end arrived more than that late.
+   */
+  overrunMs: number;
 }
 
 export interface WebmCuePoint {
@@ -100,8 +113,22 @@ export class WebmMuxer {
   private stageLen = CLUSTER_HEAD_RESERVE;
   private blockCount = 0;
   private endPos = 0;
+  /** Per block of the open cluster: its start and end positions and its offset in `stage` (for a cut). */
+  private blocks: ClusterBlocks = { pos: [], end: [], at: [], filled: [] };
+  /**
+   * The last written cluster, kept until the next one is written, so that an end that arrives late
+   * can cut back into it (one cluster of memory per file, ~16 KB at 64 kbit/s and 2 s).
+   */
+  private last: WrittenCluster | undefined;
   private readonly cues: WebmCuePoint[] = [];
-  private readonly counters = { clusters: 0, blocks: 0, flushedSamples: 0 };
+  private readonly counters = {
+    clusters: 0,
+    blocks: 0,
+    flushedSamples: 0,
+    trimmedBlocks: 0,
+    trimmedFilled: 0,
+    overrunSamples: 0,
+  };
 
   constructor(options: WebmMuxerOptions = {}) {
     this.options = options;
@@ -193,6 +220,9 @@ export class WebmMuxer {
       pendingMs: this.blockCount > 0 ? (pending * 1000) / OPUS_SAMPLE_RATE : 0,
       finalized: this.finalized,
       durationMs: this.durationMs(),
+      trimmedBlocks: this.counters.trimmedBlocks,
+      trimmedFilled: this.counters.trimmedFilled,
+      overrunMs: (this.counters.overrunSamples * 1000) / OPUS_SAMPLE_RATE,
     };
   }
 
@@ -215,6 +245,10 @@ export class WebmMuxer {
       this.clusterStartPos = frame.pos;
       this.clusterTimeMs = Math.round(((frame.pos - this.basePos) * 1000) / OPUS_SAMPLE_RATE);
     }
+    this.blocks.pos.push(frame.pos);
+    this.blocks.end.push(frame.pos + frame.durationSamples);
+    this.blocks.filled.push(frame.filled ? 1 : 0);
+    this.blocks.at.push(this.stageLen);
     const timeMs = Math.round(((frame.pos - this.basePos) * 1000) / OPUS_SAMPLE_RATE);
     const rel = timeMs - this.clusterTimeMs;
     const p = frame.payload;
@@ -259,7 +293,23 @@ export class WebmMuxer {
     const from = CLUSTER_HEAD_RESERVE - head.length;
     this.stage.set(head, from);
     const bytes = this.stage.subarray(from, this.stageLen);
-    // The written cluster keeps this buffer (writes are queued); the next cluster gets a new one.
+    // The written cluster keeps this buffer (writes are queued, and a late end may cut back into
+    // it); the next cluster gets a new one. The block lists swap with the previous cluster's.
+    const spare = this.last?.blocks ?? { pos: [], end: [], at: [], filled: [] };
+    this.last = {
+      offset: this.offset,
+      stage: this.stage,
+      stageLen: this.stageLen,
+      startPos: this.clusterStartPos,
+      timeMs: this.clusterTimeMs,
+      endPos: this.endPos,
+      blocks: this.blocks,
+    };
+    spare.pos.length = 0;
+    spare.end.length = 0;
+    spare.at.length = 0;
+    spare.filled.length = 0;
+    this.blocks = spare;
     this.stage = new Uint8Array(Math.max(STAGE_INITIAL_BYTES, this.stageLen + (this.stageLen >> 3)));
     this.cues.push({ timeMs: this.clusterTimeMs, clusterPosition: this.offset - this.segmentDataStart });
     out.push({ kind: 'append', offset: this.offset, bytes });
@@ -270,7 +320,61 @@ export class WebmMuxer {
     this.blockCount = 0;
   }
 
-  private finalize(_end: TimelineEnd, out: WebmWrite[]): void {
+  /**
+   * Drops every block that starts at or after `cutPos`: those of the open cluster, then, if the cut
+   * lies before the open cluster, the last written cluster is taken back (the file truncated to its
+   * start) and becomes the open cluster again with its blocks before the cut. Older clusters stay:
+   * what they hold past the cut is counted as overrun.
+   */
+  private trimTo(cutPos: number, out: WebmWrite[]): void {
+    if (this.basePos === undefined || cutPos >= this.endPos) return;
+    const cut = Math.max(cutPos, this.basePos);
+    if (this.blockCount > 0 && cut <= this.clusterStartPos) this.keepBlocks(0);
+    const l = this.last;
+    if (this.blockCount === 0 && l !== undefined && cut < l.endPos) {
+      this.last = undefined;
+      out.push({ kind: 'truncate', offset: l.offset, bytes: EMPTY });
+      this.offset = l.offset;
+      this.cues.pop();
+      this.counters.clusters--;
+      this.counters.flushedSamples -= l.endPos - l.startPos;
+      // A copy: the queued append of this cluster still refers to the old buffer.
+      this.stage = l.stage.slice();
+      this.stageLen = l.stageLen;
+      this.blockCount = l.blocks.pos.length;
+      this.blocks = l.blocks;
+      this.clusterStartPos = l.startPos;
+      this.clusterTimeMs = l.timeMs;
+      this.endPos = l.endPos;
+    }
+    if (this.blockCount > 0) {
+      const { pos } = this.blocks;
+      let keep = this.blockCount;
+      while (keep > 0 && (pos[keep - 1] as number) >= cut) keep--;
+      this.keepBlocks(keep);
+    }
+    if (this.blockCount === 0 && this.endPos > cut) this.counters.overrunSamples = this.endPos - cut;
+  }
+
+  /** Keeps the open cluster's first `keep` blocks; with none left the file ends where it began. */
+  private keepBlocks(keep: number): void {
+    if (keep >= this.blockCount) return;
+    const { pos, end, at, filled } = this.blocks;
+    const dropped = this.blockCount - keep;
+    this.counters.trimmedBlocks += dropped;
+    for (let i = keep; i < this.blockCount; i++) this.counters.trimmedFilled += filled[i] as number;
+    this.counters.blocks -= dropped;
+    this.stageLen = at[keep] as number;
+    this.endPos = keep > 0 ? (end[keep - 1] as number) : this.clusterStartPos;
+    this.blockCount = keep;
+    pos.length = keep;
+    end.length = keep;
+    at.length = keep;
+    filled.length = keep;
+  }
+
+  private finalize(end: TimelineEnd, out: WebmWrite[]): void {
+    this.trimTo(end.endPos, out);
     this.flushCluster(out);
     this.finalized = true;
     const cuesPosition = this.cues.length > 0 ? this.offset - this.segmentDataStart : undefined;
@@ -295,6 +399,26 @@ export class WebmMuxer {
       bytes: sizeBytes(this.offset - this.segmentDataStart, 8),
     });
   }
+}
+
+const EMPTY = new Uint8Array(0);
+
+interface ClusterBlocks {
+  pos: number[];
+  end: number[];
+  at: number[];
+  /** 1 for silence the timeline filled in. */
+  filled: number[];
+}
+
+interface WrittenCluster {
+  offset: number;
+  stage: Uint8Array;
+  stageLen: number;
+  startPos: number;
+  timeMs: number;
+  endPos: number;
+  blocks: ClusterBlocks;
 }
 
 function seekEntry(id: number, position: number): Uint8Array {

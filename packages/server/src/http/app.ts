@@ -10,7 +10,13 @@ import Fastify, {
 } from 'fastify';
 import { RtkError, isRtkError, type ErrorCode, type Logger } from '@trackroom/protocol';
 import { adminTokenMatches } from '../auth/jwt.js';
-import { FORWARDED_HEADER, type ForwardedAnswer, type ForwardedRequest } from '../cluster/forwarding.js';
+import {
+  ASKED_AT_HEADER,
+  FORWARDED_HEADER,
+  askedAtMs,
+  type ForwardedAnswer,
+  type ForwardedRequest,
+} from '../cluster/forwarding.js';
 import { isStorageFull } from '../services/disk-space.js';
 import type { ServerConfig } from '../config.js';
 import type { Repository } from '../store/repository.js';
@@ -145,6 +151,16 @@ export function toRtkError(err: unknown, logger: Logger): RtkError {
   return new RtkError('INTERNAL');
 }
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * The instant (epoch ms) the request's action is for: when this node received it, or for a
+     * request forwarded by another node, when that node did (cluster/forwarding.ts `askedAtMs`).
+     */
+    askedAtMs: number;
+  }
+}
+
 export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
   const { config, repo, logger } = opts;
   const app = Fastify({
@@ -213,6 +229,7 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
         const v = req.headers[h];
         if (typeof v === 'string') headers[h] = v;
       }
+      headers[ASKED_AT_HEADER] = String(req.askedAtMs);
       const answer = await to(nodeId, {
         method: req.method,
         url: req.url,
@@ -229,8 +246,11 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
     sendError(reply, new RtkError('ROUTE_NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`)),
   );
 
+  app.decorateRequest('askedAtMs', 0);
   // Admin auth and account/app scoping for every API route.
   app.addHook('onRequest', async (req: FastifyRequest) => {
+    const now = Date.now();
+    req.askedAtMs = askedAtMs(req.headers, now, now);
     if (isAdminUrl(req.url) && !adminTokenMatches(config.apiTokens, req.headers.authorization)) {
       throw new RtkError('UNAUTHORIZED');
     }

@@ -154,6 +154,30 @@ describe('recordings routes', () => {
     );
   });
 
+  it('a stop forwarded by another node takes effect when that node received it; the header alone is not believed', async () => {
+    const stopAt = async (headers: Record<string, string>) => {
+      const r = recording(h.appId, m1, 'RECORDING', new Date().toISOString());
+      await h.server.repo.recordings.insert(r);
+      const before = Date.now();
+      const res = await h.req('PUT', `${h.appBase}/recordings/${r.id}`, { action: 'stop' }, headers);
+      assert.equal(res.status, 200, res.raw);
+      return { before, stopped: Date.parse(res.body.data.stopped_time as string) };
+    };
+    const asked = Date.now() - 5000;
+    const fwd = await stopAt({ 'x-trackroom-forwarded-by': 'node-b', 'x-trackroom-asked-at': String(asked) });
+    assert.equal(fwd.stopped, asked);
+    // Not forwarded, too old, in the future, or not a number: this node's own arrival time.
+    for (const headers of [
+      { 'x-trackroom-asked-at': String(asked) },
+      { 'x-trackroom-forwarded-by': 'node-b', 'x-trackroom-asked-at': String(Date.now() - 120_000) },
+      { 'x-trackroom-forwarded-by': 'node-b', 'x-trackroom-asked-at': String(Date.now() + 60_000) },
+      { 'x-trackroom-forwarded-by': 'node-b', 'x-trackroom-asked-at': '1e12' },
+    ]) {
+      const own = await stopAt(headers);
+      assert.ok(own.stopped >= own.before && own.stopped <= Date.now(), JSON.stringify(headers));
+    }
+  });
+
   it('PUT {action}: pause, resume, stop move forward only; illegal moves are 409 and write nothing', async () => {
     const url = `${h.appBase}/recordings/${recs[4]!.id}`;
     const p = await h.req('PUT', url, { action: 'pause' });

@@ -193,6 +193,7 @@ export function recordingRoutes(app: FastifyInstance, d: RouteDeps): void {
         req.params.app_id,
         req.params.recording_id,
         req.body.action,
+        req.askedAtMs,
       );
       return ok(await d.recordings.toApi(rec));
     },
@@ -211,7 +212,12 @@ export function recordingRoutes(app: FastifyInstance, d: RouteDeps): void {
       },
     },
     async (req) => {
-      const rec = await d.recordings.updateAllowlist(req.params.app_id, req.params.recording_id, req.body);
+      const rec = await d.recordings.updateAllowlist(
+        req.params.app_id,
+        req.params.recording_id,
+        req.body,
+        req.askedAtMs,
+      );
       return ok(await d.recordings.toApi(rec));
     },
   );

@@ -66,12 +66,13 @@ export function updateAllowlist(
   rec: RecordingRow,
   body: AllowlistPatchBody,
   by: RecordingAllowlistActor,
+  atMs: number = Date.now(),
 ): Promise<RecordingRow> {
   const { add, remove } = checkAllowlistBody(body);
   const { queues } = ctx;
   const prev = queues.get(rec.id) ?? Promise.resolve();
   // The previous change's failure was answered to its own caller; this one runs regardless.
-  const run = prev.catch(() => undefined).then(() => apply(ctx, rec.id, add, remove, by));
+  const run = prev.catch(() => undefined).then(() => apply(ctx, rec.id, add, remove, by, atMs));
   queues.set(rec.id, run);
   void run
     .finally(() => {
@@ -87,6 +88,7 @@ async function apply(
   add: string[],
   remove: string[],
   by: RecordingAllowlistActor,
+  atMs: number,
 ): Promise<RecordingRow> {
   const rec = await ctx.repo.recordings.get(id);
   if (!rec) throw new RtkError('NOT_FOUND', `Recording ${id} not found`);
@@ -116,7 +118,7 @@ async function apply(
   const engine = ctx.engine;
   if (!engine?.updateUsers)
     throw new RtkError('NOT_IMPLEMENTED', 'Track recording needs the media plane, which is not running');
-  const change = await engine.updateUsers(id, { atMs: Date.now(), add, remove, by });
+  const change = await engine.updateUsers(id, { atMs, add, remove, by });
   if (!change)
     throw new RtkError('CONFLICT', `Recording ${id} is not running on a media worker of this server`);
   const next = await ctx.repo.recordings.update(id, {

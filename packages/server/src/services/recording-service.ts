@@ -294,7 +294,13 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
     this.emit('statusChanged', { recording: rec, from });
   }
 
-  async action(appId: string, id: string, action: 'stop' | 'pause' | 'resume'): Promise<RecordingRow> {
+  /** `atMs`: the instant asked for (the request's arrival, or the first node's for a forwarded one). */
+  async action(
+    appId: string,
+    id: string,
+    action: 'stop' | 'pause' | 'resume',
+    atMs: number = Date.now(),
+  ): Promise<RecordingRow> {
     const rec = await this.get(appId, id);
     // Captured by another server sharing the store: it acts on it (forwarded there with REDIS_URL).
     if (rec.node_id !== undefined && rec.node_id !== this.#o.config.nodeId && !isFinal(rec.status))
@@ -310,22 +316,27 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
       if (isFinal(rec.status) || rec.status === 'UPLOADING') {
         throw new RtkError('CONFLICT', `Recording ${id} is already ${rec.status}`);
       }
-      return this.stop(rec, 'API_CALL');
+      return this.stop(rec, 'API_CALL', atMs);
     }
     if (action === 'pause') {
       if (rec.status !== 'RECORDING')
         throw new RtkError('CONFLICT', `Recording ${id} is ${rec.status}, not RECORDING`);
-      await engine?.pause(id, Date.now());
+      await engine?.pause(id, atMs);
       return (await this.transition(id, 'PAUSED'))!;
     }
     if (rec.status !== 'PAUSED')
       throw new RtkError('CONFLICT', `Recording ${id} is ${rec.status}, not PAUSED`);
-    await engine?.resume(id, Date.now());
+    await engine?.resume(id, atMs);
     return (await this.transition(id, 'RECORDING'))!;
   }
 
   /** Adds and removes users of a running track recording (PATCH; recording-allowlist.ts). */
-  async updateAllowlist(appId: string, id: string, body: AllowlistPatchBody): Promise<RecordingRow> {
+  async updateAllowlist(
+    appId: string,
+    id: string,
+    body: AllowlistPatchBody,
+    atMs: number = Date.now(),
+  ): Promise<RecordingRow> {
     const rec = await this.get(appId, id);
     return updateAllowlist(
       {
@@ -339,23 +350,23 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
       rec,
       body,
       { type: 'api_token' },
+      atMs,
     );
   }
 
   /** Stops once: concurrent stops share one finalisation. */
-  stop(rec: RecordingRow, reason: StopReason): Promise<RecordingRow> {
+  stop(rec: RecordingRow, reason: StopReason, atMs: number = Date.now()): Promise<RecordingRow> {
     const running = this.#stopping.get(rec.id);
     if (running) return running;
-    const p = this.#doStop(rec, reason).finally(() => this.#stopping.delete(rec.id));
+    const p = this.#doStop(rec, reason, atMs).finally(() => this.#stopping.delete(rec.id));
     this.#stopping.set(rec.id, p);
     return p;
   }
 
-  async #doStop(rec: RecordingRow, reason: StopReason): Promise<RecordingRow> {
+  async #doStop(rec: RecordingRow, reason: StopReason, stoppedAt: number): Promise<RecordingRow> {
     const timer = this.#maxTimers.get(rec.id);
     if (timer) clearTimeout(timer);
     this.#maxTimers.delete(rec.id);
-    const stoppedAt = Date.now();
     const uploading = await this.transition(rec.id, 'UPLOADING', {
       stopped_time: new Date(stoppedAt).toISOString(),
       stop_reason: {
