@@ -97,8 +97,16 @@ describe('WebhookDispatcher delivery through the outbound rules', () => {
       d.events.on('failed', (e) => resolve({ kind: 'failed', e }));
       d.events.on('retryScheduled', (e) => resolve({ kind: 'retry', e }));
     });
-    assert.equal(await d.enqueue(appId, 'meeting.started', { meeting: { id: 'm' } }), 1);
-    return outcome;
+    // The dispatcher's timer is unref'd (it never holds a server's process open): while the
+    // outcome is awaited, something must keep this test's event loop alive, or the process may
+    // end with the outcome still pending when no other handle happens to be open.
+    const keepAlive = setInterval(() => undefined, 1000);
+    try {
+      assert.equal(await d.enqueue(appId, 'meeting.started', { meeting: { id: 'm' } }), 1);
+      return await outcome;
+    } finally {
+      clearInterval(keepAlive);
+    }
   }
 
   const resolver = (map: Record<string, string>) => async (h: string) => {
