@@ -182,23 +182,27 @@ export class SpeechActivity {
   }
 
   /**
-   * Forgets what lies past `endPos` (frames placed before a late end): envelope bins after it,
-   * intervals that start at or after it; an interval running across it ends there.
+   * Forgets what lies past `endPos` (frames placed before a late stop or pause): envelope bins
+   * after it, intervals that start at or after it; an interval running across it ends there.
+   * Frames that follow (after a resume) are measured from there on.
    */
-  private cutTo(endPos: number): void {
+  cutTo(endPos: number): void {
     this.coveredTo = endPos;
     const bins = endPos > 0 ? (((endPos - 1) / this.binSamples) | 0) + 1 : 0;
     if (bins < this.bins) {
       this.env.fill(127, bins, this.bins);
       this.bins = bins;
     }
+    // Bins measured again after a resume are journalled again (a repair takes the later line).
+    if (this.checkpointBins > Math.max(0, bins - 1)) this.checkpointBins = Math.max(0, bins - 1);
     const endMs = endPos / SAMPLES_PER_MS;
-    // The manifest is written from these lists; what a checkpoint already journalled only matters
-    // to a repair, which never follows a clean end.
+    // The manifest is written from these lists. Intervals a checkpoint already journalled stay in
+    // the journal: only a repair reads it, and only after a crash.
     while ((this.closed.at(-1)?.fromMs ?? -1) >= endMs) {
       this.closed.pop();
       this.counters.intervals--;
     }
+    if (this.checkpointIntervals > this.closed.length) this.checkpointIntervals = this.closed.length;
     const lastClosed = this.closed.at(-1);
     if (lastClosed && lastClosed.toMs > endMs)
       this.closed[this.closed.length - 1] = { ...lastClosed, toMs: endMs };

@@ -122,6 +122,8 @@ export interface TimelineStats {
   driftFilledSamples: number;
   droppedPaused: number;
   droppedAfterEnd: number;
+  /** Samples the cursor went back by `rewind` (audio a consumer cut after a late pause). */
+  rewoundSamples: number;
   invalidPayload: number;
   /** Packets declared lost by the reorder buffer whose slot was filled with silence. */
   concealedPackets: number;
@@ -224,6 +226,7 @@ export class Timeline {
     driftFilledSamples: 0,
     droppedPaused: 0,
     droppedAfterEnd: 0,
+    rewoundSamples: 0,
     invalidPayload: 0,
     concealedPackets: 0,
     concealedSamples: 0,
@@ -309,6 +312,16 @@ export class Timeline {
       }
     }
     return out;
+  }
+
+  /**
+   * Moves the cursor back to `pos` (a consumer cut the audio past it, for a pause that arrived
+   * late): the next frame is placed there. Only while paused, so that no stream continues across.
+   */
+  rewind(pos: number): void {
+    if (!this.paused || this.cursor === null || pos >= this.cursor) return;
+    this.counters.rewoundSamples += this.cursor - pos;
+    this.cursor = pos;
   }
 
   stats(): TimelineStats {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { isRecorderError } from './errors.js';
 import { manifestFile } from './recording-manifest.js';
+import { opusPacketSamples } from './opus.js';
 import { buildRtp } from './rtp-parser.js';
 import { inspectWebm } from './testing/webm-inspect.js';
 import { TrackFileWriter, type TrackFileOpener } from './track-file-writer.js';
@@ -196,6 +197,40 @@ void describe('TrackFileWriter', () => {
     const blocks = webm.clusters.flatMap((c) => c.blocks);
     assert.equal(blocks.length, 130);
     assert.equal(blocks.at(-1)?.timeMs, 2580);
+    assert.equal(webm.cues.length, webm.clusters.length);
+  });
+
+  void it('a pause that arrives late cuts back to its instant: silence from there until the resume', async () => {
+    const path = file();
+    const w = new TrackFileWriter({ path, t0Ms: T0, clusterMs: 1000 });
+    await w.open();
+    w.attach({ sourceId: 'a', payloadType: 111, atMs: T0 });
+    talk(w, 0, 3800, 0, 0); // the pause was asked for at 2.6 s and is carried out at 3.8 s
+    await w.drained();
+    assert.equal(w.stats().muxer.clusters, 3, JSON.stringify(w.stats().muxer));
+    w.pause(T0 + 2600);
+    for (let t = 3800; t < 5000; t += 20) w.tick(T0 + t);
+    w.resume(T0 + 5000);
+    talk(w, 5000, 1000, 500, 5000 * 48);
+    const res = await w.close(T0 + 6000);
+
+    assert.deepEqual(res.intervals.paused, [{ fromMs: 2600, toMs: 5000 }]);
+    assert.equal(res.durationMs, 6000);
+    assert.equal(res.packets.received, 190 + 50);
+    assert.equal(res.packets.ignored, 190 - 130, 'the audio past the pause instant is counted as ignored');
+    assert.equal(res.framesWritten - res.framesFilled, 130 + 50);
+    const bytes = new Uint8Array(readFileSync(path));
+    const webm = inspectWebm(bytes);
+    assert.equal(webm.durationMs, 6000);
+    const blocks = webm.clusters.flatMap((c) => c.blocks);
+    let at = 0;
+    for (const b of blocks) {
+      assert.equal(b.timeMs, Math.round(at), 'gap-free and overlap-free');
+      const real = b.payload[0] === 0xfc && b.payload[2] === 9;
+      assert.equal(real, at < 2600 || at >= 5000, `block at ${b.timeMs} ms is ${real ? 'audio' : 'silence'}`);
+      at += opusPacketSamples(b.payload) / 48;
+    }
+    assert.equal(at, 6000);
     assert.equal(webm.cues.length, webm.clusters.length);
   });
 

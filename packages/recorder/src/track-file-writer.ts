@@ -8,7 +8,7 @@ import { open } from 'node:fs/promises';
 import { RecorderError } from './errors.js';
 import { hashFile } from './file-hash.js';
 import { silentLogger, type RecorderLogger } from './logger.js';
-import { samplesToMs, type TimelineAlign, type TimelineStats } from './timeline.js';
+import { msToSamples, quantize, samplesToMs, type TimelineAlign, type TimelineStats } from './timeline.js';
 import { SpeechActivity, type SpeakingInterval, type SpeechCheckpoint } from './speech-activity.js';
 import { TrackPipeline, type TrackPipelineInput, type TrackPipelineStats } from './track-pipeline.js';
 import { WebmMuxer, type WebmMuxerStats, type WebmWrite } from './webm-muxer.js';
@@ -214,6 +214,8 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
 
   private sourceId: string | undefined;
   private paused = false;
+  /** Blocks (and of those, filled silence) cut back by pauses that arrived late. */
+  private readonly pauseCut = { blocks: 0, filled: 0 };
   private muted = false;
   private lastNowMs = -Infinity;
   private presence: (OpenInterval & { sourceId: string }) | undefined;
@@ -333,6 +335,7 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
     this.observe(atMs);
     if (this.paused) return;
     this.run({ kind: 'pause', atMs });
+    this.cutBackTo(atMs);
     this.paused = true;
     this.pausedSince = { fromMs: atMs };
     this.logger.info({ path: this.path }, 'track recording paused');
@@ -489,9 +492,13 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
         reordered: r.reordered,
         late: r.late,
         invalid: p.invalid + t.invalidPayload,
-        ignored: ignored + p.wrongPayloadType + t.droppedPaused,
+        ignored: ignored + p.wrongPayloadType + t.droppedPaused + this.pauseCut.blocks - this.pauseCut.filled,
         overlapped: t.overlaps,
-        afterStop: t.droppedAfterEnd + m.trimmedBlocks - m.trimmedFilled,
+        afterStop:
+          t.droppedAfterEnd +
+          m.trimmedBlocks -
+          m.trimmedFilled -
+          (this.pauseCut.blocks - this.pauseCut.filled),
       },
       reanchors: t.reanchors,
       intervals: {
@@ -539,6 +546,25 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
       envelope: { intervalMs: sa.envelopeMs, values: sa.envelope() },
       ...base,
     };
+  }
+
+  /**
+   * A pause that arrives late finds audio muxed past its instant: that audio is cut (as a late stop's
+   * is at close) and the timeline goes on from where the kept audio ends, so the silence of the
+   * pause starts at its instant. The cut real frames count as ignored (dropped while paused).
+   */
+  private cutBackTo(atMs: number): void {
+    const pos = quantize(msToSamples(atMs - this.options.t0Ms));
+    if (this.muxer.endPosition <= pos) return;
+    const before = this.muxer.stats();
+    const writes: WebmWrite[] = [];
+    const end = this.muxer.cutBack(pos, writes);
+    const after = this.muxer.stats();
+    this.pauseCut.blocks += after.trimmedBlocks - before.trimmedBlocks;
+    this.pauseCut.filled += after.trimmedFilled - before.trimmedFilled;
+    this.speech.cutTo(end);
+    this.pipeline.rewind(end);
+    if (writes.length > 0) this.enqueue(writes);
   }
 
   /** Runs one input through the pipeline and the muxer and queues the resulting writes. */

@@ -127,6 +127,11 @@ export class TrackPipeline {
     return out;
   }
 
+  /** While paused: the next frame goes at `pos` (audio past it was cut; `Timeline.rewind`). */
+  rewind(pos: number): void {
+    this.timeline.rewind(pos);
+  }
+
   stats(): TrackPipelineStats {
     return {
       ignored: this.ignored,

@@ -226,6 +226,21 @@ export class WebmMuxer {
     };
   }
 
+  /**
+   * Takes back the blocks that start at or after `pos` while the stream goes on (a pause that
+   * arrived late), as far back as the last written cluster; the writes it needs go to `out`.
+   * Answers where the muxed audio now ends: the next frame must start there.
+   */
+  cutBack(pos: number, out: WebmWrite[]): number {
+    if (!this.finalized) this.trimTo(pos, out);
+    return this.endPos;
+  }
+
+  /** Where the muxed audio ends (timeline samples). */
+  get endPosition(): number {
+    return this.endPos;
+  }
+
   /** Cue points of the clusters emitted so far. */
   cuePoints(): readonly WebmCuePoint[] {
     return this.cues;
