@@ -740,14 +740,21 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
 }
 
 /**
- * For recordings started at `t`: resolves with, per recording, the ms until each of its `tracks`
- * files has bytes on disk (polled every 5 ms over all of them).
+ * For recordings started at `t` (performance.now() when the POST was sent): resolves with, per
+ * recording, the ms from that POST until the last of its `tracks` files had its header on disk.
+ * The instant is read from the file, not from when this poll saw it, so a poll that starts only once
+ * every POST has answered still measures each file: the modification time while the file holds no
+ * more than its header (under HEADER_ONLY_BYTES, which no 2 s cluster fits in), else its birth time
+ * (statx; the header write follows the create in the same open, so this is at most that write early).
  */
 export async function headersOnDisk(
   server: ServerProcess,
   recs: { id: string; t: number; tracks: number }[],
   timeoutMs = 20_000,
 ): Promise<number[]> {
+  const HEADER_ONLY_BYTES = 1000;
+  // performance.now() → wall-clock ms, the clock of file times.
+  const toWall = Date.now() - performance.now();
   const pending = new Map(recs.map((r) => [r.id, r]));
   const out: number[] = [];
   const since = performance.now();
@@ -755,13 +762,21 @@ export async function headersOnDisk(
     for (const r of [...pending.values()]) {
       const dir = join(server.dataDir, 'recordings', r.id);
       let ready = 0;
+      let last = 0;
       try {
-        for (const f of readdirSync(dir)) if (f.endsWith('.webm') && statSync(join(dir, f)).size > 0) ready++;
+        for (const f of readdirSync(dir)) {
+          if (!f.endsWith('.webm')) continue;
+          const st = statSync(join(dir, f));
+          if (st.size === 0) continue;
+          ready++;
+          const at = st.size < HEADER_ONLY_BYTES ? st.mtimeMs : st.birthtimeMs || st.mtimeMs;
+          last = Math.max(last, at);
+        }
       } catch {
         // Not made yet.
       }
       if (ready >= r.tracks) {
-        out.push(performance.now() - r.t);
+        out.push(Math.max(0, last - (r.t + toWall)));
         pending.delete(r.id);
       }
     }

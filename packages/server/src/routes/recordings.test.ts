@@ -167,12 +167,13 @@ describe('recordings routes', () => {
     const fwd = await stopAt({ 'x-trackroom-forwarded-by': 'node-b', 'x-trackroom-asked-at': String(asked) });
     assert.equal(fwd.stopped, asked);
     // Not forwarded, too old, in the future, or not a number: this node's own arrival time.
-    for (const headers of [
+    const cases: Record<string, string>[] = [
       { 'x-trackroom-asked-at': String(asked) },
       { 'x-trackroom-forwarded-by': 'node-b', 'x-trackroom-asked-at': String(Date.now() - 120_000) },
       { 'x-trackroom-forwarded-by': 'node-b', 'x-trackroom-asked-at': String(Date.now() + 60_000) },
       { 'x-trackroom-forwarded-by': 'node-b', 'x-trackroom-asked-at': '1e12' },
-    ]) {
+    ];
+    for (const headers of cases) {
       const own = await stopAt(headers);
       assert.ok(own.stopped >= own.before && own.stopped <= Date.now(), JSON.stringify(headers));
     }
