@@ -344,7 +344,14 @@ if (values['media-workers']) {
           `media workers: MEDIA_WORKERS=${mediaWorkers}, N=${n}, meetings of ${m}, ${fan ? 'fan-out' : 'ingest only'}`,
         );
         try {
-          load.push(await runLoad({ ...loadOptions(n), fanout: fan, mediaWorkers }));
+          load.push(
+            await runLoad({
+              ...loadOptions(n),
+              fanout: fan,
+              mediaWorkers,
+              ...(cpuProf ? { cpuProfDir: join(cpuProf, `mw${mediaWorkers}-n${n}`) } : {}),
+            }),
+          );
         } catch (err) {
           log(`  FAILED: ${String(err)}`);
           failures.push({ n, mediaWorkers, error: String(err) });

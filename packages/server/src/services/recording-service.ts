@@ -159,7 +159,7 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
         : (meetingStorage(meeting.recording_config) ?? this.#o.destinations.serverDefault());
     const session = await this.#o.sessions.requireActiveSession(meeting.id);
     // Recorded where it is hosted: another server sharing the store answers it.
-    await this.#o.sessions.assertHostedHere(meeting.id);
+    this.#o.sessions.assertSessionHostedHere(session);
     const running = await this.activeFor(meeting.id);
     if (running) {
       throw new RtkError('CONFLICT', `Meeting ${meeting.id} already has an active recording ${running.id}`);
@@ -229,7 +229,11 @@ export class RecordingService extends TypedEmitter<RecordingServiceEvents> {
     timer.unref();
     this.#maxTimers.set(rec.id, timer);
     // The answer is the recording as it was invoked, as RealtimeKit answers (status INVOKED).
-    const userMatches = await this.#matchUsers(rec, (await engine.participantsCaptured?.(rec.id)) ?? []);
+    // Only a list of user ids is matched (one more round trip to the worker, whose loop is busy
+    // with media when many start at once: a recording of everyone skips it).
+    const userMatches = rec.user_ids
+      ? await this.#matchUsers(rec, (await engine.participantsCaptured?.(rec.id)) ?? [])
+      : undefined;
     return { recording: rec, ...(userMatches ? { userMatches } : {}) };
   }
 

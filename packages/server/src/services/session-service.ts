@@ -134,7 +134,13 @@ export class SessionService extends TypedEmitter<SessionServiceEvents> {
    */
   async assertHostedHere(meetingId: string): Promise<void> {
     const s = await this.activeSession(meetingId);
-    if (s && !this.#mine(s)) {
+    if (s) this.assertSessionHostedHere(s);
+  }
+
+  /** `assertHostedHere` for a live session already read. */
+  assertSessionHostedHere(s: SessionRow): void {
+    if (!this.#mine(s)) {
+      const meetingId = s.meeting_id;
       throw new RtkError(
         'HOSTED_ELSEWHERE',
         `Meeting ${meetingId} is live on another server (${s.node_id})${s.node_url ? `: join at ${s.node_url}` : ''}`,
