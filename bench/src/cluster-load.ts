@@ -72,6 +72,9 @@ interface ClusterLoadRow {
   filesWithLoss: number;
   invalid: number;
   frameMismatch: number;
+  /** Files whose end is off the stop instant (or ffprobe off the manifest) by more than 40 ms. */
+  durationOff: number;
+  maxDurationErrorMs: number;
   startHttpMs: LatencySummary;
   stopMs: LatencySummary;
   redisCommandsPerSecond: number;
@@ -192,6 +195,8 @@ async function runOnce(n: number): Promise<ClusterLoadRow> {
       filesWithLoss: correctness.filesWithLoss ?? 0,
       invalid: correctness.invalid,
       frameMismatch: correctness.frameMismatch,
+      durationOff: correctness.durationOff,
+      maxDurationErrorMs: correctness.maxDurationErrorMs,
       startHttpMs: summarize(startHttp),
       stopMs: summarize([...uploaded.values()].map((u) => u.at - stopAt)),
       redisCommandsPerSecond: round((r1.commands - r0.commands) / seconds),
@@ -217,11 +222,11 @@ const out = join(
 if (existsSync(join(process.cwd(), 'bench', 'results')))
   writeFileSync(out, `${JSON.stringify({ machine: machineInfo(), m, seconds, workers, rows }, null, 2)}\n`);
 const table = [
-  '| N | connected / failed | publishers on node-a / node-b | server CPU % (both trees) | per node CPU % | packets lost (sent → both nodes) | files with zero loss / files | invalid, frame mismatch | worker event-loop p99 ms (a; b) | start all through node-a: POST → 200 p95 ms | stop → UPLOADED p95 ms | Redis commands/s | machine busy % |',
-  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  '| N | connected / failed | publishers on node-a / node-b | server CPU % (both trees) | per node CPU % | packets lost (sent → both nodes) | files with zero loss / files | invalid, frame mismatch | file end vs stop: off by > 40 ms, max error ms | worker event-loop p99 ms (a; b) | start all through node-a: POST → 200 p95 ms | stop → UPLOADED p95 ms | Redis commands/s | machine busy % |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...rows.map(
     (r) =>
-      `| ${r.n} | ${r.connected} / ${r.failed} | ${r.nodes.map((x) => x.peers).join(' / ')} | ${r.serverCpuPct} | ${r.nodes.map((x) => x.cpuPct).join(' / ')} | ${r.lost} of ${r.sent} | ${r.files - r.filesWithLoss} / ${r.files} | ${r.invalid}, ${r.frameMismatch} | ${r.nodes.map((x) => x.workerLoopP99Ms.join(', ')).join('; ')} | ${r.startHttpMs.p95} | ${r.stopMs.p95} | ${r.redisCommandsPerSecond} | ${r.machineBusyPct} |`,
+      `| ${r.n} | ${r.connected} / ${r.failed} | ${r.nodes.map((x) => x.peers).join(' / ')} | ${r.serverCpuPct} | ${r.nodes.map((x) => x.cpuPct).join(' / ')} | ${r.lost} of ${r.sent} | ${r.files - r.filesWithLoss} / ${r.files} | ${r.invalid}, ${r.frameMismatch} | ${r.durationOff}, ${r.maxDurationErrorMs} | ${r.nodes.map((x) => x.workerLoopP99Ms.join(', ')).join('; ')} | ${r.startHttpMs.p95} | ${r.stopMs.p95} | ${r.redisCommandsPerSecond} | ${r.machineBusyPct} |`,
   ),
 ].join('\n');
 process.stdout.write(`${table}\n`);
