@@ -30,7 +30,10 @@ describe('SecretBox', () => {
     const box = new SecretBox(d);
     assert.throws(() => box.open(box.seal('s3cr3t', 'secret'), 'access_key'), SecretBoxError);
     const [v, iv, tag, ct] = box.seal('s3cr3t', 'secret').split('.');
-    const flipped = `${v}.${iv}.${tag}.${ct!.slice(0, -2)}${ct!.endsWith('A') ? 'B' : 'A'}${ct!.slice(-1)}`;
+    // Change the second-to-last character (whole bits of the ciphertext) to a different one.
+    const at = ct!.length - 2;
+    const flipped = `${v}.${iv}.${tag}.${ct!.slice(0, at)}${ct![at] === 'A' ? 'B' : 'A'}${ct!.slice(at + 1)}`;
+    assert.notEqual(flipped, `${v}.${iv}.${tag}.${ct}`);
     assert.throws(() => box.open(flipped, 'secret'), SecretBoxError, 'tampering is detected');
   });
 });
