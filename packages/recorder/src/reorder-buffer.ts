@@ -91,6 +91,12 @@ export class ReorderBuffer {
 
   process(input: ReorderInput): ReorderOutput[] {
     const out: ReorderOutput[] = [];
+    this.processInto(input, out);
+    return out;
+  }
+
+  /** As `process`, appending what it releases to `out`. */
+  processInto(input: ReorderInput, out: ReorderOutput[]): void {
     switch (input.kind) {
       case 'packet':
         this.onPacket(input, out);
@@ -113,7 +119,6 @@ export class ReorderBuffer {
         out.push(input);
         break;
     }
-    return out;
   }
 
   stats(): ReorderBufferStats {

@@ -62,6 +62,18 @@ export type RtpParseErrorCode =
 export type RtpParseResult = { ok: true; packet: RtpPacket } | { ok: false; error: RtpParseErrorCode };
 
 const HEADER_BYTES = 12;
+const NO_CSRCS: readonly number[] = Object.freeze([]);
+
+const u16 = (b: Uint8Array, o: number): number => ((b[o] as number) << 8) | (b[o + 1] as number);
+const u32 = (b: Uint8Array, o: number): number =>
+  (((b[o] as number) << 24) |
+    ((b[o + 1] as number) << 16) |
+    ((b[o + 2] as number) << 8) |
+    (b[o + 3] as number)) >>>
+  0;
+/** A plain Uint8Array view (cheaper to make than a Buffer's subarray, which builds a Buffer). */
+const view = (b: Uint8Array, offset: number, length: number): Uint8Array =>
+  new Uint8Array(b.buffer, b.byteOffset + offset, length);
 
 /**
  * Parses one RTP packet. With `audioLevelExtId` (1..14), the RFC 6464 audio level is read from a
@@ -75,23 +87,26 @@ export function parseRtp(buf: Uint8Array, audioLevelExtId = 0): RtpParseResult {
   const padding = (b0 & 0x20) !== 0;
   const hasExtension = (b0 & 0x10) !== 0;
   const csrcCount = b0 & 0x0f;
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let offset = HEADER_BYTES;
   if (offset + csrcCount * 4 > buf.length) return { ok: false, error: 'RTP_CSRC_PAST_END' };
-  const csrcs: number[] = [];
-  for (let i = 0; i < csrcCount; i++) {
-    csrcs.push(view.getUint32(offset));
-    offset += 4;
+  let csrcs: readonly number[] = NO_CSRCS;
+  if (csrcCount > 0) {
+    const list: number[] = [];
+    for (let i = 0; i < csrcCount; i++) {
+      list.push(u32(buf, offset));
+      offset += 4;
+    }
+    csrcs = list;
   }
   let extension: RtpPacket['extension'];
   let audioLevel = -1;
   if (hasExtension) {
     if (offset + 4 > buf.length) return { ok: false, error: 'RTP_EXTENSION_PAST_END' };
-    const profile = view.getUint16(offset);
-    const length = view.getUint16(offset + 2) * 4;
+    const profile = u16(buf, offset);
+    const length = u16(buf, offset + 2) * 4;
     offset += 4;
     if (offset + length > buf.length) return { ok: false, error: 'RTP_EXTENSION_PAST_END' };
-    extension = { profile, data: buf.subarray(offset, offset + length) };
+    extension = { profile, data: view(buf, offset, length) };
     if (audioLevelExtId > 0 && profile === ONE_BYTE_EXTENSION_PROFILE)
       audioLevel = readOneByteExtension(extension.data, audioLevelExtId);
     offset += length;
@@ -110,12 +125,12 @@ export function parseRtp(buf: Uint8Array, audioLevelExtId = 0): RtpParseResult {
       padding,
       marker: (b1 & 0x80) !== 0,
       payloadType: b1 & 0x7f,
-      sequenceNumber: view.getUint16(2),
-      timestamp: view.getUint32(4),
-      ssrc: view.getUint32(8),
+      sequenceNumber: u16(buf, 2),
+      timestamp: u32(buf, 4),
+      ssrc: u32(buf, 8),
       csrcs,
       extension,
-      payload: buf.subarray(offset, end),
+      payload: view(buf, offset, end - offset),
       audioLevel,
     },
   };
@@ -217,18 +232,24 @@ export class RtpParser {
   }
 
   process(input: RtpParserInput): ReceivedRtpPacket[] {
-    const res = parseRtp(input.data, this.audioLevelExtId);
+    const packet = this.parse(input.data);
+    return packet ? [{ packet, arrivalMs: input.arrivalMs }] : [];
+  }
+
+  /** The packet, or undefined when it is invalid or of another payload type (counted either way). */
+  parse(data: Uint8Array): RtpPacket | undefined {
+    const res = parseRtp(data, this.audioLevelExtId);
     if (!res.ok) {
       this.counters.invalid++;
       this.counters.invalidByReason[res.error] = (this.counters.invalidByReason[res.error] ?? 0) + 1;
-      return [];
+      return undefined;
     }
     if (this.payloadType !== undefined && res.packet.payloadType !== this.payloadType) {
       this.counters.wrongPayloadType++;
-      return [];
+      return undefined;
     }
     this.counters.parsed++;
-    return [{ packet: res.packet, arrivalMs: input.arrivalMs }];
+    return res.packet;
   }
 
   stats(): RtpParserStats {

@@ -149,7 +149,7 @@ export class SendTimeEstimator {
     const excess = y - this.offsetAt(x);
     if (excess <= this.stepMs) {
       // On time: whatever came late before was delay, not a new offset.
-      this.late = [];
+      if (this.late.length > 0) this.late = [];
       this.insert(x, y);
       return undefined;
     }

@@ -259,9 +259,15 @@ export class Timeline {
 
   process(input: TimelineInput): TimelineOutput[] {
     const out: TimelineOutput[] = [];
+    this.processInto(input, out);
+    return out;
+  }
+
+  /** As `process`, appending the frames to `out`. */
+  processInto(input: TimelineInput, out: TimelineOutput[]): void {
     if (this.ended) {
       if (input.kind === 'packet') this.counters.droppedAfterEnd++;
-      return out;
+      return;
     }
     switch (input.kind) {
       case 'packet':
@@ -311,7 +317,6 @@ export class Timeline {
         break;
       }
     }
-    return out;
   }
 
   /**
@@ -439,8 +444,9 @@ export class Timeline {
 
   /** Places every held frame. */
   private releaseAll(out: TimelineOutput[]): void {
+    if (this.held.length === 0) return;
     for (const h of this.held) this.place(h, out);
-    this.held = [];
+    this.held.length = 0;
   }
 
   /** Estimated send position of a frame of the current stream (samples, on the 2.5 ms grid). */

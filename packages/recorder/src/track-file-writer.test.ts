@@ -11,6 +11,7 @@ import { buildRtp } from './rtp-parser.js';
 import { inspectWebm } from './testing/webm-inspect.js';
 import { TrackFileWriter, type TrackFileOpener } from './track-file-writer.js';
 import { open as openFile } from 'node:fs/promises';
+import fc from 'fast-check';
 
 const dir = mkdtempSync(join(tmpdir(), 'recorder-writer-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -380,5 +381,103 @@ void describe('TrackFileWriter', () => {
     const res = await w.close(T0 + 500);
     assert.equal(res.packets.invalid, 3);
     assert.equal(res.durationMs, 500);
+  });
+});
+
+void describe('TrackFileWriter batchPackets', () => {
+  type Op =
+    | { op: 'push'; seq: number; ts: number; atMs: number }
+    | { op: 'tick' | 'pause' | 'resume' | 'mute' | 'unmute' | 'detach' | 'attach'; atMs: number };
+
+  /** A random session: talk with loss, reordering and jitter, ticks, pauses, mutes and a rejoin. */
+  const session = fc
+    .array(
+      fc.record({
+        kind: fc.constantFrom(
+          'talk',
+          'talk',
+          'talk',
+          'silence',
+          'pause',
+          'resume',
+          'mute',
+          'unmute',
+          'rejoin',
+          'stats',
+        ),
+        ms: fc.integer({ min: 20, max: 1500 }),
+        loss: fc.integer({ min: 0, max: 20 }),
+        swap: fc.boolean(),
+      }),
+      { minLength: 1, maxLength: 12 },
+    )
+    .map((steps) => {
+      const ops: (Op | { op: 'stats' })[] = [];
+      let t = 0;
+      let seq = 500;
+      let ts = 90_000;
+      for (const s of steps) {
+        const n = Math.max(1, Math.floor(s.ms / 20));
+        if (s.kind === 'talk') {
+          const burst: Op[] = [];
+          for (let i = 0; i < n; i++) {
+            const at = t + i * 20 + ((i * 7) % 13);
+            if (s.loss > 0 && i % (25 - s.loss) === 3) continue;
+            burst.push({ op: 'push', seq: (seq + i) & 0xffff, ts: (ts + i * 960) >>> 0, atMs: at });
+          }
+          if (s.swap && burst.length > 4) [burst[1], burst[2]] = [burst[2] as Op, burst[1] as Op];
+          for (const [i, b] of burst.entries()) {
+            ops.push(b);
+            if (i % 5 === 4) ops.push({ op: 'tick', atMs: b.atMs });
+          }
+          seq += n;
+          ts += n * 960;
+        } else if (s.kind === 'silence') ops.push({ op: 'tick', atMs: t + n * 20 });
+        else if (s.kind === 'rejoin') {
+          ops.push({ op: 'detach', atMs: t }, { op: 'attach', atMs: t + 10 });
+          seq += 1000;
+          ts += 7_000_000;
+        } else if (s.kind === 'stats') ops.push({ op: 'stats' });
+        else ops.push({ op: s.kind, atMs: t });
+        t += n * 20 + 5;
+      }
+      return { ops, endMs: t + 100 };
+    });
+
+  void it('writes the same file and result whether packets run at once or in batches (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(session, fc.integer({ min: 2, max: 40 }), async ({ ops, endMs }, batch) => {
+        const run = async (batchPackets: number) => {
+          const path = file();
+          const w = new TrackFileWriter({ path, t0Ms: T0, batchPackets });
+          await w.open();
+          w.attach({ sourceId: 'a', payloadType: 111, atMs: T0 });
+          const seen: unknown[] = [];
+          let source = 0;
+          for (const o of ops) {
+            if (o.op === 'push') w.push(rtp(o.seq, o.ts), T0 + o.atMs);
+            else if (o.op === 'tick') w.tick(T0 + o.atMs);
+            else if (o.op === 'pause') w.pause(T0 + o.atMs);
+            else if (o.op === 'resume') w.resume(T0 + o.atMs);
+            else if (o.op === 'mute') w.setMuted(true, T0 + o.atMs);
+            else if (o.op === 'unmute') w.setMuted(false, T0 + o.atMs);
+            else if (o.op === 'detach') w.detach(T0 + o.atMs);
+            else if (o.op === 'attach')
+              w.attach({ sourceId: `a${++source}`, payloadType: 111, atMs: T0 + o.atMs });
+            // What a reader sees at any moment includes every packet pushed so far.
+            else seen.push(w.stats().timeline.framesReal);
+          }
+          const res = await w.close(T0 + endMs);
+          const { path: _p, sha256: _h, ...rest } = res;
+          return { bytes: readFileSync(path), rest, seen };
+        };
+        const once = await run(0);
+        const batched = await run(batch);
+        assert.deepEqual(batched.rest, once.rest);
+        assert.deepEqual(batched.seen, once.seen);
+        assert.ok(batched.bytes.equals(once.bytes), 'the same bytes');
+      }),
+      { numRuns: 60 },
+    );
   });
 });

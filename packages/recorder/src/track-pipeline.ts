@@ -2,7 +2,12 @@
  * The pure pipeline of one track: RTP parse -> reorder -> timeline. No I/O; the file writer feeds
  * its output frames to the WebM muxer. Also what the property tests drive with synthetic RTP.
  */
-import { ReorderBuffer, type ReorderBufferStats, type ReorderInput } from './reorder-buffer.js';
+import {
+  ReorderBuffer,
+  type ReorderBufferStats,
+  type ReorderInput,
+  type ReorderOutput,
+} from './reorder-buffer.js';
 import { isRtcpPacket, parseRtcp } from './rtcp-parser.js';
 import { RtpParser, type RtpParserStats } from './rtp-parser.js';
 import type { EndOfStream, Tick } from './stream-events.js';
@@ -58,6 +63,7 @@ export class TrackPipeline {
   private ended = false;
   private ignored = 0;
   private readonly rtcp = { received: 0, invalid: 0 };
+  private readonly released: ReorderOutput[] = [];
 
   constructor(options: TrackPipelineOptions) {
     this.reorder = new ReorderBuffer({
@@ -69,25 +75,39 @@ export class TrackPipeline {
 
   process(input: TrackPipelineInput): TimelineOutput[] {
     const out: TimelineOutput[] = [];
+    this.processInto(input, out);
+    return out;
+  }
+
+  /**
+   * One packet of the source's transport (as `process({ kind: 'rtp', ... })`), its frames appended
+   * to `out`: the per-packet path, which allocates only what the frames themselves need.
+   */
+  processRtp(data: Uint8Array, arrivalMs: number, out: TimelineOutput[]): void {
     if (this.ended) {
-      if (input.kind === 'rtp') this.ignored++;
-      return out;
+      this.ignored++;
+      return;
     }
+    if (isRtcpPacket(data)) {
+      this.onRtcp(data, out);
+      return;
+    }
+    if (!this.attached || this.paused) {
+      this.ignored++;
+      return;
+    }
+    const packet = this.parser.parse(data);
+    if (packet) this.run(out, { kind: 'packet', packet, arrivalMs });
+  }
+
+  /** As `process`, appending the frames to `out`. */
+  processInto(input: TrackPipelineInput, out: TimelineOutput[]): void {
+    if (input.kind === 'rtp') {
+      this.processRtp(input.data, input.arrivalMs, out);
+      return;
+    }
+    if (this.ended) return;
     switch (input.kind) {
-      case 'rtp': {
-        if (isRtcpPacket(input.data)) {
-          this.onRtcp(input.data, out);
-          break;
-        }
-        if (!this.attached || this.paused) {
-          this.ignored++;
-          break;
-        }
-        const parsed = this.parser.process(input);
-        const first = parsed[0];
-        if (first) this.run(out, { kind: 'packet', packet: first.packet, arrivalMs: first.arrivalMs });
-        break;
-      }
       case 'tick':
         this.run(out, input, input);
         break;
@@ -124,7 +144,6 @@ export class TrackPipeline {
         this.run(out, input);
         break;
     }
-    return out;
   }
 
   /** While paused: the next frame goes at `pos` (audio past it was cut; `Timeline.rewind`). */
@@ -151,14 +170,16 @@ export class TrackPipeline {
       return;
     }
     if (!this.attached) return;
-    for (const sr of parsed.senderReports) for (const f of this.timeline.process(sr)) out.push(f);
+    for (const sr of parsed.senderReports) this.timeline.processInto(sr, out);
   }
 
   /** Reorder input first; everything it releases goes to the timeline, then the timeline input. */
   private run(out: TimelineOutput[], reorderInput: ReorderInput, timelineInput?: TimelineInput): void {
-    for (const o of this.reorder.process(reorderInput)) {
-      for (const f of this.timeline.process(o)) out.push(f);
-    }
-    if (timelineInput) for (const f of this.timeline.process(timelineInput)) out.push(f);
+    // The released packets go through a reused list (run never re-enters itself).
+    const released = this.released;
+    this.reorder.processInto(reorderInput, released);
+    for (let i = 0; i < released.length; i++) this.timeline.processInto(released[i] as ReorderOutput, out);
+    released.length = 0;
+    if (timelineInput) this.timeline.processInto(timelineInput, out);
   }
 }

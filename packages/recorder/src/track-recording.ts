@@ -44,6 +44,9 @@ export {
 } from './track-recording-output.js';
 
 /** Where the recording's media comes from: who is there, and a raw RTP tap on a kind of their media. */
+/** Packets a file holds between its ticks at most (32 × 20 ms: more than a 200 ms tick brings). */
+const BATCH_PACKETS = 32;
+
 export interface MediaSource extends TypedEmitter<MediaSourceEvents> {
   peers(meetingId: string): MediaPeer[];
   /** Throws when the peer is not (any more) in the meeting. Returns the untap function. */
@@ -422,6 +425,8 @@ export class TrackRecording extends TypedEmitter<TrackRecordingEvents> {
           logger: withContext(this.#log, { file: fileName }),
           ...(this.#o.clusterMs ? { clusterMs: this.#o.clusterMs } : {}),
           ...(this.#o.openFile ? { openFile: this.#o.openFile } : {}),
+          // Ticked every tickMs: packets run in batches (locality; the output is the same).
+          ...((this.#o.tickMs ?? 200) > 0 ? { batchPackets: BATCH_PACKETS } : {}),
         });
         writer.on('writeFailed', (f) => this.#failed({ fileName, ...f }));
         // Levels reach the running journal as each cluster reaches the disk, and at close.

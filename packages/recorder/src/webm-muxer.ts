@@ -202,12 +202,17 @@ export class WebmMuxer {
   }
 
   process(input: WebmMuxerInput): WebmWrite[] {
-    if (!this.started) throw new Error('WebmMuxer.start() must come first');
-    if (this.finalized) return [];
     const out: WebmWrite[] = [];
+    this.processInto(input, out);
+    return out;
+  }
+
+  /** As `process`, appending the writes to `out` (the per-packet path allocates no array). */
+  processInto(input: WebmMuxerInput, out: WebmWrite[]): void {
+    if (!this.started) throw new Error('WebmMuxer.start() must come first');
+    if (this.finalized) return;
     if (input.kind === 'frame') this.addFrame(input, out);
     else this.finalize(input, out);
-    return out;
   }
 
   stats(): WebmMuxerStats {
