@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import { OpusPublisher } from './support/opus-publisher.js';
 import { api, startServer, type ServerProcess } from './support/server-process.js';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
+import { until } from './support/until.js';
 
 let server: ServerProcess;
 let hooks: WebhookReceiver;
@@ -56,9 +57,17 @@ test('sessions, peers, kick and mute follow the media plane', async () => {
   const a1 = await connect(ann.token);
   const b1 = await connect(ben.token);
   await hooks.waitFor((d) => d.body.event === 'meeting.started');
-  const active = await call<{
-    data: { id: string; status: string; live_participants: number; associated_id: string };
-  }>('GET', `/meetings/${meeting.id}/active-session`);
+  type Active = { data: { id: string; status: string; live_participants: number; associated_id: string } };
+  // The session starts with the first join; the second join reaches the store a moment after its
+  // client has `joined` (the worker's event crosses to the control plane): wait for it.
+  let active = await call<Active>('GET', `/meetings/${meeting.id}/active-session`);
+  await until(
+    'both participants live',
+    async () =>
+      (active = await call<Active>('GET', `/meetings/${meeting.id}/active-session`)).json.data
+        .live_participants >= 2,
+    10_000,
+  );
   assert.equal(active.status, 200);
   assert.equal(active.json.data.status, 'LIVE');
   assert.equal(active.json.data.associated_id, meeting.id);
@@ -76,20 +85,21 @@ test('sessions, peers, kick and mute follow the media plane', async () => {
   const a2 = await connect(ann.token);
   assert.notEqual(a2.peerId, firstPeer);
 
-  const peers = (
-    await call<{
-      data: {
-        participants: {
-          peer_id: string;
-          user_id: string;
-          custom_participant_id: string;
-          joined_at: string;
-          left_at?: string;
-          duration: number;
-        }[];
-      };
-    }>('GET', `/sessions/${sessionId}/participants`)
-  ).json.data.participants;
+  type PeerRow = {
+    peer_id: string;
+    user_id: string;
+    custom_participant_id: string;
+    joined_at: string;
+    left_at?: string;
+    duration: number;
+  };
+  const listPeers = async () =>
+    (await call<{ data: { participants: PeerRow[] } }>('GET', `/sessions/${sessionId}/participants`)).json
+      .data.participants;
+  // The client has its `joined` before the control plane has stored the new peer (the worker's event
+  // crosses a process boundary with MEDIA_WORKERS > 1): wait for the row, then check it.
+  let peers: PeerRow[] = [];
+  await until('the rejoined peer is listed', async () => (peers = await listPeers()).length >= 3, 10_000);
   assert.equal(peers.length, 3, 'two peers for ann, one for ben');
   const annPeers = peers.filter((p) => p.user_id === ann.id);
   assert.equal(annPeers.length, 2);
