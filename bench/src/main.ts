@@ -4,12 +4,12 @@
  *                   [--pairs 3] [--workers 2] [--udp-mux on|off] [--fanout on|off] [--cpu-prof <dir>]
  *                   [--peers trackroom,janus | --peer janus] [--file-quality on|off]
  *                   [--media-workers 1,2] [--generator ndc|werift] [--generators ndc,werift]
- *                   [--meetings 2,10,25,50 [--client-processes 2]]`
+ *                   [--meetings 2,10,25,50 [--client-processes 2] [--client-stack ndc|werift]]`
 
  * `--meetings` runs only the large-meeting scenario (meeting-scale.ts: one meeting of each size,
- * one subscribing connection per participant, its werift clients spread over `--client-processes`
- * forked processes, default 2) and prints its table; its section of docs/BENCHMARKS.md is written
- * by hand.
+ * one subscribing connection per participant, its clients spread over `--client-processes` forked
+ * processes, default 2, on node-datachannel unless `--client-stack werift`) and prints its table;
+ * its section of docs/BENCHMARKS.md is written by hand.
  *
  * `--peers` runs the side-by-side comparison with Janus instead (compare.ts; ingest only), and
  * `--media-workers` the ingest-only scenario once per MEDIA_WORKERS value; each writes its own
@@ -90,6 +90,7 @@ const { values } = parseArgs({
     generators: { type: 'string' },
     meetings: { type: 'string' },
     'client-processes': { type: 'string' },
+    'client-stack': { type: 'string' },
   },
 });
 
@@ -99,6 +100,7 @@ if (values.meetings) {
     sizes,
     ...(values.seconds ? { seconds: Number(values.seconds) } : {}),
     ...(values['client-processes'] ? { clientProcesses: Number(values['client-processes']) } : {}),
+    ...(values['client-stack'] === 'werift' ? { clientStack: 'werift' as const } : {}),
   });
   mkdirSync(values.out, { recursive: true });
   const file = join(values.out, `meetings-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);

@@ -1,8 +1,9 @@
 /**
  * Large meetings (issue 14, item 5): one meeting of N audio participants, every one publishing and
- * subscribing through ONE subscribing connection (`subscriber: 'single'`), werift clients spread over
- * `clientProcesses` forked processes (meeting-worker.ts; default 2), so that one client event loop
- * is not what the join times measure. Per size it reports:
+ * subscribing through ONE subscribing connection (`subscriber: 'single'`), clients spread over
+ * `clientProcesses` forked processes (meeting-worker.ts; default 2) on `clientStack` (`ndc`, the
+ * default: node-datachannel, ICE/DTLS/SRTP in native threads; or `werift`), so that the clients are
+ * not what the join times measure. Per size it reports:
  *
  * - join time: socket open → `joined` → publish connection up, per participant (p50/p95/max);
  *   joins run `concurrency` at a time, as a meeting start would;
@@ -33,11 +34,14 @@ export interface MeetingScaleOptions {
   concurrency?: number;
   /** Forked client processes the participants are spread over. Default 2. */
   clientProcesses?: number;
+  /** The clients' WebRTC stack. Default ndc. */
+  clientStack?: 'ndc' | 'werift';
 }
 
 export interface MeetingScaleResult {
   n: number;
   clientProcesses: number;
+  clientStack: 'ndc' | 'werift';
   joinMs: LatencySummary;
   /** p95 of the join's parts: socket open, open → joined, joined → publish connection up (ms). */
   joinPhasesP95Ms: [number, number, number];
@@ -106,9 +110,10 @@ class ClientProcess {
     });
   }
 
-  static start(): Promise<ClientProcess> {
+  static start(stack: 'ndc' | 'werift'): Promise<ClientProcess> {
     const proc = fork(new URL('./meeting-worker.ts', import.meta.url).pathname, [], {
       execArgv: ['--conditions=source', '--import', 'tsx'],
+      env: { ...process.env, BENCH_MEETING_STACK: stack },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     return new Promise((resolve, reject) => {
@@ -171,6 +176,7 @@ export async function runMeetingScale(o: MeetingScaleOptions): Promise<MeetingSc
   const talkers = o.talkers ?? 2;
   const concurrency = o.concurrency ?? 5;
   const k = Math.max(1, o.clientProcesses ?? 2);
+  const stack = o.clientStack ?? 'ndc';
   const out: MeetingScaleResult[] = [];
   for (const n of o.sizes) {
     const server = await startServer({
@@ -182,7 +188,7 @@ export async function runMeetingScale(o: MeetingScaleOptions): Promise<MeetingSc
     });
     const clients: ClientProcess[] = [];
     try {
-      for (let i = 0; i < k; i++) clients.push(await ClientProcess.start());
+      for (let i = 0; i < k; i++) clients.push(await ClientProcess.start(stack));
       const clientOf = (j: number) => clients[j % k]!;
       const call = api(server);
       const meeting = await call<{ data: { id: string } }>('POST', '/meetings', { title: `scale ${n}` });
@@ -274,6 +280,7 @@ export async function runMeetingScale(o: MeetingScaleOptions): Promise<MeetingSc
       out.push({
         n,
         clientProcesses: k,
+        clientStack: stack,
         joinMs: summarize(people.map((p) => p.joinMs)),
         joinPhasesP95Ms: [0, 1, 2].map((x) => summarize(people.map((p) => p.phases[x]!)).p95) as [
           number,
@@ -309,10 +316,10 @@ export async function runMeetingScale(o: MeetingScaleOptions): Promise<MeetingSc
 export function renderMeetingScale(rs: MeetingScaleResult[]): string {
   const rows = rs.map(
     (r) =>
-      `| ${r.n} | ${r.joinMs.p50} / ${r.joinMs.p95} / ${r.joinMs.max} | ${r.allHearAllMs} | ${r.lateHearsAllMs} (spread ${r.lateSpreadMs}) | ${r.everyoneHearsLateMs} | ${r.serverCpuPct} % (clients ${r.clientsCpuPct} % in ${r.clientProcesses}) | ${r.sentPerSec} → ${r.forwardedPerSec} | ${(r.forwardingLoss * 100).toFixed(3)} % (server ratio ${r.serverForwardRatio}) | ${r.clientPcs} | ${r.serverPcsPerParticipant} |`,
+      `| ${r.n} | ${r.joinMs.p50} / ${r.joinMs.p95} / ${r.joinMs.max} | ${r.allHearAllMs} | ${r.lateHearsAllMs} (spread ${r.lateSpreadMs}) | ${r.everyoneHearsLateMs} | ${r.serverCpuPct} % (${r.clientStack} clients ${r.clientsCpuPct} % in ${r.clientProcesses}) | ${r.sentPerSec} → ${r.forwardedPerSec} | ${(r.forwardingLoss * 100).toFixed(3)} % (server ratio ${r.serverForwardRatio}) | ${r.clientPcs} | ${r.serverPcsPerParticipant} |`,
   );
   return [
-    '| N | join ms p50 / p95 / max | all hear all after last join (ms) | late joiner hears everyone (ms) | everyone hears late joiner (ms) | server CPU (werift clients, processes) | packets/s sent → forwarded | forwarding loss | PCs per client | server PCs per participant |',
+    '| N | join ms p50 / p95 / max | all hear all after last join (ms) | late joiner hears everyone (ms) | everyone hears late joiner (ms) | server CPU (clients, processes) | packets/s sent → forwarded | forwarding loss | PCs per client | server PCs per participant |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
   ].join('\n');

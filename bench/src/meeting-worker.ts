@@ -1,6 +1,7 @@
 /**
- * Client process of the large-meeting benchmark (meeting-scale.ts): werift participants of one
- * meeting, each publishing Opus and subscribing through one renegotiated connection, driven over IPC.
+ * Client process of the large-meeting benchmark (meeting-scale.ts): participants of one meeting,
+ * each publishing Opus and subscribing through one renegotiated connection, driven over IPC. The
+ * WebRTC stack comes from BENCH_MEETING_STACK: `ndc` (node-datachannel, the default) or `werift`.
  * Several of these share a meeting's participants, so that the clients are not one event loop that
  * the server's numbers would be measured through. Times cross processes as epoch milliseconds
  * (`performance.timeOrigin + performance.now()`).
@@ -9,7 +10,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sineOpusPackets } from '@trackroom/recorder/testing';
-import { OpusPublisher } from '@trackroom/e2e/support';
+import { NdcOpusPublisher, OpusPublisher } from '@trackroom/e2e/support';
 
 /** What the orchestrator asks. */
 export type MeetingWorkerRequest =
@@ -61,8 +62,9 @@ function main(): void {
     channels: 1,
   });
   const dtx = (i: number) => i % 20 !== 0;
-  const people = new Map<number, { pub: OpusPublisher; talker: boolean }>();
-  const play = (p: { pub: OpusPublisher; talker: boolean }) =>
+  const ndc = (process.env.BENCH_MEETING_STACK ?? 'ndc') === 'ndc';
+  const people = new Map<number, { pub: OpusPublisher | NdcOpusPublisher; talker: boolean }>();
+  const play = (p: { pub: OpusPublisher | NdcOpusPublisher; talker: boolean }) =>
     p.pub.play(packets, p.talker ? () => false : dtx);
 
   process.on('message', (m: MeetingWorkerRequest) => {
@@ -72,7 +74,10 @@ function main(): void {
           const startedAt = epochMs();
           const t0 = performance.now();
           try {
-            const pub = await OpusPublisher.connect(m.url, { subscribe: 'single', timeoutMs: 30_000 });
+            const o = { subscribe: 'single', timeoutMs: 30_000 } as const;
+            const pub = ndc
+              ? await NdcOpusPublisher.connect(m.url, o)
+              : await OpusPublisher.connect(m.url, o);
             const opened = performance.now();
             await pub.join();
             const joined = performance.now();

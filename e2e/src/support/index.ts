@@ -11,3 +11,4 @@ export * from './packet-clock.js';
 export * from './signalling-socket.js';
 export * from './until.js';
 export * from './cluster.js';
+export * from './ndc-single-subscriber.js';

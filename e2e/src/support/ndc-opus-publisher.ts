@@ -15,6 +15,7 @@
  */
 import { NdcAudioPeer, offerDtlsServer, withheldCandidates } from './ndc-audio-peer.js';
 import { NdcOpusSender, type NdcPlayOptions } from './ndc-opus-sender.js';
+import { NdcSingleSubscriber } from './ndc-single-subscriber.js';
 import type { PacketClock } from './packet-clock.js';
 import { SignallingSocket, type ServerMsg } from './signalling-socket.js';
 import { PUBLISH_PC_ID, type ServerMessage } from '@trackroom/protocol';
@@ -25,8 +26,11 @@ export interface NdcOpusPublisherOptions {
   /** Default 111. */
   payloadType?: number;
   timeoutMs?: number;
-  /** Answer `subscribe` with recvonly connections and count the RTP received (default false). */
-  subscribe?: boolean;
+  /**
+   * Answer `subscribe` with recvonly connections and count the RTP received (default false), or
+   * `'single'`: join with one renegotiated subscribing connection ({@link NdcSingleSubscriber}).
+   */
+  subscribe?: boolean | 'single';
   /** Default: the process's shared clock. */
   clock?: PacketClock;
 }
@@ -50,12 +54,22 @@ export class NdcOpusPublisher {
   /** RTP packets received per subscription id (only with `subscribe: true`). */
   readonly receivedBySubscription = new Map<string, number>();
   readonly subscribeErrors: string[] = [];
+  /** The one subscribing connection, with `subscribe: 'single'`. */
+  readonly single: NdcSingleSubscriber | undefined;
 
   private constructor(sig: SignallingSocket, o: NdcOpusPublisherOptions) {
     this.#sig = sig;
     this.#o = o;
     this.#bind = o.bindAddress ?? '127.0.0.1';
     this.#timeoutMs = o.timeoutMs ?? 15_000;
+    if (o.subscribe === 'single') {
+      this.single = new NdcSingleSubscriber(sig, {
+        bindAddress: this.#bind,
+        timeoutMs: this.#timeoutMs,
+        ...(o.payloadType === undefined ? {} : { payloadType: o.payloadType }),
+      });
+      return;
+    }
     if (!o.subscribe) return;
     sig.onMessage((m) => {
       if (m.type === 'subscribe') {
@@ -114,7 +128,7 @@ export class NdcOpusPublisher {
   }
 
   async join(audio = true): Promise<ServerMsg<'joined'>> {
-    const joined = await this.#sig.join(audio);
+    const joined = await this.#sig.join(audio, this.single ? 'single' : undefined);
     this.peerId = joined.self.peerId;
     return joined;
   }
@@ -205,6 +219,7 @@ export class NdcOpusPublisher {
     this.#sender?.close();
     for (const peer of this.#subs.values()) peer.close();
     this.#subs.clear();
+    this.single?.close();
     this.#up.clear();
     return Promise.resolve();
   }
