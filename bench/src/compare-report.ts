@@ -275,7 +275,8 @@ publishers use only that address. Nothing leaves the namespace.
   created through the API (audio only, Opus, \`record: false\`, \`rec_dir\`); recording on is \`enable_recording\` on every room,
   which records every publisher to a \`.mjr\` (raw RTP); off is \`enable_recording\` false. Janus's default threading (a thread
   per handle).
-- **trackroom**: the real server as in the main bench (ICE UDP mux on), a track recording of every meeting.
+- **trackroom**: the real server as in the main bench (ICE UDP mux on), a track recording of every meeting, with
+  \`MEDIA_WORKERS=1\`: one process, as Janus is one (its threads in it); several workers are measured by \`--media-workers\`.
 - **Load**: the same publishers for both (\`--workers\` generator processes per server; \`--generator ndc\`, the default:
   node-datachannel, or \`werift\`; the intro line says which); the publishers of one server send only during its windows and
   are connected but silent during the other's.

@@ -157,7 +157,12 @@ async function idleRss(pid: number): Promise<number> {
 
 async function trackroomPeer(o: CompareOptions): Promise<Peer> {
   const server: ServerProcess = await startServer({
-    env: { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', RTC_UDP_MUX_PORT: String(await freePort()) },
+    env: {
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+      RTC_UDP_MUX_PORT: String(await freePort()),
+      // One process against Janus's one (its default is one worker per core: 3 processes here).
+      MEDIA_WORKERS: '1',
+    },
   });
   try {
     const call = api(server);
