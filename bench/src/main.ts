@@ -4,7 +4,8 @@
  *                   [--pairs 3] [--workers 2] [--udp-mux on|off] [--fanout on|off] [--cpu-prof <dir>]
  *                   [--peers trackroom,janus | --peer janus] [--file-quality on|off]
  *                   [--media-workers 1,2] [--generator ndc|werift] [--generators ndc,werift]
- *                   [--meetings 2,10,25,50 [--client-processes 2] [--client-stack ndc|werift]]`
+ *                   [--meetings 2,10,25,50 [--client-processes 2] [--client-stack ndc|werift]]
+ *                   [--server-build source|dist]`
 
  * `--meetings` runs only the large-meeting scenario (meeting-scale.ts: one meeting of each size,
  * one subscribing connection per participant, its clients spread over `--client-processes` forked
@@ -91,8 +92,14 @@ const { values } = parseArgs({
     meetings: { type: 'string' },
     'client-processes': { type: 'string' },
     'client-stack': { type: 'string' },
+    // source (default): the server from TypeScript through tsx, as tests run it; dist: the compiled
+    // server that `npm start` runs (build first: npx tsc -b), without the loader's memory and CPU.
+    'server-build': { type: 'string' },
   },
 });
+if (values['server-build'] === 'dist') process.env.TRACKROOM_SERVER_BUILD = 'dist';
+else if (values['server-build'] !== undefined && values['server-build'] !== 'source')
+  throw new Error(`--server-build is source or dist, not ${values['server-build']}`);
 
 if (values.meetings) {
   const sizes = values.meetings.split(',').map(Number);

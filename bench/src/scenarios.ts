@@ -41,6 +41,7 @@ interface WorkerStats {
 
 export interface ServerStats {
   rss_bytes: number;
+  heap?: { used_bytes: number; total_bytes: number; array_buffers_bytes: number };
   event_loop_delay_ms: { p50: number; p99: number; max: number };
   media: {
     sfu?: SfuCounters;
@@ -101,6 +102,8 @@ export interface WindowMetrics {
   eventLoopP99Ms: number;
   eventLoopMaxMs: number;
   rssMb: number;
+  /** The main process's V8 heap at the window's end (MB): used, reserved, and ArrayBuffer memory. */
+  heapMb?: { used: number; total: number; arrayBuffers: number };
   /** Packets the publishers handed to their WebRTC stack during the window. */
   sent: number;
   /** Server rtpReceived over the window (window edges are read ~ms apart: approximate). */
@@ -315,6 +318,15 @@ async function measureWindow(
     eventLoopP99Ms: round(s1.event_loop_delay_ms.p99, 2),
     eventLoopMaxMs: round(s1.event_loop_delay_ms.max, 2),
     rssMb: round(s1.rss_bytes / 2 ** 20),
+    ...(s1.heap
+      ? {
+          heapMb: {
+            used: round(s1.heap.used_bytes / 2 ** 20),
+            total: round(s1.heap.total_bytes / 2 ** 20),
+            arrayBuffers: round(s1.heap.array_buffers_bytes / 2 ** 20),
+          },
+        }
+      : {}),
     sent: g1.sent - g0.sent,
     rtpReceived: b.rtpReceived - a.rtpReceived,
     rtpForwarded: b.rtpForwarded - a.rtpForwarded,

@@ -1,6 +1,11 @@
-/** Starts the real server (`packages/server/src/main.ts`) as a child process on a free port. */
+/**
+ * Starts the real server as a child process on a free port: from its TypeScript source through tsx
+ * (`packages/server/src/main.ts`, what tests run), or with `build: 'dist'` (or
+ * TRACKROOM_SERVER_BUILD=dist) the compiled `packages/server/dist/main.js` that `npm start` runs,
+ * for benchmarks of memory and CPU without the TypeScript loader.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, pgTestDatabase, pgTestStore } from '@trackroom/server/testing';
@@ -32,8 +37,14 @@ export async function startServer(
     env?: Record<string, string>;
     /** Extra Node options before the script, e.g. `--cpu-prof`. */
     nodeArgs?: string[];
+    /** `source` (default, or TRACKROOM_SERVER_BUILD) or `dist` (built: `npx tsc -b`). */
+    build?: 'source' | 'dist';
   } = {},
 ): Promise<ServerProcess> {
+  const build = opts.build ?? (process.env.TRACKROOM_SERVER_BUILD === 'dist' ? 'dist' : 'source');
+  const distMain = join(root, 'packages/server/dist/main.js');
+  if (build === 'dist' && !existsSync(distMain))
+    throw new Error(`${distMain} is missing: build it first (npx tsc -b)`);
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'trackroom-e2e-'));
   // TRACKROOM_TEST_STORE=postgres: the server's store is a fresh PostgreSQL schema, the same one
   // again when a test restarts a server on the same DATA_DIR.
@@ -46,7 +57,12 @@ export async function startServer(
   const token = 'e2e-admin-token-0123456789abcdef';
   const proc = spawn(
     process.execPath,
-    [...(opts.nodeArgs ?? []), '--conditions=source', '--import', 'tsx', 'packages/server/src/main.ts'],
+    [
+      ...(opts.nodeArgs ?? []),
+      ...(build === 'dist'
+        ? [distMain]
+        : ['--conditions=source', '--import', 'tsx', 'packages/server/src/main.ts']),
+    ],
     {
       cwd: root,
       env: {
