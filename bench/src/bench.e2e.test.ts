@@ -3,41 +3,23 @@
  * every scenario, numeric fields and no invalid files. It asserts nothing about speed.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
+import { runBench } from './support/run-bench.js';
 import type { BenchResult } from './report.js';
 
-const root = new URL('../../', import.meta.url).pathname;
-
 test('bench harness runs at a tiny size and reports every scenario', () => {
-  const out = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
-  const res = spawnSync(
-    process.execPath,
-    [
-      '--conditions=source',
-      '--import',
-      'tsx',
-      'bench/src/main.ts',
-      '--n',
-      '2',
-      '--seconds',
-      '3',
-      '--cycles',
-      '2',
-      '--quick',
-      '--no-docs',
-      '--out',
-      out,
-    ],
-    { cwd: root, encoding: 'utf8', timeout: 180_000 },
-  );
-  assert.equal(res.status, 0, `bench failed:\n${res.stderr}`);
-  const files = readdirSync(out).filter((f) => f.endsWith('.json'));
+  const { stdout, results: files } = runBench<BenchResult>([
+    '--n',
+    '2',
+    '--seconds',
+    '3',
+    '--cycles',
+    '2',
+    '--quick',
+    '--no-docs',
+  ]);
   assert.equal(files.length, 1);
-  const r = JSON.parse(readFileSync(join(out, files[0]!), 'utf8')) as BenchResult;
+  const r = files[0]!;
 
   assert.equal(r.load.length, 1);
   const l = r.load[0]!;
@@ -82,5 +64,5 @@ test('bench harness runs at a tiny size and reports every scenario', () => {
 
   assert.ok(r.targets.length >= 4, 'every target is reported');
   for (const t of r.targets) assert.ok(['met', 'missed', 'not reached', 'inconclusive'].includes(t.status));
-  assert.match(res.stdout, /# Benchmarks/);
+  assert.match(stdout, /# Benchmarks/);
 });

@@ -4,41 +4,17 @@
  * asserts nothing about speed.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
+import { runBench } from './support/run-bench.js';
 import type { MeetingScaleResult } from './meeting-scale.js';
 
-const root = new URL('../../', import.meta.url).pathname;
-
 test('the large-meeting harness runs a meeting of 3 with its clients in 2 processes', () => {
-  const out = mkdtempSync(join(tmpdir(), 'bench-meetings-'));
-  const res = spawnSync(
-    process.execPath,
-    [
-      '--conditions=source',
-      '--import',
-      'tsx',
-      'bench/src/main.ts',
-      '--meetings',
-      '3',
-      '--seconds',
-      '2',
-      '--client-processes',
-      '2',
-      '--out',
-      out,
-    ],
-    { cwd: root, encoding: 'utf8', timeout: 180_000 },
+  const { results: files } = runBench<{ results: MeetingScaleResult[] }>(
+    ['--meetings', '3', '--seconds', '2', '--client-processes', '2'],
+    'meetings-',
   );
-  assert.equal(res.status, 0, `bench failed:\n${res.stderr}`);
-  const files = readdirSync(out).filter((f) => f.startsWith('meetings-') && f.endsWith('.json'));
   assert.equal(files.length, 1);
-  const { results } = JSON.parse(readFileSync(join(out, files[0]!), 'utf8')) as {
-    results: MeetingScaleResult[];
-  };
+  const { results } = files[0]!;
   assert.equal(results.length, 1);
   const r = results[0]!;
   assert.equal(r.n, 3);

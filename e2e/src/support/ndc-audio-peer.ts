@@ -27,6 +27,9 @@ export interface NdcAudioPeerOptions {
   rtcpReceiver?: boolean;
 }
 
+/** RFC 5761: byte 1 in 192..223 is RTCP (the rest of an rtcp-mux track's messages is RTP). */
+export const isRtcp = (b: Uint8Array): boolean => b.length > 1 && b[1]! >= 192 && b[1]! <= 223;
+
 /** Keeps only the candidates on `address` (traffic never leaves the address the caller chose). */
 export function candidatesOnlyOn(sdp: string, address: string): string {
   return sdp

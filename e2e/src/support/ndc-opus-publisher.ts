@@ -13,7 +13,7 @@
  * node-datachannel connection each and counts the RTP that arrives; by default `subscribe` is
  * ignored (ingest only).
  */
-import { NdcAudioPeer, offerDtlsServer, withheldCandidates } from './ndc-audio-peer.js';
+import { NdcAudioPeer, isRtcp, offerDtlsServer, withheldCandidates } from './ndc-audio-peer.js';
 import { NdcOpusSender, type NdcPlayOptions } from './ndc-opus-sender.js';
 import { NdcSingleSubscriber } from './ndc-single-subscriber.js';
 import type { PacketClock } from './packet-clock.js';
@@ -34,9 +34,6 @@ export interface NdcOpusPublisherOptions {
   /** Default: the process's shared clock. */
   clock?: PacketClock;
 }
-
-/** RFC 5761: byte 1 in 192..223 is RTCP. */
-const isRtcp = (b: Buffer) => b.length > 1 && b[1]! >= 192 && b[1]! <= 223;
 
 export class NdcOpusPublisher {
   readonly #sig: SignallingSocket;

@@ -12,7 +12,8 @@
 import nd from 'node-datachannel';
 import type { PeerConnection, Track } from 'node-datachannel';
 import { SUBSCRIBER_PC_ID } from '@trackroom/protocol';
-import { candidatesOnlyOn, offerDtlsServer, withheldCandidates } from './ndc-audio-peer.js';
+import { candidatesOnlyOn, isRtcp, offerDtlsServer, withheldCandidates } from './ndc-audio-peer.js';
+import { RenegotiatingSubscriber } from './renegotiating-subscriber.js';
 import type { ServerMsg, SignallingSocket } from './signalling-socket.js';
 
 const OPUS_PROFILE = 'minptime=10;useinbandfec=1';
@@ -27,53 +28,31 @@ export interface NdcSingleSubscriberOptions {
 }
 
 let labels = 0;
-const isRtcp = (b: Buffer): boolean => b.length > 1 && (b[1] as number) >= 192 && (b[1] as number) <= 223;
 
-export class NdcSingleSubscriber {
-  /** RTP packets received in all. */
-  received = 0;
-  /** RTP packets received per publisher peer id. */
-  readonly receivedByPeer = new Map<string, number>();
-  /** When the first packet of each publisher arrived (performance.now()). */
-  readonly firstPacketAt = new Map<string, number>();
-  /** Negotiations completed (answers applied). */
-  negotiations = 0;
-  readonly errors: string[] = [];
-  readonly #sig: SignallingSocket;
+export class NdcSingleSubscriber extends RenegotiatingSubscriber {
   readonly #o: Required<NdcSingleSubscriberOptions>;
   #pc: PeerConnection | undefined;
   #connectionId = '';
-  #latest: ServerMsg<'subscriberUpdate'> | undefined;
-  #offered = 0;
-  #busy = false;
-  #closed = false;
   #state = 'new';
   readonly #tracks: Track[] = [];
-  /** mid → publisher, per the last answer applied. */
-  readonly #byMid = new Map<string, string | null>();
 
   constructor(sig: SignallingSocket, o: NdcSingleSubscriberOptions = {}) {
-    this.#sig = sig;
+    super(sig);
     this.#o = {
       bindAddress: o.bindAddress ?? '127.0.0.1',
       payloadType: o.payloadType ?? 111,
       timeoutMs: o.timeoutMs ?? 15_000,
     };
-    sig.onMessage((m) => {
-      if (m.type !== 'subscriberUpdate' || this.#closed) return;
-      this.#latest = m;
-      this.#kick();
-    });
   }
 
   /** Peer connections open now for subscribing: 0 or 1. */
   get openConnections(): number {
-    return this.#pc && !this.#closed && this.#state !== 'closed' ? 1 : 0;
+    return this.#pc && !this.closed && this.#state !== 'closed' ? 1 : 0;
   }
 
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.closed) return;
+    this.closed = true;
     for (const t of this.#tracks) {
       try {
         t.close();
@@ -88,36 +67,15 @@ export class NdcSingleSubscriber {
     }
   }
 
-  #kick(): void {
-    if (this.#busy) return;
-    this.#busy = true;
-    void this.#run().finally(() => {
-      this.#busy = false;
-      if (this.#latest && this.#latest.version > this.#offered && !this.#closed) this.#kick();
-    });
-  }
-
-  async #run(): Promise<void> {
-    while (!this.#closed && this.#latest && this.#latest.version > this.#offered) {
-      const plan = this.#latest;
-      try {
-        await this.#negotiate(plan);
-      } catch (err) {
-        if (this.errors.length < 20) this.errors.push(String(err));
-        this.#offered = plan.version; // wait for the next update instead of looping on a failure
-      }
-    }
-  }
-
-  async #negotiate(plan: ServerMsg<'subscriberUpdate'>): Promise<void> {
+  protected async negotiate(plan: ServerMsg<'subscriberUpdate'>): Promise<void> {
     let first = false;
     if (plan.connectionId !== this.#connectionId) {
       this.close();
-      this.#closed = false;
+      this.closed = false;
       this.#tracks.length = 0;
-      this.#byMid.clear();
+      this.byMid.clear();
       this.#connectionId = plan.connectionId;
-      this.#offered = 0;
+      this.offered = 0;
       this.#pc = this.#newPc();
       first = true;
     }
@@ -132,7 +90,7 @@ export class NdcSingleSubscriber {
       track.setMediaHandler(new nd.RtcpReceivingSession());
       const mid = String(i);
       track.onMessage((msg) => {
-        if (!isRtcp(msg)) this.#count(mid);
+        if (!isRtcp(msg)) this.count(mid);
       });
       this.#tracks.push(track);
     }
@@ -146,25 +104,25 @@ export class NdcSingleSubscriber {
     const { sdp, candidates } = withheldCandidates(
       offerDtlsServer(candidatesOnlyOn(local.sdp, this.#o.bindAddress)),
     );
-    this.#offered = plan.version;
-    this.#sig.send({
+    this.offered = plan.version;
+    this.sig.send({
       type: 'subscriberOffer',
       connectionId: plan.connectionId,
       version: plan.version,
       sdp,
     });
-    const answer = await this.#sig.waitFor(
+    const answer = await this.sig.waitFor(
       'subscriberAnswer',
       (a) => a.connectionId === plan.connectionId && a.version === plan.version,
       this.#o.timeoutMs,
     );
-    if (this.#connectionId !== plan.connectionId || this.#closed) return;
+    if (this.#connectionId !== plan.connectionId || this.closed) return;
     pc.setRemoteDescription(answer.sdp, 'answer');
-    for (const t of answer.tracks) this.#byMid.set(t.mid, t.peerId);
+    for (const t of answer.tracks) this.byMid.set(t.mid, t.peerId);
     // Candidates go once the first answer is in place (see withheldCandidates).
     if (first)
       for (const candidate of candidates)
-        this.#sig.send({ type: 'candidate', pcId: SUBSCRIBER_PC_ID, candidate, sdpMid: '0' });
+        this.sig.send({ type: 'candidate', pcId: SUBSCRIBER_PC_ID, candidate, sdpMid: '0' });
     this.negotiations++;
   }
 
@@ -177,14 +135,6 @@ export class NdcSingleSubscriber {
         resolve();
       });
     });
-  }
-
-  #count(mid: string): void {
-    const peerId = this.#byMid.get(mid);
-    if (!peerId) return;
-    this.received++;
-    this.receivedByPeer.set(peerId, (this.receivedByPeer.get(peerId) ?? 0) + 1);
-    if (!this.firstPacketAt.has(peerId)) this.firstPacketAt.set(peerId, performance.now());
   }
 
   #newPc(): PeerConnection {

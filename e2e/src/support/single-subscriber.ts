@@ -7,6 +7,7 @@
  */
 import { RTCPeerConnection, RTCRtpCodecParameters, type RTCRtpTransceiver } from 'werift';
 import { gathered, loopbackIce, loopbackOnly } from '@trackroom/sfu/testing';
+import { RenegotiatingSubscriber } from './renegotiating-subscriber.js';
 import type { SignallingSocket, ServerMsg } from './signalling-socket.js';
 
 export interface SingleSubscriberOptions {
@@ -16,41 +17,19 @@ export interface SingleSubscriberOptions {
   timeoutMs?: number;
 }
 
-export class SingleSubscriber {
-  /** RTP packets received in all. */
-  received = 0;
-  /** RTP packets received per publisher peer id. */
-  readonly receivedByPeer = new Map<string, number>();
-  /** When the first packet of each publisher arrived (performance.now()). */
-  readonly firstPacketAt = new Map<string, number>();
-  /** Negotiations completed (answers applied), per connection. */
-  negotiations = 0;
+export class SingleSubscriber extends RenegotiatingSubscriber {
   /** Peer connections this client created for subscribing (a new connectionId creates one). */
   connectionsCreated = 0;
-  readonly errors: string[] = [];
-  readonly #sig: SignallingSocket;
   readonly #pt: number;
   readonly #timeoutMs: number;
   #pc: RTCPeerConnection | undefined;
   #connectionId = '';
-  #latest: ServerMsg<'subscriberUpdate'> | undefined;
-  #offered = 0;
-  #busy = false;
-  #closed = false;
   readonly #transceivers: RTCRtpTransceiver[] = [];
-  /** mid → publisher, per the last answer applied. */
-  readonly #byMid = new Map<string, string | null>();
-  readonly #idleWaiters = new Set<() => void>();
 
   constructor(sig: SignallingSocket, o: SingleSubscriberOptions = {}) {
-    this.#sig = sig;
+    super(sig);
     this.#pt = o.payloadType ?? 111;
     this.#timeoutMs = o.timeoutMs ?? 15_000;
-    sig.onMessage((m) => {
-      if (m.type !== 'subscriberUpdate' || this.#closed) return;
-      this.#latest = m;
-      this.#kick();
-    });
   }
 
   /** The subscribing peer connection's state ('none' before the first update). */
@@ -65,49 +44,21 @@ export class SingleSubscriber {
 
   /** The publishers the last applied answer maps to an m-line. */
   get mappedPublishers(): string[] {
-    return [...new Set([...this.#byMid.values()].filter((p): p is string => p !== null))];
-  }
-
-  /** Resolves once no negotiation runs and the last update was answered. */
-  settled(): Promise<void> {
-    if (!this.#busy && (!this.#latest || this.#latest.version <= this.#offered)) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.add(resolve));
+    return [...new Set([...this.byMid.values()].filter((p): p is string => p !== null))];
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
+    this.closed = true;
     await this.#pc?.close();
   }
 
-  #kick(): void {
-    if (this.#busy) return;
-    this.#busy = true;
-    void this.#run().finally(() => {
-      this.#busy = false;
-      if (this.#latest && this.#latest.version > this.#offered && !this.#closed) this.#kick();
-      else for (const w of [...this.#idleWaiters]) w();
-    });
-  }
-
-  async #run(): Promise<void> {
-    while (!this.#closed && this.#latest && this.#latest.version > this.#offered) {
-      const plan = this.#latest;
-      try {
-        await this.#negotiate(plan);
-      } catch (err) {
-        if (this.errors.length < 20) this.errors.push(String(err));
-        this.#offered = plan.version; // wait for the next update instead of looping on a failure
-      }
-    }
-  }
-
-  async #negotiate(plan: ServerMsg<'subscriberUpdate'>): Promise<void> {
+  protected async negotiate(plan: ServerMsg<'subscriberUpdate'>): Promise<void> {
     if (plan.connectionId !== this.#connectionId) {
       await this.#pc?.close();
       this.#transceivers.length = 0;
-      this.#byMid.clear();
+      this.byMid.clear();
       this.#connectionId = plan.connectionId;
-      this.#offered = 0;
+      this.offered = 0;
       this.#pc = this.#newPc();
       this.connectionsCreated++;
     }
@@ -121,38 +72,29 @@ export class SingleSubscriber {
         const t = tr;
         if (slot.kind === 'audio') {
           t.onTrack.subscribe((track) => {
-            track.onReceiveRtp.subscribe(() => this.#count(t.mid));
+            track.onReceiveRtp.subscribe(() => this.count(t.mid));
           });
         }
       } else tr.setDirection(direction);
     }
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
-    this.#offered = plan.version;
-    this.#sig.send({
+    this.offered = plan.version;
+    this.sig.send({
       type: 'subscriberOffer',
       connectionId: plan.connectionId,
       version: plan.version,
       sdp: loopbackOnly(pc.localDescription!.sdp),
     });
-    const answer = await this.#sig.waitFor(
+    const answer = await this.sig.waitFor(
       'subscriberAnswer',
       (a) => a.connectionId === plan.connectionId && a.version === plan.version,
       this.#timeoutMs,
     );
-    if (this.#connectionId !== plan.connectionId || this.#closed) return;
+    if (this.#connectionId !== plan.connectionId || this.closed) return;
     await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
-    for (const t of answer.tracks) this.#byMid.set(t.mid, t.peerId);
+    for (const t of answer.tracks) this.byMid.set(t.mid, t.peerId);
     this.negotiations++;
-  }
-
-  #count(mid: string | null | undefined): void {
-    if (mid === undefined || mid === null) return;
-    const peerId = this.#byMid.get(mid);
-    if (!peerId) return;
-    this.received++;
-    this.receivedByPeer.set(peerId, (this.receivedByPeer.get(peerId) ?? 0) + 1);
-    if (!this.firstPacketAt.has(peerId)) this.firstPacketAt.set(peerId, performance.now());
   }
 
   #newPc(): RTCPeerConnection {
