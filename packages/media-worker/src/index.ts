@@ -8,3 +8,4 @@ export type { LogLevel, MediaWorkerConfig } from './media-worker-config.js';
 export { WORKER_EVENT_NAMES } from './media-worker-handle.js';
 export type { MediaWorkerHandle, MediaWorkerHandleEvents } from './media-worker-handle.js';
 export type { WorkerSfu } from './worker-sfu.js';
+export { tuneV8ForMedia } from './v8-tuning.js';

@@ -3,6 +3,7 @@
  * pass straight through; a packet behind a hole is held until the hole is filled, or until the oldest
  * held packet has waited `delayMs`, or the buffer holds `maxPackets`. Then the hole is declared lost.
  */
+import type { Sink } from './reused-list.js';
 import type { RtpPacket } from './rtp-parser.js';
 import type { EndOfStream, Tick } from './stream-events.js';
 
@@ -96,7 +97,7 @@ export class ReorderBuffer {
   }
 
   /** As `process`, appending what it releases to `out`. */
-  processInto(input: ReorderInput, out: ReorderOutput[]): void {
+  processInto(input: ReorderInput, out: Sink<ReorderOutput>): void {
     switch (input.kind) {
       case 'packet':
         this.onPacket(input, out);
@@ -136,7 +137,7 @@ export class ReorderBuffer {
     return ext;
   }
 
-  private startStream(input: ReorderPacketInput, out: ReorderOutput[]): void {
+  private startStream(input: ReorderPacketInput, out: Sink<ReorderOutput>): void {
     this.releaseAll(out);
     this.ssrc = input.packet.ssrc;
     // Start high so that unwrapping backwards never goes negative.
@@ -149,7 +150,7 @@ export class ReorderBuffer {
     this.releaseInOrder(out, true);
   }
 
-  private onPacket(input: ReorderPacketInput, out: ReorderOutput[]): void {
+  private onPacket(input: ReorderPacketInput, out: Sink<ReorderOutput>): void {
     this.counters.received++;
     this.advanceClock(input.arrivalMs);
     if (this.startPending || input.packet.ssrc !== this.ssrc) {
@@ -176,7 +177,7 @@ export class ReorderBuffer {
     this.onPacketInStream(input, ext, out);
   }
 
-  private onPacketInStream(input: ReorderPacketInput, ext: number, out: ReorderOutput[]): void {
+  private onPacketInStream(input: ReorderPacketInput, ext: number, out: Sink<ReorderOutput>): void {
     if (ext < this.next) {
       if (this.history[ext % HISTORY] === ext) this.counters.duplicated++;
       else this.counters.late++;
@@ -211,7 +212,7 @@ export class ReorderBuffer {
     ext: number,
     lostBefore: number,
     discontinuity: boolean,
-    out: ReorderOutput[],
+    out: Sink<ReorderOutput>,
   ): void {
     this.history[ext % HISTORY] = ext;
     this.counters.released++;
@@ -227,7 +228,7 @@ export class ReorderBuffer {
   }
 
   /** Releases consecutive held packets starting at `next`. */
-  private releaseInOrder(out: ReorderOutput[], discontinuity: boolean): void {
+  private releaseInOrder(out: Sink<ReorderOutput>, discontinuity: boolean): void {
     let first = discontinuity;
     for (;;) {
       const p = this.held.get(this.next);
@@ -240,7 +241,7 @@ export class ReorderBuffer {
   }
 
   /** Skips the hole in front of the oldest held packet: its missing predecessors are lost. */
-  private skipHole(out: ReorderOutput[]): void {
+  private skipHole(out: Sink<ReorderOutput>): void {
     let min = Infinity;
     for (const k of this.held.keys()) if (k < min) min = k;
     if (min === Infinity) return;
@@ -251,7 +252,7 @@ export class ReorderBuffer {
     this.releaseInOrder(out, false);
   }
 
-  private releaseExpired(out: ReorderOutput[]): void {
+  private releaseExpired(out: Sink<ReorderOutput>): void {
     while (this.held.size > this.maxPackets) {
       this.counters.overflows++;
       this.skipHole(out);
@@ -264,7 +265,7 @@ export class ReorderBuffer {
     }
   }
 
-  private releaseAll(out: ReorderOutput[]): void {
+  private releaseAll(out: Sink<ReorderOutput>): void {
     while (this.held.size > 0) this.skipHole(out);
   }
 }

@@ -20,6 +20,7 @@
  * a slow sender clock, or the frame is dropped as an overlap, for a fast one: a fast clock makes more
  * audio than time passes). Gaps in the RTP (loss, DTX) and pauses absorb the corrections instead.
  */
+import type { Sink } from './reused-list.js';
 import { OPUS_MIN_FRAME_SAMPLES, OPUS_SAMPLE_RATE, opusPacketSamples, opusSilenceFrame } from './opus.js';
 import type { OrderedRtpPacket } from './reorder-buffer.js';
 import type { SenderReport } from './rtcp-parser.js';
@@ -264,7 +265,7 @@ export class Timeline {
   }
 
   /** As `process`, appending the frames to `out`. */
-  processInto(input: TimelineInput, out: TimelineOutput[]): void {
+  processInto(input: TimelineInput, out: Sink<TimelineOutput>): void {
     if (this.ended) {
       if (input.kind === 'packet') this.counters.droppedAfterEnd++;
       return;
@@ -340,7 +341,7 @@ export class Timeline {
     };
   }
 
-  private onPacket(input: OrderedRtpPacket, out: TimelineOutput[]): void {
+  private onPacket(input: OrderedRtpPacket, out: Sink<TimelineOutput>): void {
     if (this.paused) {
       this.counters.droppedPaused++;
       return;
@@ -375,11 +376,18 @@ export class Timeline {
     const x = ((extTs - stream.anchorExt) * 1000) / this.clockRate;
     const y = input.arrivalMs - this.t0Ms - x;
     this.onStep(stream, stream.estimator.add(x, y, input.arrivalMs), out);
-    this.held.push({ input, extTs, samples, x });
-    this.release(input.arrivalMs, out);
+    const h: Held = { input, extTs, samples, x };
+    // The common case, nothing held and nothing to hold, places the frame at once: a trip through
+    // `held` would empty it again (length = 0), and that drops its backing store every packet.
+    if (this.held.length === 0 && input.arrivalMs >= stream.settledAtMs && !stream.estimator.pendingLate)
+      this.place(h, out);
+    else {
+      this.held.push(h);
+      this.release(input.arrivalMs, out);
+    }
   }
 
-  private onStep(stream: Stream, step: SendTimeStep | undefined, out: TimelineOutput[]): void {
+  private onStep(stream: Stream, step: SendTimeStep | undefined, out: Sink<TimelineOutput>): void {
     if (step) {
       this.reanchors[step.sizeMs > this.jumpMs ? 'jump' : 'drift']++;
       // Frames sent before the new offset began belong to the previous estimate: place them now.
@@ -394,7 +402,7 @@ export class Timeline {
     input: OrderedRtpPacket,
     extTs: number,
     reason: ReanchorReason,
-    out: TimelineOutput[],
+    out: Sink<TimelineOutput>,
   ): Stream {
     this.releaseAll(out);
     const ssrc = input.packet.ssrc;
@@ -431,7 +439,7 @@ export class Timeline {
    * Places the held frames once the stream's first `holdMs` of arrivals are over by `refMs`, and no
    * run of late packets is pending (or the oldest frame waited twice the confirmation time).
    */
-  private release(refMs: number, out: TimelineOutput[]): void {
+  private release(refMs: number, out: Sink<TimelineOutput>): void {
     const s = this.stream;
     if (!s) return;
     if (refMs < s.settledAtMs) return;
@@ -443,7 +451,7 @@ export class Timeline {
   }
 
   /** Places every held frame. */
-  private releaseAll(out: TimelineOutput[]): void {
+  private releaseAll(out: Sink<TimelineOutput>): void {
     if (this.held.length === 0) return;
     for (const h of this.held) this.place(h, out);
     this.held.length = 0;
@@ -457,7 +465,7 @@ export class Timeline {
     return Math.max(pos, s.notBefore);
   }
 
-  private place(h: Held, out: TimelineOutput[], offsetAt?: (x: number) => number): void {
+  private place(h: Held, out: Sink<TimelineOutput>, offsetAt?: (x: number) => number): void {
     const s = this.stream as Stream;
     const { input, samples } = h;
     const payload = input.packet.payload;
@@ -504,7 +512,7 @@ export class Timeline {
     out.push({ kind: 'frame', pos: at, durationSamples: samples, payload, filled: false, audioLevel });
   }
 
-  private fillTo(target: number, out: TimelineOutput[]): void {
+  private fillTo(target: number, out: Sink<TimelineOutput>): void {
     if (this.cursor === null) return;
     let cursor = this.cursor;
     while (cursor < target) {

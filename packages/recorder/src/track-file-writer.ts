@@ -3,6 +3,7 @@
  * completed clusters are appended with positional writes as soon as they complete; `close()` writes
  * the last cluster, the Cues, and patches the header (Duration, SeekHead, Segment size), then fsyncs.
  */
+import { ReusedList } from './reused-list.js';
 import { EventEmitter } from 'node:events';
 import { open } from 'node:fs/promises';
 import { RecorderError } from './errors.js';
@@ -226,10 +227,11 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
   private readonly queue: WebmWrite[] = [];
   private draining: Promise<void> | undefined;
   /** Packets pushed but not run yet (`batchPackets`), and their arrival times. */
-  private readonly heldData: Uint8Array[] = [];
+  private readonly heldData = new ReusedList<Uint8Array>();
+  /** Slot i is the arrival time of heldData's item i (kept, never emptied: numbers retain nothing). */
   private readonly heldAt: number[] = [];
   /** Frames out of the pipeline not muxed yet (reused; run and runHeld empty it). */
-  private readonly frames: TimelineOutput[] = [];
+  private readonly frames = new ReusedList<TimelineOutput>();
   private readonly batchPackets: number;
   private writeError: unknown;
   private bytesOnDisk = 0;
@@ -339,8 +341,8 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
       this.run({ kind: 'rtp', data: rtp, arrivalMs });
       return;
     }
+    this.heldAt[this.heldData.length] = arrivalMs;
     this.heldData.push(rtp);
-    this.heldAt.push(arrivalMs);
     if (this.heldData.length >= this.batchPackets) this.runHeld();
   }
 
@@ -607,15 +609,13 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
   }
 
   /** Runs the packets `push` held, in order, and queues their writes once. */
-  /** Runs the packets `push` held, in order, and queues their writes once. */
   private runHeld(): void {
     const n = this.heldData.length;
     if (n === 0 || this.state !== 'open') return;
     const frames = this.frames;
     for (let i = 0; i < n; i++)
-      this.pipeline.processRtp(this.heldData[i] as Uint8Array, this.heldAt[i] as number, frames);
-    this.heldData.length = 0;
-    this.heldAt.length = 0;
+      this.pipeline.processRtp(this.heldData.get(i), this.heldAt[i] as number, frames);
+    this.heldData.clear();
     this.muxFrames();
   }
 
@@ -623,14 +623,15 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
   private muxFrames(): void {
     const frames = this.frames;
     if (frames.length === 0) return;
-    const writes: WebmWrite[] = [];
+    // The muxer's writes go straight onto the queue (as enqueue would put them).
+    const queued = this.queue.length;
     for (let i = 0; i < frames.length; i++) {
-      const f = frames[i] as TimelineOutput;
+      const f = frames.get(i);
       this.speech.process(f);
-      this.muxer.processInto(f, writes);
+      this.muxer.processInto(f, this.queue);
     }
-    frames.length = 0;
-    if (writes.length > 0) this.enqueue(writes);
+    frames.clear();
+    if (this.queue.length > queued) this.draining ??= this.drain();
   }
 
   /** Runs one input through the pipeline and the muxer and queues the resulting writes. */
@@ -668,7 +669,10 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
             if (bytesWritten <= 0) throw Object.assign(new Error('no bytes written'), { code: 'EIO' });
             done += bytesWritten;
           }
-          if (w.kind === 'append') this.bytesOnDisk = w.offset + w.bytes.length;
+          if (w.kind === 'append') {
+            this.bytesOnDisk = w.offset + w.bytes.length;
+            this.muxer.written(w);
+          }
           const m = this.muxer.stats();
           this.safeEmit('flushed', {
             bytesOnDisk: this.bytesOnDisk,

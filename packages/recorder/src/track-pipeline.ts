@@ -2,6 +2,7 @@
  * The pure pipeline of one track: RTP parse -> reorder -> timeline. No I/O; the file writer feeds
  * its output frames to the WebM muxer. Also what the property tests drive with synthetic RTP.
  */
+import { ReusedList, type Sink } from './reused-list.js';
 import {
   ReorderBuffer,
   type ReorderBufferStats,
@@ -63,7 +64,7 @@ export class TrackPipeline {
   private ended = false;
   private ignored = 0;
   private readonly rtcp = { received: 0, invalid: 0 };
-  private readonly released: ReorderOutput[] = [];
+  private readonly released = new ReusedList<ReorderOutput>();
 
   constructor(options: TrackPipelineOptions) {
     this.reorder = new ReorderBuffer({
@@ -83,7 +84,7 @@ export class TrackPipeline {
    * One packet of the source's transport (as `process({ kind: 'rtp', ... })`), its frames appended
    * to `out`: the per-packet path, which allocates only what the frames themselves need.
    */
-  processRtp(data: Uint8Array, arrivalMs: number, out: TimelineOutput[]): void {
+  processRtp(data: Uint8Array, arrivalMs: number, out: Sink<TimelineOutput>): void {
     if (this.ended) {
       this.ignored++;
       return;
@@ -101,7 +102,7 @@ export class TrackPipeline {
   }
 
   /** As `process`, appending the frames to `out`. */
-  processInto(input: TrackPipelineInput, out: TimelineOutput[]): void {
+  processInto(input: TrackPipelineInput, out: Sink<TimelineOutput>): void {
     if (input.kind === 'rtp') {
       this.processRtp(input.data, input.arrivalMs, out);
       return;
@@ -162,7 +163,7 @@ export class TrackPipeline {
   }
 
   /** Sender reports go straight to the timeline: they describe the clock, not a slot in the stream. */
-  private onRtcp(data: Uint8Array, out: TimelineOutput[]): void {
+  private onRtcp(data: Uint8Array, out: Sink<TimelineOutput>): void {
     this.rtcp.received++;
     const parsed = parseRtcp(data);
     if (!parsed.ok) {
@@ -174,12 +175,12 @@ export class TrackPipeline {
   }
 
   /** Reorder input first; everything it releases goes to the timeline, then the timeline input. */
-  private run(out: TimelineOutput[], reorderInput: ReorderInput, timelineInput?: TimelineInput): void {
+  private run(out: Sink<TimelineOutput>, reorderInput: ReorderInput, timelineInput?: TimelineInput): void {
     // The released packets go through a reused list (run never re-enters itself).
     const released = this.released;
     this.reorder.processInto(reorderInput, released);
-    for (let i = 0; i < released.length; i++) this.timeline.processInto(released[i] as ReorderOutput, out);
-    released.length = 0;
+    for (let i = 0; i < released.length; i++) this.timeline.processInto(released.get(i), out);
+    released.clear();
     if (timelineInput) this.timeline.processInto(timelineInput, out);
   }
 }

@@ -7,6 +7,7 @@
  * the Cues as appends, and patches (offset + bytes) for the Segment size, the SeekHead and the
  * Info Duration, all written into space reserved in the header.
  */
+import type { Sink } from './reused-list.js';
 import {
   Ids,
   UNKNOWN_SIZE_8,
@@ -109,7 +110,7 @@ export class WebmMuxer {
    * per frame plus two copies at flush (profiled in the server at 300 tracks: per-frame allocation,
    * its GC and the copies were the recorder's largest cost). `stageLen` is the end of the blocks.
    */
-  private stage = new Uint8Array(STAGE_INITIAL_BYTES);
+  private stage: Uint8Array<ArrayBuffer> = new Uint8Array(STAGE_INITIAL_BYTES);
   private stageLen = CLUSTER_HEAD_RESERVE;
   private blockCount = 0;
   private endPos = 0;
@@ -120,6 +121,14 @@ export class WebmMuxer {
    * can cut back into it (one cluster of memory per file, ~16 KB at 64 kbit/s and 2 s).
    */
   private last: WrittenCluster | undefined;
+  /**
+   * Stage buffers of clusters whose append is queued and not reported `written` yet, and the free
+   * ones the next clusters reuse. A new 20 KB buffer per cluster lived its 2-4 s into the old
+   * generation, and that external memory made V8 run a mark-compact every 2-3 s at 300 recorded
+   * tracks (bench, 2026-12-08); reused, the buffers stay allocated for the file's life.
+   */
+  private readonly inFlight = new Set<ArrayBufferLike>();
+  private readonly freeStages: Uint8Array<ArrayBuffer>[] = [];
   private readonly cues: WebmCuePoint[] = [];
   private readonly counters = {
     clusters: 0,
@@ -208,7 +217,7 @@ export class WebmMuxer {
   }
 
   /** As `process`, appending the writes to `out` (the per-packet path allocates no array). */
-  processInto(input: WebmMuxerInput, out: WebmWrite[]): void {
+  processInto(input: WebmMuxerInput, out: Sink<WebmWrite>): void {
     if (!this.started) throw new Error('WebmMuxer.start() must come first');
     if (this.finalized) return;
     if (input.kind === 'frame') this.addFrame(input, out);
@@ -236,7 +245,7 @@ export class WebmMuxer {
    * arrived late), as far back as the last written cluster; the writes it needs go to `out`.
    * Answers where the muxed audio now ends: the next frame must start there.
    */
-  cutBack(pos: number, out: WebmWrite[]): number {
+  cutBack(pos: number, out: Sink<WebmWrite>): number {
     if (!this.finalized) this.trimTo(pos, out);
     return this.endPos;
   }
@@ -255,7 +264,7 @@ export class WebmMuxer {
     return this.basePos === undefined ? 0 : ((this.endPos - this.basePos) * 1000) / OPUS_SAMPLE_RATE;
   }
 
-  private addFrame(frame: TimelineFrame, out: WebmWrite[]): void {
+  private addFrame(frame: TimelineFrame, out: Sink<WebmWrite>): void {
     if (this.basePos === undefined) {
       this.basePos = frame.pos;
       this.clusterStartPos = frame.pos;
@@ -265,10 +274,13 @@ export class WebmMuxer {
       this.clusterStartPos = frame.pos;
       this.clusterTimeMs = Math.round(((frame.pos - this.basePos) * 1000) / OPUS_SAMPLE_RATE);
     }
-    this.blocks.pos.push(frame.pos);
-    this.blocks.end.push(frame.pos + frame.durationSamples);
-    this.blocks.filled.push(frame.filled ? 1 : 0);
-    this.blocks.at.push(this.stageLen);
+    // Written by index, never emptied: the first blockCount slots are this cluster's (emptying a
+    // list with length = 0 drops its backing store, and every cluster would grow it again).
+    const k = this.blockCount;
+    this.blocks.pos[k] = frame.pos;
+    this.blocks.end[k] = frame.pos + frame.durationSamples;
+    this.blocks.filled[k] = frame.filled ? 1 : 0;
+    this.blocks.at[k] = this.stageLen;
     const timeMs = Math.round(((frame.pos - this.basePos) * 1000) / OPUS_SAMPLE_RATE);
     const rel = timeMs - this.clusterTimeMs;
     const p = frame.payload;
@@ -304,7 +316,7 @@ export class WebmMuxer {
     if (this.endPos - this.clusterStartPos >= this.clusterSamples) this.flushCluster(out);
   }
 
-  private flushCluster(out: WebmWrite[]): void {
+  private flushCluster(out: Sink<WebmWrite>): void {
     if (this.blockCount === 0) return;
     const timestamp = uintElement(Ids.Timestamp, this.clusterTimeMs);
     const blockBytes = this.stageLen - CLUSTER_HEAD_RESERVE;
@@ -316,6 +328,7 @@ export class WebmMuxer {
     // The written cluster keeps this buffer (writes are queued, and a late end may cut back into
     // it); the next cluster gets a new one. The block lists swap with the previous cluster's.
     const spare = this.last?.blocks ?? { pos: [], end: [], at: [], filled: [] };
+    const previous = this.last;
     this.last = {
       offset: this.offset,
       stage: this.stage,
@@ -324,13 +337,13 @@ export class WebmMuxer {
       timeMs: this.clusterTimeMs,
       endPos: this.endPos,
       blocks: this.blocks,
+      blockCount: this.blockCount,
     };
-    spare.pos.length = 0;
-    spare.end.length = 0;
-    spare.at.length = 0;
-    spare.filled.length = 0;
     this.blocks = spare;
-    this.stage = new Uint8Array(Math.max(STAGE_INITIAL_BYTES, this.stageLen + (this.stageLen >> 3)));
+    // The previous cluster's buffer is free now, unless its append is still queued.
+    if (previous && !this.inFlight.has(previous.stage.buffer)) this.recycle(previous.stage);
+    this.inFlight.add(this.stage.buffer);
+    this.stage = this.newStage(Math.max(STAGE_INITIAL_BYTES, this.stageLen + (this.stageLen >> 3)));
     this.cues.push({ timeMs: this.clusterTimeMs, clusterPosition: this.offset - this.segmentDataStart });
     out.push({ kind: 'append', offset: this.offset, bytes });
     this.offset += bytes.length;
@@ -341,12 +354,39 @@ export class WebmMuxer {
   }
 
   /**
+   * The file writer reports each append once it is on disk: a cluster's stage buffer can be reused
+   * from then on (unless it is still the last cluster, which a late end may cut back into). Writes
+   * never reported (a consumer that keeps them, a failed file) keep their buffers.
+   */
+  written(write: WebmWrite): void {
+    const buffer = write.bytes.buffer;
+    if (!this.inFlight.delete(buffer)) return;
+    if (this.last?.stage.buffer !== buffer && buffer instanceof ArrayBuffer)
+      this.recycle(new Uint8Array(buffer));
+  }
+
+  private recycle(stage: Uint8Array<ArrayBuffer>): void {
+    if (this.freeStages.length < 2) this.freeStages.push(stage);
+  }
+
+  private newStage(bytes: number): Uint8Array<ArrayBuffer> {
+    for (let i = 0; i < this.freeStages.length; i++) {
+      const s = this.freeStages[i] as Uint8Array<ArrayBuffer>;
+      if (s.length >= bytes) {
+        this.freeStages.splice(i, 1);
+        return s;
+      }
+    }
+    return new Uint8Array(bytes);
+  }
+
+  /**
    * Drops every block that starts at or after `cutPos`: those of the open cluster, then, if the cut
    * lies before the open cluster, the last written cluster is taken back (the file truncated to its
    * start) and becomes the open cluster again with its blocks before the cut. Older clusters stay:
    * what they hold past the cut is counted as overrun.
    */
-  private trimTo(cutPos: number, out: WebmWrite[]): void {
+  private trimTo(cutPos: number, out: Sink<WebmWrite>): void {
     if (this.basePos === undefined || cutPos >= this.endPos) return;
     const cut = Math.max(cutPos, this.basePos);
     if (this.blockCount > 0 && cut <= this.clusterStartPos) this.keepBlocks(0);
@@ -361,7 +401,7 @@ export class WebmMuxer {
       // A copy: the queued append of this cluster still refers to the old buffer.
       this.stage = l.stage.slice();
       this.stageLen = l.stageLen;
-      this.blockCount = l.blocks.pos.length;
+      this.blockCount = l.blockCount;
       this.blocks = l.blocks;
       this.clusterStartPos = l.startPos;
       this.clusterTimeMs = l.timeMs;
@@ -379,7 +419,7 @@ export class WebmMuxer {
   /** Keeps the open cluster's first `keep` blocks; with none left the file ends where it began. */
   private keepBlocks(keep: number): void {
     if (keep >= this.blockCount) return;
-    const { pos, end, at, filled } = this.blocks;
+    const { end, at, filled } = this.blocks;
     const dropped = this.blockCount - keep;
     this.counters.trimmedBlocks += dropped;
     for (let i = keep; i < this.blockCount; i++) this.counters.trimmedFilled += filled[i] as number;
@@ -387,13 +427,9 @@ export class WebmMuxer {
     this.stageLen = at[keep] as number;
     this.endPos = keep > 0 ? (end[keep - 1] as number) : this.clusterStartPos;
     this.blockCount = keep;
-    pos.length = keep;
-    end.length = keep;
-    at.length = keep;
-    filled.length = keep;
   }
 
-  private finalize(end: TimelineEnd, out: WebmWrite[]): void {
+  private finalize(end: TimelineEnd, out: Sink<WebmWrite>): void {
     this.trimTo(end.endPos, out);
     this.flushCluster(out);
     this.finalized = true;
@@ -433,12 +469,14 @@ interface ClusterBlocks {
 
 interface WrittenCluster {
   offset: number;
-  stage: Uint8Array;
+  stage: Uint8Array<ArrayBuffer>;
   stageLen: number;
   startPos: number;
   timeMs: number;
   endPos: number;
+  /** Its blocks: the first blockCount slots of each list. */
   blocks: ClusterBlocks;
+  blockCount: number;
 }
 
 function seekEntry(id: number, position: number): Uint8Array {

@@ -1,3 +1,4 @@
+import { tuneV8ForMedia } from '@trackroom/media-worker';
 import { addressWarnings } from './address-warnings.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger, levelFromEnv } from './logger.js';
@@ -6,6 +7,8 @@ import { createServer } from './server.js';
 
 /** `npm start`: the whole server on the embedded defaults. */
 async function main(): Promise<void> {
+  // The media plane runs in this process with MEDIA_WORKERS=1 (see v8-tuning.ts).
+  tuneV8ForMedia();
   // Signals are handled from the first instant: one that arrives while the server is starting is
   // kept and runs the graceful shutdown once the server is up (never the default exit, which would
   // skip finalising recordings).
