@@ -17,3 +17,4 @@ export * from './file-hash.js';
 export * from './recording-allowlist.js';
 export * from './recording-manifest.js';
 export * from './track-recording.js';
+export * from './reused-list.js';
