@@ -193,6 +193,11 @@ interface Stream {
   reanchored: boolean;
 }
 
+/** By `refMs` the stream's frames are placed as they come: its hold is over and no run of late packets is pending. */
+function placesAtOnce(s: Stream, refMs: number): boolean {
+  return refMs >= s.settledAtMs && !s.estimator.pendingLate;
+}
+
 export class Timeline {
   private readonly t0Ms: number;
   private readonly delayMs: number;
@@ -379,8 +384,7 @@ export class Timeline {
     const h: Held = { input, extTs, samples, x };
     // The common case, nothing held and nothing to hold, places the frame at once: a trip through
     // `held` would empty it again (length = 0), and that drops its backing store every packet.
-    if (this.held.length === 0 && input.arrivalMs >= stream.settledAtMs && !stream.estimator.pendingLate)
-      this.place(h, out);
+    if (this.held.length === 0 && placesAtOnce(stream, input.arrivalMs)) this.place(h, out);
     else {
       this.held.push(h);
       this.release(input.arrivalMs, out);
@@ -442,12 +446,13 @@ export class Timeline {
   private release(refMs: number, out: Sink<TimelineOutput>): void {
     const s = this.stream;
     if (!s) return;
-    if (refMs < s.settledAtMs) return;
-    if (s.estimator.pendingLate) {
+    if (placesAtOnce(s, refMs)) this.releaseAll(out);
+    else if (refMs >= s.settledAtMs) {
+      // A run of late packets is pending.
       while (this.held.length > 0 && refMs - (this.held[0] as Held).input.arrivalMs >= 2 * this.sustainMs) {
         this.place(this.held.shift() as Held, out);
       }
-    } else this.releaseAll(out);
+    }
   }
 
   /** Places every held frame. */

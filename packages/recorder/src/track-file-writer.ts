@@ -3,10 +3,10 @@
  * completed clusters are appended with positional writes as soon as they complete; `close()` writes
  * the last cluster, the Cues, and patches the header (Duration, SeekHead, Segment size), then fsyncs.
  */
-import { ReusedList } from './reused-list.js';
 import { EventEmitter } from 'node:events';
 import { open } from 'node:fs/promises';
 import { RecorderError } from './errors.js';
+import { ReusedList } from './reused-list.js';
 import { hashFile } from './file-hash.js';
 import { silentLogger, type RecorderLogger } from './logger.js';
 import {
@@ -631,7 +631,7 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
       this.muxer.processInto(f, this.queue);
     }
     frames.clear();
-    if (this.queue.length > queued) this.draining ??= this.drain();
+    if (this.queue.length > queued) this.startDrain();
   }
 
   /** Runs one input through the pipeline and the muxer and queues the resulting writes. */
@@ -642,6 +642,11 @@ export class TrackFileWriter extends EventEmitter<TrackFileWriterEvents> {
 
   private enqueue(writes: WebmWrite[]): void {
     for (const w of writes) this.queue.push(w);
+    this.startDrain();
+  }
+
+  /** Starts writing the queue unless a drain is already running (it takes what is queued meanwhile). */
+  private startDrain(): void {
     this.draining ??= this.drain();
   }
 

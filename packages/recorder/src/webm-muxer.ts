@@ -326,7 +326,8 @@ export class WebmMuxer {
     this.stage.set(head, from);
     const bytes = this.stage.subarray(from, this.stageLen);
     // The written cluster keeps this buffer (writes are queued, and a late end may cut back into
-    // it); the next cluster gets a new one. The block lists swap with the previous cluster's.
+    // it); the next cluster gets a free one (see `written`) or a new one. The block lists swap with
+    // the previous cluster's.
     const spare = this.last?.blocks ?? { pos: [], end: [], at: [], filled: [] };
     const previous = this.last;
     this.last = {
